@@ -1,0 +1,43 @@
+// The self-description stored as model.json inside a model artifact (docs/model-artifact.md).
+#ifndef ARGSERVE_MODEL_METADATA_H_
+#define ARGSERVE_MODEL_METADATA_H_
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "absl/status/statusor.h"
+
+namespace argserve {
+
+inline constexpr char kModelFormat[] = "argserve-model/1";
+
+struct ModelMetadata {
+  std::string format;
+  std::string name;
+  std::string version;
+  std::vector<std::string> classes;  // In logit order.
+  std::string nonarg_class;
+  int nonarg_index = -1;
+  std::vector<std::string> alphabet;  // Token strings in index order.
+  int64_t cls_token = 0;
+  int64_t pad_token = 0;
+  int64_t eos_token = 0;
+  int64_t unk_token = 0;
+  int64_t mask_token = 0;
+  std::string residues;  // Accepted residue letters.
+  int max_residues = 0;
+  std::string backbone_architecture;
+  int num_layers = 0;
+  int embed_dim = 0;
+  int attention_heads = 0;
+  std::string backbone_source;
+  std::string raw_json;  // The complete model.json as stored.
+};
+
+// Parses and checks model.json. Errors name the missing or malformed key.
+absl::StatusOr<ModelMetadata> ParseModelMetadata(const std::string& json_text);
+
+}  // namespace argserve
+
+#endif  // ARGSERVE_MODEL_METADATA_H_

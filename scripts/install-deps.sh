@@ -1,0 +1,43 @@
+#!/usr/bin/env bash
+# Installs every dependency of argserve from Debian (bookworm) packages. Idempotent: packages that
+# are already installed are skipped, and apt is not touched at all when nothing is missing.
+set -euo pipefail
+
+PACKAGES=(
+  # build toolchain
+  build-essential cmake pkg-config git ca-certificates
+  # C++ libraries
+  libtorch-dev libopenblas0-pthread
+  libgrpc++-dev libgrpc-dev protobuf-compiler-grpc libprotobuf-dev protobuf-compiler
+  libabsl-dev prometheus-cpp-dev zlib1g-dev nlohmann-json3-dev
+  libgtest-dev libgmock-dev
+  # Python side: training and the Python client
+  python3 python3-torch python3-numpy python3-matplotlib python3-tqdm python3-pytest
+  python3-grpcio python3-protobuf
+  # data and homology tools used by training and tests
+  resfinder-db mmseqs2-examples mmseqs2 diamond-aligner
+  # monitoring (deployment integration test)
+  prometheus
+  # misc tools the tests use
+  curl openssl
+)
+
+if [ "$(id -u)" -eq 0 ]; then SUDO=(); else SUDO=(sudo); fi
+
+missing=()
+for pkg in "${PACKAGES[@]}"; do
+  if ! dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed"; then
+    missing+=("$pkg")
+  fi
+done
+
+if [ "${#missing[@]}" -eq 0 ]; then
+  echo "install-deps: all ${#PACKAGES[@]} packages already installed"
+  exit 0
+fi
+
+echo "install-deps: installing ${#missing[@]} packages: ${missing[*]}"
+export DEBIAN_FRONTEND=noninteractive
+"${SUDO[@]}" apt-get update -qq
+"${SUDO[@]}" apt-get install -y -qq --no-install-recommends "${missing[@]}"
+echo "install-deps: done"

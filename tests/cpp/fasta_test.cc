@@ -1,0 +1,82 @@
+#include "client/fasta.h"
+
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+#include <zlib.h>
+
+#include <cstdio>
+#include <fstream>
+
+namespace argserve {
+namespace {
+
+using ::testing::HasSubstr;
+
+std::string ParseError(const std::string& text) {
+  std::vector<FastaRecord> records;
+  absl::Status status = ParseFasta(text, "in.fa", records);
+  EXPECT_FALSE(status.ok()) << text;
+  return std::string(status.message());
+}
+
+TEST(Fasta, ReadsRecordsAcrossLinesAndFormats) {
+  std::vector<FastaRecord> records;
+  ASSERT_TRUE(ParseFasta(">a first protein\nMKL\nav\r\n\n>b\nMS TT*\n", "in.fa", records).ok());
+  ASSERT_EQ(records.size(), 2u);
+  EXPECT_EQ(records[0].id, "a");
+  EXPECT_EQ(records[0].description, "first protein");
+  EXPECT_EQ(records[0].residues, "MKLav");
+  EXPECT_EQ(records[0].line, 1);
+  EXPECT_EQ(records[1].id, "b");
+  EXPECT_EQ(records[1].residues, "MSTT");  // Spaces and the final '*' are dropped.
+  EXPECT_EQ(records[1].line, 5);
+}
+
+TEST(Fasta, ErrorsNameFileLineAndRecord) {
+  EXPECT_THAT(ParseError("MKL\n>a\nMK\n"), HasSubstr("in.fa:1: sequence data before the first '>' header"));
+  EXPECT_THAT(ParseError(">a\nMK\n>b\n>c\nMK\n"), HasSubstr("in.fa:3: record 'b' has no sequence"));
+  EXPECT_THAT(ParseError(">a\nMK\n>b\n"), HasSubstr("in.fa:3: record 'b' has no sequence"));
+  EXPECT_THAT(ParseError(">a\nMKL\nMK1L\n"),
+              HasSubstr("in.fa:3: record 'a': invalid character '1' at residue 6 (column 3)"));
+  EXPECT_THAT(ParseError(">a\nMK*L\n"), HasSubstr("in.fa:2: record 'a': internal stop codon '*' at residue 3"));
+  EXPECT_THAT(ParseError(">a\nMK*\nL\n"), HasSubstr("in.fa:2: record 'a': internal stop codon '*' at residue 3"));
+  EXPECT_THAT(ParseError(">\nMK\n"), HasSubstr("in.fa:1: header has no id"));
+  EXPECT_THAT(ParseError(std::string(">a\nMK\x00\x01garbage\n", 14)), HasSubstr("in.fa:2: binary data (byte \\x00)"));
+}
+
+TEST(Fasta, DuplicateIdsNameBothPlaces) {
+  std::vector<FastaRecord> records;
+  ASSERT_TRUE(ParseFasta(">a\nMK\n>b\nMK\n>a\nML\n", "in.fa", records).ok());
+  absl::Status status = CheckUniqueIds(records);
+  EXPECT_THAT(std::string(status.message()), HasSubstr("in.fa:5: duplicate id 'a' (first seen at in.fa:1)"));
+}
+
+TEST(Fasta, ReadsGzipAndPlainFiles) {
+  const std::string dir = ::testing::TempDir();
+  const std::string plain = dir + "/plain.fa";
+  const std::string gz = dir + "/packed.fa.gz";
+  const std::string text = ">x\nMKLV\n>y\nMSSS\n";
+  std::ofstream(plain) << text;
+  gzFile file = gzopen(gz.c_str(), "wb");
+  gzwrite(file, text.data(), text.size());
+  gzclose(file);
+  std::vector<FastaRecord> from_plain, from_gz;
+  ASSERT_TRUE(ReadFasta(plain, from_plain).ok());
+  ASSERT_TRUE(ReadFasta(gz, from_gz).ok());
+  ASSERT_EQ(from_gz.size(), 2u);
+  EXPECT_EQ(from_gz[1].residues, from_plain[1].residues);
+  EXPECT_EQ(from_gz[0].source, gz);
+}
+
+TEST(Fasta, MissingAndEmptyFiles) {
+  std::vector<FastaRecord> records;
+  absl::Status missing = ReadFasta("/nonexistent/x.fa", records);
+  EXPECT_EQ(missing.code(), absl::StatusCode::kNotFound);
+  EXPECT_THAT(std::string(missing.message()), HasSubstr("/nonexistent/x.fa: cannot open"));
+  const std::string empty = ::testing::TempDir() + "/empty.fa";
+  std::ofstream(empty).flush();
+  EXPECT_THAT(std::string(ReadFasta(empty, records).message()), HasSubstr("empty input"));
+}
+
+}  // namespace
+}  // namespace argserve

@@ -1,0 +1,60 @@
+#include "argserve/model/metadata.h"
+
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+
+#include "tests/cpp/test_metadata.h"
+
+namespace argserve {
+namespace {
+
+using ::testing::HasSubstr;
+
+TEST(ModelMetadata, ParsesTheContract) {
+  auto m = ParseModelMetadata(testing::TestModelJson(1022));
+  ASSERT_TRUE(m.ok()) << m.status();
+  EXPECT_EQ(m->format, "argserve-model/1");
+  EXPECT_THAT(m->classes, ::testing::ElementsAre("aminoglycoside", "beta-lactam", "nonarg"));
+  EXPECT_EQ(m->nonarg_index, 2);
+  EXPECT_EQ(m->alphabet.size(), 33u);
+  EXPECT_EQ(m->cls_token, 0);
+  EXPECT_EQ(m->pad_token, 1);
+  EXPECT_EQ(m->eos_token, 2);
+  EXPECT_EQ(m->mask_token, 32);
+  EXPECT_EQ(m->max_residues, 1022);
+  EXPECT_EQ(m->num_layers, 2);
+  EXPECT_EQ(m->backbone_source, "random");
+}
+
+TEST(ModelMetadata, RejectsNonJson) {
+  auto m = ParseModelMetadata("not json {");
+  ASSERT_FALSE(m.ok());
+  EXPECT_THAT(std::string(m.status().message()), HasSubstr("not a JSON object"));
+}
+
+TEST(ModelMetadata, NamesTheMissingKey) {
+  std::string json = testing::TestModelJson();
+  json.replace(json.find("\"max_residues\""), 14, "\"max_residuez\"");
+  auto m = ParseModelMetadata(json);
+  ASSERT_FALSE(m.ok());
+  EXPECT_THAT(std::string(m.status().message()), HasSubstr("'max_residues'"));
+}
+
+TEST(ModelMetadata, RejectsOtherFormats) {
+  std::string json = testing::TestModelJson();
+  json.replace(json.find("argserve-model/1"), 16, "argserve-model/9");
+  auto m = ParseModelMetadata(json);
+  ASSERT_FALSE(m.ok());
+  EXPECT_THAT(std::string(m.status().message()), HasSubstr("unsupported format 'argserve-model/9'"));
+}
+
+TEST(ModelMetadata, NonargClassMustBeAClass) {
+  std::string json = testing::TestModelJson();
+  json.replace(json.find("\"nonarg_class\": \"nonarg\""), 24, "\"nonarg_class\": \"other\"");
+  auto m = ParseModelMetadata(json);
+  ASSERT_FALSE(m.ok());
+  EXPECT_THAT(std::string(m.status().message()), HasSubstr("nonarg_class 'other'"));
+}
+
+}  // namespace
+}  // namespace argserve

@@ -1,0 +1,218 @@
+"""``argtrain export``: write the TorchScript artifact the server loads (docs/model-artifact.md).
+
+The model comes from a fine-tune checkpoint (``--checkpoint``) or is built with random weights
+(``--random-init``, for tests and for wiring up the server before any training). LoRA is merged, the
+model is scripted, scripted and eager outputs are compared, and ``model.json`` is stored inside the
+file as an extra file.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import random
+import sys
+from pathlib import Path
+
+import torch
+
+from . import alphabet
+from .checkpoints import FINETUNE_FORMAT, CheckpointError, _strict_load, torch_load
+from .classifier import ARGClassifier
+from .esm2 import ESM2Config
+from .lora import LoRAConfig, apply_lora, merge_lora
+from .trainutil import set_threads
+
+ARTIFACT_FORMAT = "argserve-model/1"
+REQUIRED_KEYS = ["format", "name", "version", "classes", "nonarg_class", "alphabet",
+                 "special_tokens", "residues", "max_residues", "backbone"]
+TOLERANCE = 1e-4
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="argtrain export",
+        description="Export a fine-tuned ARG classifier (or a random one) as the TorchScript artifact "
+                    "the argserve server loads, with model.json stored inside it.")
+    src = p.add_mutually_exclusive_group(required=True)
+    src.add_argument("--checkpoint", help="fine-tune checkpoint: a file, or the directory "
+                     "'argtrain finetune' wrote (its best.pt is used)")
+    src.add_argument("--random-init", action="store_true",
+                     help="build a model with random weights (for tests and server wiring)")
+    p.add_argument("--out", required=True, help="artifact path to write (e.g. model.pt)")
+    p.add_argument("--name", default="argserve-default", help="model name in model.json")
+    p.add_argument("--version", default=None,
+                   help="model version in model.json (default: the checkpoint's date, or 0.0.0)")
+    p.add_argument("--max-residues", type=int, default=None,
+                   help="longest sequence the model accepts (default: the checkpoint's, else 1022)")
+    p.add_argument("--metrics-json", default=None,
+                   help="JSON file (e.g. from 'argtrain evaluate') to store as model.json 'metrics'")
+    p.add_argument("--num-threads", type=int, default=1, help="torch threads (0 = torch default)")
+    p.add_argument("--check-sequences", type=int, default=8,
+                   help="random sequences used to compare scripted and eager outputs")
+    g = p.add_argument_group("random init (with --random-init)")
+    g.add_argument("--num-layers", type=int, default=2)
+    g.add_argument("--embed-dim", type=int, default=32)
+    g.add_argument("--attention-heads", type=int, default=4)
+    g.add_argument("--classes", default="aminoglycoside,beta-lactam,tetracycline,nonarg",
+                   help="comma-separated class names in logit order")
+    g.add_argument("--nonarg-class", default="nonarg", help="name of the non-ARG class")
+    g.add_argument("--seed", type=int, default=0, help="seed of the random weights and checks")
+    return p
+
+
+def random_model(num_layers: int, embed_dim: int, heads: int, num_classes: int, seed: int
+                 ) -> ARGClassifier:
+    torch.manual_seed(seed)
+    model = ARGClassifier.build(ESM2Config(num_layers, embed_dim, heads), num_classes)
+    model.backbone.init_weights()
+    return model
+
+
+def load_finetuned(path: str) -> tuple[ARGClassifier, dict]:
+    """Model (LoRA not yet merged) and the checkpoint's metadata."""
+    p = Path(path)
+    if p.is_dir():
+        p = p / "best.pt"
+    data = torch_load(p)
+    if not isinstance(data, dict) or data.get("format") != FINETUNE_FORMAT:
+        raise CheckpointError(f"{p}: not a fine-tune checkpoint written by 'argtrain finetune'")
+    model = ARGClassifier.build(ESM2Config.from_dict(data["backbone_config"]), len(data["classes"]),
+                                float(data.get("head_dropout", 0.1)))
+    if data.get("lora"):
+        apply_lora(model, LoRAConfig.from_dict(data["lora"]))
+    _strict_load(model, data["model"], str(p))
+    meta = {k: v for k, v in data.items() if k != "model" and k != "optimizer"}
+    return model, meta
+
+
+def random_tokens(n: int, max_len: int, seed: int) -> tuple[list[str], torch.Tensor]:
+    rng = random.Random(seed)
+    seqs = ["".join(rng.choice(alphabet.STANDARD_AA) for _ in range(rng.randint(1, max_len)))
+            for _ in range(n)]
+    return seqs, alphabet.batch_encode(seqs)
+
+
+def check_scripted(eager: ARGClassifier, scripted: torch.jit.ScriptModule, n: int, max_len: int,
+                   seed: int) -> dict[str, float]:
+    """Max abs differences scripted vs eager, and single vs padded-batch embedding."""
+    seqs, tokens = random_tokens(max(2, n), max_len, seed)
+    with torch.no_grad():
+        d_fwd = (eager(tokens) - scripted(tokens)).abs().max().item()
+        batch_emb = scripted.embed(tokens)
+        d_emb = (eager.embed(tokens) - batch_emb).abs().max().item()
+        d_pad = max((scripted.embed(alphabet.batch_encode([s]))[0] - batch_emb[i]).abs().max().item()
+                    for i, s in enumerate(seqs))
+    return {"forward": d_fwd, "embed": d_emb, "padding": d_pad}
+
+
+def model_json(*, name: str, version: str, classes: list[str], nonarg_class: str, max_residues: int,
+               config: ESM2Config, source: str, lora: dict | None, training: dict | None,
+               metrics: dict | None) -> dict:
+    if nonarg_class not in classes:
+        raise ValueError(f"nonarg class {nonarg_class!r} is not one of the classes {classes}")
+    return {
+        "format": ARTIFACT_FORMAT,
+        "name": name,
+        "version": version,
+        "classes": list(classes),
+        "nonarg_class": nonarg_class,
+        **alphabet.model_json_alphabet(),
+        "max_residues": int(max_residues),
+        "backbone": {"architecture": "esm2", "num_layers": config.num_layers,
+                     "embed_dim": config.embed_dim, "attention_heads": config.attention_heads,
+                     "token_dropout": config.token_dropout, "source": source},
+        "head": {"type": "mean-pool-linear", "embedding_dim": config.embed_dim},
+        "lora": None if lora is None else {**lora, "merged": True},
+        "training": training,
+        "metrics": metrics,
+    }
+
+
+def export_model(model: ARGClassifier, meta: dict, out: str, check_sequences: int = 8,
+                 seed: int = 0) -> dict[str, float]:
+    """Merge LoRA, script, check, save with model.json; returns the measured differences."""
+    model = merge_lora(model).eval().float().cpu()
+    for p in model.parameters():
+        p.requires_grad_(False)
+    scripted = torch.jit.script(model)
+    diffs = check_scripted(model, scripted, check_sequences, min(64, meta["max_residues"]), seed)
+    bad = {k: v for k, v in diffs.items() if not v < TOLERANCE}
+    if bad:
+        raise RuntimeError(f"scripted model differs from the eager model: {bad} (limit {TOLERANCE})")
+    missing = [k for k in REQUIRED_KEYS if k not in meta]
+    if missing:
+        raise ValueError(f"model.json lacks required keys {missing}")
+    text = json.dumps(meta, indent=2, sort_keys=False)
+    Path(out).parent.mkdir(parents=True, exist_ok=True)
+    tmp = f"{out}.tmp"
+    torch.jit.save(scripted, tmp, _extra_files={"model.json": text})
+    os.replace(tmp, out)
+    # Read it back the way the server will.
+    files = {"model.json": ""}
+    loaded = torch.jit.load(out, _extra_files=files)
+    if json.loads(files["model.json"]) != meta:
+        raise RuntimeError("model.json did not round-trip")
+    _, tokens = random_tokens(2, 16, seed + 1)
+    with torch.no_grad():
+        if not torch.allclose(loaded(tokens), scripted(tokens), atol=TOLERANCE, rtol=0):
+            raise RuntimeError("the saved artifact gives different outputs")
+    return diffs
+
+
+def _fix_hash_seed() -> None:
+    """Re-run the CLI with PYTHONHASHSEED=0 so the artifact is byte-for-byte reproducible.
+
+    TorchScript writes module constants in set order, which depends on string hashing; weights and
+    model.json are identical either way. Only done for ``python3 -m argtrain`` (not when imported).
+    """
+    main_mod = sys.modules.get("__main__")
+    spec = getattr(main_mod, "__spec__", None)
+    if os.environ.get("PYTHONHASHSEED") == "0" or spec is None or spec.name != "argtrain.__main__":
+        return
+    env = dict(os.environ, PYTHONHASHSEED="0")
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os.execve(sys.executable, [sys.executable, "-m", "argtrain", *sys.argv[1:]], env)
+
+
+def main(argv: list[str]) -> int:
+    args = build_parser().parse_args(argv)
+    _fix_hash_seed()
+    set_threads(args.num_threads)
+    try:
+        if args.random_init:
+            classes = [c.strip() for c in args.classes.split(",") if c.strip()]
+            if len(set(classes)) != len(classes) or not classes:
+                raise ValueError(f"--classes must be distinct, non-empty names: {classes}")
+            model = random_model(args.num_layers, args.embed_dim, args.attention_heads,
+                                 len(classes), args.seed)
+            meta = model_json(
+                name=args.name, version=args.version or "0.0.0", classes=classes,
+                nonarg_class=args.nonarg_class, max_residues=args.max_residues or 1022,
+                config=model.backbone.config, source="random", lora=None,
+                training={"random_init": True, "seed": args.seed}, metrics=None)
+        else:
+            model, ck = load_finetuned(args.checkpoint)
+            version = args.version or str(ck.get("created", "0.0.0"))[:10].replace("-", ".")
+            meta = model_json(
+                name=args.name, version=version, classes=list(ck["classes"]),
+                nonarg_class=ck.get("nonarg_class") or args.nonarg_class,
+                max_residues=args.max_residues or int(ck.get("max_residues", 1022)),
+                config=ESM2Config.from_dict(ck["backbone_config"]),
+                source=str(ck.get("backbone_source", "unknown")), lora=ck.get("lora"),
+                training=ck.get("training"), metrics=ck.get("metrics"))
+        if args.metrics_json:
+            meta["metrics"] = json.loads(Path(args.metrics_json).read_text())
+        diffs = export_model(model, meta, args.out, args.check_sequences, args.seed)
+    except (ValueError, RuntimeError, OSError) as e:
+        print(f"argtrain export: error: {e}", file=sys.stderr)
+        return 1
+    size = os.path.getsize(args.out)
+    print(f"wrote {args.out} ({size / 1e6:.2f} MB): {meta['name']} {meta['version']}, "
+          f"classes={meta['classes']}, backbone={meta['backbone']['num_layers']}x"
+          f"{meta['backbone']['embed_dim']}/{meta['backbone']['attention_heads']}h; "
+          f"scripted-vs-eager max diff forward={diffs['forward']:.2e} embed={diffs['embed']:.2e}, "
+          f"padding={diffs['padding']:.2e}")
+    return 0
