@@ -25,7 +25,8 @@ std::array<bool, 256> ResidueTable() {
 
 class Parser {
  public:
-  Parser(std::string source, std::vector<FastaRecord>& records) : source_(std::move(source)), records_(records) {}
+  Parser(std::string source, std::vector<FastaRecord>& records)
+      : source_(std::move(source)), records_(records) {}
 
   absl::Status Line(std::string_view line) {
     ++line_number_;
@@ -33,7 +34,8 @@ class Parser {
     for (char c : line) {
       const auto byte = static_cast<unsigned char>(c);
       if (byte == 0 || (byte < 0x20 && byte != '\t') || byte == 0x7f) {
-        return Error(absl::StrCat("binary data (byte ", DescribeByte(byte), "); is this a FASTA file?"));
+        return Error(absl::StrCat("binary data (byte ", DescribeByte(byte),
+                                  "); is this a FASTA file?"));
       }
     }
     if (line.empty()) return absl::OkStatus();
@@ -41,14 +43,16 @@ class Parser {
       if (auto status = EndRecord(); !status.ok()) return status;
       std::string_view header = line.substr(1);
       const size_t start = header.find_first_not_of(" \t");
-      header = start == std::string_view::npos ? std::string_view() : header.substr(start);
+      header = start == std::string_view::npos ? std::string_view()
+                                               : header.substr(start);
       const size_t end = header.find_first_of(" \t");
       FastaRecord record;
       record.id = std::string(header.substr(0, end));
       if (end != std::string_view::npos) {
         std::string_view rest = header.substr(end);
         const size_t text = rest.find_first_not_of(" \t");
-        if (text != std::string_view::npos) record.description = std::string(rest.substr(text));
+        if (text != std::string_view::npos)
+          record.description = std::string(rest.substr(text));
       }
       record.source = source_;
       record.line = line_number_;
@@ -57,26 +61,34 @@ class Parser {
       in_record_ = true;
       return absl::OkStatus();
     }
-    if (line.front() == ';') return absl::OkStatus();  // Old-style FASTA comment.
-    if (!in_record_) return Error("sequence data before the first '>' header; is this a FASTA file?");
+    if (line.front() == ';')
+      return absl::OkStatus();  // Old-style FASTA comment.
+    if (!in_record_)
+      return Error(
+          "sequence data before the first '>' header; is this a FASTA file?");
     static const std::array<bool, 256> kResidues = ResidueTable();
     for (size_t i = 0; i < line.size(); ++i) {
       const auto byte = static_cast<unsigned char>(line[i]);
       if (byte == ' ' || byte == '\t') continue;
       if (byte == '*' && !stop_seen_) {
-        stop_seen_ = true;  // Only valid as the very last residue; checked when more follows.
+        stop_seen_ = true;  // Only valid as the very last residue; checked when
+                            // more follows.
         stop_position_ = static_cast<int>(current_.residues.size());
         stop_line_ = line_number_;
         continue;
       }
       if (stop_seen_) {
-        return ErrorAt(stop_line_, absl::StrCat("record '", current_.id, "': internal stop codon '*' at residue ",
-                                                stop_position_ + 1));
+        return ErrorAt(stop_line_,
+                       absl::StrCat("record '", current_.id,
+                                    "': internal stop codon '*' at residue ",
+                                    stop_position_ + 1));
       }
       if (!kResidues[byte]) {
-        return Error(absl::StrCat("record '", current_.id, "': invalid character ", DescribeByte(byte),
-                                  " at residue ", current_.residues.size() + 1, " (column ", i + 1,
-                                  "); allowed: ", kResidueLetters, " and a final '*'"));
+        return Error(
+            absl::StrCat("record '", current_.id, "': invalid character ",
+                         DescribeByte(byte), " at residue ",
+                         current_.residues.size() + 1, " (column ", i + 1,
+                         "); allowed: ", kResidueLetters, " and a final '*'"));
       }
       current_.residues.push_back(static_cast<char>(byte));
     }
@@ -91,16 +103,20 @@ class Parser {
     in_record_ = false;
     stop_seen_ = false;
     if (current_.residues.empty()) {
-      return ErrorAt(current_.line, absl::StrCat("record '", current_.id, "' has no sequence"));
+      return ErrorAt(current_.line, absl::StrCat("record '", current_.id,
+                                                 "' has no sequence"));
     }
     records_.push_back(std::move(current_));
     current_ = FastaRecord();
     return absl::OkStatus();
   }
 
-  absl::Status Error(const std::string& what) const { return ErrorAt(line_number_, what); }
+  absl::Status Error(const std::string& what) const {
+    return ErrorAt(line_number_, what);
+  }
   absl::Status ErrorAt(int line, const std::string& what) const {
-    return absl::InvalidArgumentError(absl::StrCat(source_, ":", line, ": ", what));
+    return absl::InvalidArgumentError(
+        absl::StrCat(source_, ":", line, ": ", what));
   }
 
   const std::string source_;
@@ -115,25 +131,31 @@ class Parser {
 
 }  // namespace
 
-absl::Status ParseFasta(const std::string& text, const std::string& source, std::vector<FastaRecord>& records) {
+absl::Status ParseFasta(const std::string& text, const std::string& source,
+                        std::vector<FastaRecord>& records) {
   Parser parser(source, records);
   size_t start = 0;
   while (start < text.size()) {
     size_t end = text.find('\n', start);
     if (end == std::string::npos) end = text.size();
-    if (auto status = parser.Line(std::string_view(text).substr(start, end - start)); !status.ok()) return status;
+    if (auto status =
+            parser.Line(std::string_view(text).substr(start, end - start));
+        !status.ok())
+      return status;
     start = end + 1;
   }
   return parser.Finish();
 }
 
-absl::Status ReadFasta(const std::string& path, std::vector<FastaRecord>& records) {
+absl::Status ReadFasta(const std::string& path,
+                       std::vector<FastaRecord>& records) {
   const bool is_stdin = path == "-";
   const std::string source = is_stdin ? "<stdin>" : path;
   // gzdopen/gzopen read gzip and plain files alike.
   gzFile file = is_stdin ? gzdopen(dup(0), "rb") : gzopen(path.c_str(), "rb");
   if (file == nullptr) {
-    return absl::NotFoundError(absl::StrCat(source, ": cannot open: ", std::strerror(errno)));
+    return absl::NotFoundError(
+        absl::StrCat(source, ": cannot open: ", std::strerror(errno)));
   }
   gzbuffer(file, 1 << 17);
   std::string text;
@@ -144,13 +166,16 @@ absl::Status ReadFasta(const std::string& path, std::vector<FastaRecord>& record
       int code = 0;
       std::string message = gzerror(file, &code);
       gzclose(file);
-      return absl::InvalidArgumentError(absl::StrCat(source, ": cannot read: ", message));
+      return absl::InvalidArgumentError(
+          absl::StrCat(source, ": cannot read: ", message));
     }
     if (n == 0) break;
     text.append(buffer.data(), n);
   }
   gzclose(file);
-  if (text.empty()) return absl::InvalidArgumentError(absl::StrCat(source, ": empty input, no FASTA records"));
+  if (text.empty())
+    return absl::InvalidArgumentError(
+        absl::StrCat(source, ": empty input, no FASTA records"));
   return ParseFasta(text, source, records);
 }
 
@@ -160,9 +185,9 @@ absl::Status CheckUniqueIds(const std::vector<FastaRecord>& records) {
   for (const FastaRecord& record : records) {
     auto [it, inserted] = seen.emplace(record.id, &record);
     if (!inserted) {
-      return absl::InvalidArgumentError(absl::StrCat(record.source, ":", record.line, ": duplicate id '", record.id,
-                                                     "' (first seen at ", it->second->source, ":", it->second->line,
-                                                     ")"));
+      return absl::InvalidArgumentError(absl::StrCat(
+          record.source, ":", record.line, ": duplicate id '", record.id,
+          "' (first seen at ", it->second->source, ":", it->second->line, ")"));
     }
   }
   return absl::OkStatus();

@@ -1,5 +1,6 @@
-// FASTA reading for the client: plain or gzip files, or standard input, checked strictly so that
-// bad input is reported (file, line, record) before anything is sent.
+// FASTA reading for the client: plain or gzip files, or standard input, checked
+// strictly so that bad input is reported (file, line, record) before anything
+// is sent.
 #ifndef ARGSERVE_CLIENT_FASTA_H_
 #define ARGSERVE_CLIENT_FASTA_H_
 
@@ -18,16 +19,19 @@ struct FastaRecord {
   int line = 0;             // Line of the header.
 };
 
-// Letters accepted in protein sequences (docs/model-artifact.md), either case; one trailing '*' is
-// also accepted.
+// Letters accepted in protein sequences (docs/model-artifact.md), either case;
+// one trailing '*' is also accepted.
 inline constexpr char kResidueLetters[] = "ACDEFGHIKLMNPQRSTVWYXBUZO";
 
-// Reads every record of `path` ("-" reads standard input) and appends them to `records`.
-// Errors (INVALID_ARGUMENT, NOT_FOUND) read "FILE:LINE: record 'ID': what is wrong".
-absl::Status ReadFasta(const std::string& path, std::vector<FastaRecord>& records);
+// Reads every record of `path` ("-" reads standard input) and appends them to
+// `records`. Errors (INVALID_ARGUMENT, NOT_FOUND) read "FILE:LINE: record 'ID':
+// what is wrong".
+absl::Status ReadFasta(const std::string& path,
+                       std::vector<FastaRecord>& records);
 
 // Parses FASTA text already in memory; `source` names it in errors.
-absl::Status ParseFasta(const std::string& text, const std::string& source, std::vector<FastaRecord>& records);
+absl::Status ParseFasta(const std::string& text, const std::string& source,
+                        std::vector<FastaRecord>& records);
 
 // Checks ids are unique over all records; the error names both places.
 absl::Status CheckUniqueIds(const std::vector<FastaRecord>& records);

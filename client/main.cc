@@ -32,13 +32,16 @@ namespace {
 
 // Exit codes: documented in the README ("Client") and in --help.
 constexpr int kExitOk = 0;
-constexpr int kExitFailure = 1;      // Other errors (server not serving, internal).
-constexpr int kExitUsage = 2;        // Bad command line.
-constexpr int kExitBadInput = 3;     // Malformed FASTA or sequence.
-constexpr int kExitUnavailable = 4;  // Server unreachable or overloaded after retries.
-constexpr int kExitServerError = 5;  // The server refused or failed the request.
+constexpr int kExitFailure = 1;  // Other errors (server not serving, internal).
+constexpr int kExitUsage = 2;    // Bad command line.
+constexpr int kExitBadInput = 3;  // Malformed FASTA or sequence.
+constexpr int kExitUnavailable =
+    4;  // Server unreachable or overloaded after retries.
+constexpr int kExitServerError =
+    5;  // The server refused or failed the request.
 
-constexpr char kUsage[] = R"(argserve-cli: classify protein sequences with an argserve server.
+constexpr char kUsage[] =
+    R"(argserve-cli: classify protein sequences with an argserve server.
 
 Usage:
   argserve-cli classify [options] [FASTA ...]   classify FASTA files (plain or .gz; '-' or none = stdin)
@@ -106,15 +109,18 @@ std::string ReadFile(const std::string& path) {
 int ParseInt(const std::string& flag, const std::string& value, int min) {
   int result = 0;
   if (!absl::SimpleAtoi(value, &result) || result < min) {
-    throw UsageError{absl::StrCat(flag, " needs a whole number >= ", min, ", not '", value, "'")};
+    throw UsageError{absl::StrCat(flag, " needs a whole number >= ", min,
+                                  ", not '", value, "'")};
   }
   return result;
 }
 
-double ParseDouble(const std::string& flag, const std::string& value, double min, double max) {
+double ParseDouble(const std::string& flag, const std::string& value,
+                   double min, double max) {
   double result = 0;
   if (!absl::SimpleAtod(value, &result) || result < min || result > max) {
-    throw UsageError{absl::StrCat(flag, " needs a number in [", min, ", ", max, "], not '", value, "'")};
+    throw UsageError{absl::StrCat(flag, " needs a number in [", min, ", ", max,
+                                  "], not '", value, "'")};
   }
   return result;
 }
@@ -122,9 +128,11 @@ double ParseDouble(const std::string& flag, const std::string& value, double min
 Options ParseArgs(int argc, char** argv) {
   Options o;
   const char* env_target = std::getenv("ARGSERVE_TARGET");
-  o.target = env_target != nullptr && *env_target != '\0' ? env_target : "127.0.0.1:50051";
+  o.target = env_target != nullptr && *env_target != '\0' ? env_target
+                                                          : "127.0.0.1:50051";
   std::vector<std::string> args(argv + 1, argv + argc);
-  if (args.empty()) throw UsageError{"missing subcommand (classify, info or health)"};
+  if (args.empty())
+    throw UsageError{"missing subcommand (classify, info or health)"};
   bool only_positional = false;
   for (size_t i = 0; i < args.size(); ++i) {
     std::string arg = args[i];
@@ -146,13 +154,15 @@ Options ParseArgs(int argc, char** argv) {
     }
     std::string name = arg;
     std::optional<std::string> inline_value;
-    if (size_t eq = arg.find('='); eq != std::string::npos && arg.rfind("--", 0) == 0) {
+    if (size_t eq = arg.find('=');
+        eq != std::string::npos && arg.rfind("--", 0) == 0) {
       name = arg.substr(0, eq);
       inline_value = arg.substr(eq + 1);
     }
     auto value = [&]() -> std::string {
       if (inline_value) return *inline_value;
-      if (i + 1 >= args.size()) throw UsageError{absl::StrCat(name, " needs a value")};
+      if (i + 1 >= args.size())
+        throw UsageError{absl::StrCat(name, " needs a value")};
       return args[++i];
     };
     if (name == "--quiet" || name == "-q") {
@@ -191,15 +201,20 @@ Options ParseArgs(int argc, char** argv) {
       throw UsageError{absl::StrCat("unknown option '", name, "'")};
     }
   }
-  if (o.command.empty()) throw UsageError{"missing subcommand (classify, info or health)"};
-  if (o.command != "classify" && o.command != "info" && o.command != "health" && o.command != "help") {
-    throw UsageError{absl::StrCat("unknown subcommand '", o.command, "' (classify, info or health)")};
+  if (o.command.empty())
+    throw UsageError{"missing subcommand (classify, info or health)"};
+  if (o.command != "classify" && o.command != "info" && o.command != "health" &&
+      o.command != "help") {
+    throw UsageError{absl::StrCat("unknown subcommand '", o.command,
+                                  "' (classify, info or health)")};
   }
   if (o.command != "classify" && !o.inputs.empty()) {
     throw UsageError{absl::StrCat("'", o.command, "' takes no file arguments")};
   }
-  if (o.tls_cert.empty() != o.tls_key.empty()) throw UsageError{"--tls-cert and --tls-key go together"};
-  if (!o.tls_cert.empty() && o.tls_ca.empty()) throw UsageError{"--tls-cert/--tls-key need --tls-ca"};
+  if (o.tls_cert.empty() != o.tls_key.empty())
+    throw UsageError{"--tls-cert and --tls-key go together"};
+  if (!o.tls_cert.empty() && o.tls_ca.empty())
+    throw UsageError{"--tls-cert/--tls-key need --tls-ca"};
   return o;
 }
 
@@ -225,7 +240,8 @@ std::shared_ptr<grpc::Channel> Connect(const Options& o) {
 
 void SetDeadline(grpc::ClientContext& context, const Options& o) {
   context.set_deadline(std::chrono::system_clock::now() +
-                       std::chrono::microseconds(static_cast<int64_t>(o.deadline_seconds * 1e6)));
+                       std::chrono::microseconds(
+                           static_cast<int64_t>(o.deadline_seconds * 1e6)));
 }
 
 int ExitCodeFor(const grpc::Status& status) {
@@ -242,7 +258,8 @@ int ExitCodeFor(const grpc::Status& status) {
 }
 
 bool Retryable(grpc::StatusCode code) {
-  return code == grpc::StatusCode::UNAVAILABLE || code == grpc::StatusCode::RESOURCE_EXHAUSTED;
+  return code == grpc::StatusCode::UNAVAILABLE ||
+         code == grpc::StatusCode::RESOURCE_EXHAUSTED;
 }
 
 std::chrono::milliseconds Backoff(int attempt) {
@@ -250,12 +267,17 @@ std::chrono::milliseconds Backoff(int attempt) {
   return std::chrono::milliseconds(ms);
 }
 
-void Fail(const std::string& message) { std::fprintf(stderr, "argserve-cli: error: %s\n", message.c_str()); }
+void Fail(const std::string& message) {
+  std::fprintf(stderr, "argserve-cli: error: %s\n", message.c_str());
+}
 
 // Progress on stderr, redrawn at most a few times a second; only for terminals.
 class Progress {
  public:
-  Progress(bool enabled, size_t total) : enabled_(enabled), total_(total), start_(std::chrono::steady_clock::now()) {}
+  Progress(bool enabled, size_t total)
+      : enabled_(enabled),
+        total_(total),
+        start_(std::chrono::steady_clock::now()) {}
   void Update(size_t done, bool final = false) {
     if (!enabled_) return;
     const auto now = std::chrono::steady_clock::now();
@@ -265,9 +287,12 @@ class Progress {
     const double rate = seconds > 0 ? done / seconds : 0;
     const double eta = rate > 0 ? (total_ - done) / rate : 0;
     const int width = 30;
-    const int filled = total_ == 0 ? width : static_cast<int>(width * done / total_);
-    std::fprintf(stderr, "\r[%s%s] %zu/%zu sequences  %.1f seq/s  ETA %.0fs ", std::string(filled, '#').c_str(),
-                 std::string(width - filled, '.').c_str(), done, total_, rate, eta);
+    const int filled =
+        total_ == 0 ? width : static_cast<int>(width * done / total_);
+    std::fprintf(stderr, "\r[%s%s] %zu/%zu sequences  %.1f seq/s  ETA %.0fs ",
+                 std::string(filled, '#').c_str(),
+                 std::string(width - filled, '.').c_str(), done, total_, rate,
+                 eta);
     if (final) std::fprintf(stderr, "\n");
     std::fflush(stderr);
   }
@@ -279,7 +304,8 @@ class Progress {
   std::chrono::steady_clock::time_point last_;
 };
 
-// Collects results and writes them in input order as soon as each next one is available.
+// Collects results and writes them in input order as soon as each next one is
+// available.
 class OrderedSink {
  public:
   OrderedSink(ResultWriter& writer, size_t total, Progress& progress)
@@ -306,8 +332,10 @@ class OrderedSink {
   Progress& progress_;
 };
 
-// Unary mode: `concurrency` threads each send one batch at a time; results are reordered.
-grpc::Status ClassifyUnary(const Options& o, v1::ArgClassifier::Stub& stub, const std::vector<FastaRecord>& records,
+// Unary mode: `concurrency` threads each send one batch at a time; results are
+// reordered.
+grpc::Status ClassifyUnary(const Options& o, v1::ArgClassifier::Stub& stub,
+                           const std::vector<FastaRecord>& records,
                            OrderedSink& sink) {
   const size_t batches = (records.size() + o.batch_size - 1) / o.batch_size;
   std::atomic<size_t> next_batch{0};
@@ -334,13 +362,17 @@ grpc::Status ClassifyUnary(const Options& o, v1::ArgClassifier::Stub& stub, cons
         SetDeadline(context, o);
         response.Clear();
         status = stub.Classify(&context, request, &response);
-        if (status.ok() || !Retryable(status.error_code()) || attempt >= o.retries) break;
+        if (status.ok() || !Retryable(status.error_code()) ||
+            attempt >= o.retries)
+          break;
         std::this_thread::sleep_for(Backoff(attempt));
       }
-      if (status.ok() && response.predictions_size() != static_cast<int>(end - begin)) {
-        status = grpc::Status(grpc::StatusCode::INTERNAL,
-                              absl::StrCat("server answered ", response.predictions_size(), " of ", end - begin,
-                                           " sequences"));
+      if (status.ok() &&
+          response.predictions_size() != static_cast<int>(end - begin)) {
+        status = grpc::Status(
+            grpc::StatusCode::INTERNAL,
+            absl::StrCat("server answered ", response.predictions_size(),
+                         " of ", end - begin, " sequences"));
       }
       if (!status.ok()) {
         std::lock_guard<std::mutex> lock(error_mu);
@@ -349,7 +381,8 @@ grpc::Status ClassifyUnary(const Options& o, v1::ArgClassifier::Stub& stub, cons
         return;
       }
       for (size_t i = begin; i < end; ++i) {
-        sink.Put(i, std::move(*response.mutable_predictions(static_cast<int>(i - begin))));
+        sink.Put(i, std::move(*response.mutable_predictions(
+                        static_cast<int>(i - begin))));
       }
     }
   };
@@ -359,13 +392,15 @@ grpc::Status ClassifyUnary(const Options& o, v1::ArgClassifier::Stub& stub, cons
   return first_error;
 }
 
-// Stream mode: one bidirectional stream; sequences refused with a retryable per-sequence status
-// are sent again on a new stream, with backoff.
-grpc::Status ClassifyStream(const Options& o, v1::ArgClassifier::Stub& stub, const std::vector<FastaRecord>& records,
+// Stream mode: one bidirectional stream; sequences refused with a retryable
+// per-sequence status are sent again on a new stream, with backoff.
+grpc::Status ClassifyStream(const Options& o, v1::ArgClassifier::Stub& stub,
+                            const std::vector<FastaRecord>& records,
                             OrderedSink& sink) {
   std::unordered_map<std::string_view, size_t> index_of;
   index_of.reserve(records.size());
-  for (size_t i = 0; i < records.size(); ++i) index_of.emplace(records[i].id, i);
+  for (size_t i = 0; i < records.size(); ++i)
+    index_of.emplace(records[i].id, i);
   std::vector<size_t> pending(records.size());
   for (size_t i = 0; i < pending.size(); ++i) pending[i] = i;
 
@@ -377,12 +412,14 @@ grpc::Status ClassifyStream(const Options& o, v1::ArgClassifier::Stub& stub, con
       for (size_t begin = 0; begin < pending.size(); begin += o.batch_size) {
         v1::ClassifyStreamRequest request;
         request.mutable_options()->set_top_k(o.top_k);
-        for (size_t k = begin; k < std::min(pending.size(), begin + o.batch_size); ++k) {
+        for (size_t k = begin;
+             k < std::min(pending.size(), begin + o.batch_size); ++k) {
           auto* sequence = request.add_sequences();
           sequence->set_id(records[pending[k]].id);
           sequence->set_residues(records[pending[k]].residues);
         }
-        if (!stream->Write(request)) break;  // The stream ended; Finish() says why.
+        if (!stream->Write(request))
+          break;  // The stream ended; Finish() says why.
       }
       stream->WritesDone();
     });
@@ -393,14 +430,16 @@ grpc::Status ClassifyStream(const Options& o, v1::ArgClassifier::Stub& stub, con
       for (auto& prediction : *response.mutable_predictions()) {
         auto it = index_of.find(prediction.id());
         if (it == index_of.end()) continue;
-        const auto code = static_cast<grpc::StatusCode>(prediction.status().code());
+        const auto code =
+            static_cast<grpc::StatusCode>(prediction.status().code());
         if (code == grpc::StatusCode::OK) {
           sink.Put(it->second, std::move(prediction));
         } else if (Retryable(code) && attempt < o.retries) {
           retry.push_back(it->second);
         } else if (sequence_error.ok()) {
-          sequence_error = grpc::Status(code, absl::StrCat("sequence '", prediction.id(), "': ",
-                                                           prediction.status().message()));
+          sequence_error = grpc::Status(
+              code, absl::StrCat("sequence '", prediction.id(),
+                                 "': ", prediction.status().message()));
         }
       }
     }
@@ -408,7 +447,8 @@ grpc::Status ClassifyStream(const Options& o, v1::ArgClassifier::Stub& stub, con
     grpc::Status status = stream->Finish();
     if (!sequence_error.ok()) return sequence_error;
     if (!status.ok()) {
-      if (!Retryable(status.error_code()) || attempt >= o.retries) return status;
+      if (!Retryable(status.error_code()) || attempt >= o.retries)
+        return status;
       // Everything not yet answered is sent again.
       retry.clear();
       for (size_t i : pending) retry.push_back(i);
@@ -417,7 +457,8 @@ grpc::Status ClassifyStream(const Options& o, v1::ArgClassifier::Stub& stub, con
     for (size_t i : retry) unanswered.push_back(i);
     if (status.ok() && retry.empty()) return grpc::Status::OK;
     std::sort(unanswered.begin(), unanswered.end());
-    // Only those not already delivered (a failed stream may have answered some).
+    // Only those not already delivered (a failed stream may have answered
+    // some).
     pending.clear();
     for (size_t i : unanswered) {
       if (i >= sink.written()) pending.push_back(i);
@@ -437,16 +478,22 @@ int RunClassify(const Options& o) {
   } else if (o.format == "json") {
     output_options.format = OutputFormat::kJson;
   } else {
-    throw UsageError{absl::StrCat("--format must be tsv, jsonl or json, not '", o.format, "'")};
+    throw UsageError{absl::StrCat("--format must be tsv, jsonl or json, not '",
+                                  o.format, "'")};
   }
 
   // Everything is read and checked before anything is sent.
   std::vector<FastaRecord> records;
   for (const std::string& seq : o.seqs) {
     const size_t eq = seq.find('=');
-    std::string text = eq == std::string::npos ? absl::StrCat(">seq", records.size() + 1, "\n", seq, "\n")
-                                               : absl::StrCat(">", seq.substr(0, eq), "\n", seq.substr(eq + 1), "\n");
-    if (auto status = ParseFasta(text, absl::StrCat("--seq #", &seq - o.seqs.data() + 1), records); !status.ok()) {
+    std::string text =
+        eq == std::string::npos
+            ? absl::StrCat(">seq", records.size() + 1, "\n", seq, "\n")
+            : absl::StrCat(">", seq.substr(0, eq), "\n", seq.substr(eq + 1),
+                           "\n");
+    if (auto status = ParseFasta(
+            text, absl::StrCat("--seq #", &seq - o.seqs.data() + 1), records);
+        !status.ok()) {
       Fail(std::string(status.message()));
       return kExitBadInput;
     }
@@ -470,15 +517,20 @@ int RunClassify(const Options& o) {
   {
     grpc::ClientContext context;
     SetDeadline(context, o);
-    grpc::Status status = stub->GetModelInfo(&context, v1::GetModelInfoRequest(), &info);
-    for (int attempt = 0; !status.ok() && Retryable(status.error_code()) && attempt < o.retries; ++attempt) {
+    grpc::Status status =
+        stub->GetModelInfo(&context, v1::GetModelInfoRequest(), &info);
+    for (int attempt = 0;
+         !status.ok() && Retryable(status.error_code()) && attempt < o.retries;
+         ++attempt) {
       std::this_thread::sleep_for(Backoff(attempt));
       grpc::ClientContext retry_context;
       SetDeadline(retry_context, o);
-      status = stub->GetModelInfo(&retry_context, v1::GetModelInfoRequest(), &info);
+      status =
+          stub->GetModelInfo(&retry_context, v1::GetModelInfoRequest(), &info);
     }
     if (!status.ok()) {
-      Fail(absl::StrCat("cannot reach the server at '", o.target, "': ", status.error_message()));
+      Fail(absl::StrCat("cannot reach the server at '", o.target,
+                        "': ", status.error_message()));
       return ExitCodeFor(status);
     }
   }
@@ -497,7 +549,8 @@ int RunClassify(const Options& o) {
   writer->Begin(info.name(), info.version());
   Progress progress(!o.quiet && isatty(2), records.size());
   OrderedSink sink(*writer, records.size(), progress);
-  grpc::Status status = o.stream ? ClassifyStream(o, *stub, records, sink) : ClassifyUnary(o, *stub, records, sink);
+  grpc::Status status = o.stream ? ClassifyStream(o, *stub, records, sink)
+                                 : ClassifyUnary(o, *stub, records, sink);
   if (status.ok()) writer->End();
   progress.Update(sink.written(), /*final=*/true);
   const bool write_failed = std::fflush(out) != 0 || std::ferror(out);
@@ -505,15 +558,18 @@ int RunClassify(const Options& o) {
   if (!status.ok() || write_failed) {
     if (!temp_path.empty()) std::remove(temp_path.c_str());
     if (!status.ok()) {
-      Fail(absl::StrCat("classification failed after ", sink.written(), " of ", records.size(), " sequences: ",
-                        absl::StatusCodeToString(static_cast<absl::StatusCode>(status.error_code())), ": ",
-                        status.error_message()));
+      Fail(absl::StrCat("classification failed after ", sink.written(), " of ",
+                        records.size(), " sequences: ",
+                        absl::StatusCodeToString(
+                            static_cast<absl::StatusCode>(status.error_code())),
+                        ": ", status.error_message()));
       return ExitCodeFor(status);
     }
     Fail("cannot write the output");
     return kExitFailure;
   }
-  if (!temp_path.empty() && std::rename(temp_path.c_str(), o.output.c_str()) != 0) {
+  if (!temp_path.empty() &&
+      std::rename(temp_path.c_str(), o.output.c_str()) != 0) {
     std::remove(temp_path.c_str());
     Fail(absl::StrCat("cannot rename the output to '", o.output, "'"));
     return kExitFailure;
@@ -526,9 +582,11 @@ int RunInfo(const Options& o) {
   grpc::ClientContext context;
   SetDeadline(context, o);
   v1::ModelInfo info;
-  grpc::Status status = stub->GetModelInfo(&context, v1::GetModelInfoRequest(), &info);
+  grpc::Status status =
+      stub->GetModelInfo(&context, v1::GetModelInfoRequest(), &info);
   if (!status.ok()) {
-    Fail(absl::StrCat("cannot get model info from '", o.target, "': ", status.error_message()));
+    Fail(absl::StrCat("cannot get model info from '", o.target,
+                      "': ", status.error_message()));
     return ExitCodeFor(status);
   }
   if (o.format == "json") {
@@ -536,14 +594,19 @@ int RunInfo(const Options& o) {
     return kExitOk;
   }
   std::string classes;
-  for (const auto& name : info.classes()) absl::StrAppend(&classes, classes.empty() ? "" : ", ", name);
+  for (const auto& name : info.classes())
+    absl::StrAppend(&classes, classes.empty() ? "" : ", ", name);
   std::printf(
-      "name:          %s\nversion:       %s\nformat:        %s\nbackbone:      %s, %u layers, %u dim, %u heads (%s)\n"
-      "max residues:  %u (longer: %s)\ndevice:        %s\nclasses (%d):  %s\nnon-ARG class: %s\n",
-      info.name().c_str(), info.version().c_str(), info.format().c_str(), info.backbone().architecture().c_str(),
-      info.backbone().num_layers(), info.backbone().embed_dim(), info.backbone().attention_heads(),
-      info.backbone().source().c_str(), info.max_residues(), info.long_sequence_policy().c_str(),
-      info.device().c_str(), info.classes_size(), classes.c_str(), info.nonarg_class().c_str());
+      "name:          %s\nversion:       %s\nformat:        %s\nbackbone:      "
+      "%s, %u layers, %u dim, %u heads (%s)\n"
+      "max residues:  %u (longer: %s)\ndevice:        %s\nclasses (%d):  "
+      "%s\nnon-ARG class: %s\n",
+      info.name().c_str(), info.version().c_str(), info.format().c_str(),
+      info.backbone().architecture().c_str(), info.backbone().num_layers(),
+      info.backbone().embed_dim(), info.backbone().attention_heads(),
+      info.backbone().source().c_str(), info.max_residues(),
+      info.long_sequence_policy().c_str(), info.device().c_str(),
+      info.classes_size(), classes.c_str(), info.nonarg_class().c_str());
   return kExitOk;
 }
 
@@ -551,18 +614,25 @@ int RunHealth(const Options& o) {
   auto stub = grpc::health::v1::Health::NewStub(Connect(o));
   grpc::ClientContext context;
   context.set_deadline(std::chrono::system_clock::now() +
-                       std::chrono::microseconds(static_cast<int64_t>(std::min(o.deadline_seconds, 10.0) * 1e6)));
+                       std::chrono::microseconds(static_cast<int64_t>(
+                           std::min(o.deadline_seconds, 10.0) * 1e6)));
   grpc::health::v1::HealthCheckRequest request;
   request.set_service(o.service);
   grpc::health::v1::HealthCheckResponse response;
   grpc::Status status = stub->Check(&context, request, &response);
   if (!status.ok()) {
     std::printf("UNREACHABLE\n");
-    Fail(absl::StrCat("health check of '", o.target, "' failed: ", status.error_message()));
-    return ExitCodeFor(status) == kExitServerError ? kExitFailure : kExitUnavailable;
+    Fail(absl::StrCat("health check of '", o.target,
+                      "' failed: ", status.error_message()));
+    return ExitCodeFor(status) == kExitServerError ? kExitFailure
+                                                   : kExitUnavailable;
   }
-  std::printf("%s\n", grpc::health::v1::HealthCheckResponse::ServingStatus_Name(response.status()).c_str());
-  return response.status() == grpc::health::v1::HealthCheckResponse::SERVING ? kExitOk : kExitFailure;
+  std::printf("%s\n", grpc::health::v1::HealthCheckResponse::ServingStatus_Name(
+                          response.status())
+                          .c_str());
+  return response.status() == grpc::health::v1::HealthCheckResponse::SERVING
+             ? kExitOk
+             : kExitFailure;
 }
 
 }  // namespace
@@ -580,7 +650,9 @@ int main(int argc, char** argv) {
     if (options.command == "info") return RunInfo(options);
     return RunHealth(options);
   } catch (const UsageError& e) {
-    std::fprintf(stderr, "argserve-cli: %s\nRun 'argserve-cli --help' for usage.\n", e.message.c_str());
+    std::fprintf(stderr,
+                 "argserve-cli: %s\nRun 'argserve-cli --help' for usage.\n",
+                 e.message.c_str());
     return kExitUsage;
   }
 }

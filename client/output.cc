@@ -13,12 +13,15 @@ bool Uncertain(const v1::Prediction& p, const OutputOptions& options) {
   return p.probability() < options.min_probability;
 }
 
-void Put(std::FILE* out, const std::string& text) { std::fwrite(text.data(), 1, text.size(), out); }
+void Put(std::FILE* out, const std::string& text) {
+  std::fwrite(text.data(), 1, text.size(), out);
+}
 
 json ToJson(const v1::Prediction& p, const OutputOptions& options) {
   json scores = json::array();
   for (const auto& score : p.scores()) {
-    scores.push_back({{"class", score.class_name()}, {"probability", score.probability()}});
+    scores.push_back(
+        {{"class", score.class_name()}, {"probability", score.probability()}});
   }
   return json{{"id", p.id()},
               {"predicted_class", p.predicted_class()},
@@ -30,7 +33,8 @@ json ToJson(const v1::Prediction& p, const OutputOptions& options) {
               {"top_k", scores}};
 }
 
-// Ids come from FASTA headers: a tab or newline in one would break the TSV line structure.
+// Ids come from FASTA headers: a tab or newline in one would break the TSV line
+// structure.
 std::string TsvField(const std::string& text) {
   std::string out = text;
   for (char& c : out) {
@@ -41,9 +45,12 @@ std::string TsvField(const std::string& text) {
 
 class TsvWriter final : public ResultWriter {
  public:
-  TsvWriter(OutputOptions options, std::FILE* out) : options_(options), out_(out) {}
+  TsvWriter(OutputOptions options, std::FILE* out)
+      : options_(options), out_(out) {}
   void Begin(const std::string&, const std::string&) override {
-    Put(out_, "id\tpredicted_class\tprobability\tis_arg\tuncertain\tlength\ttruncated\ttop_k\n");
+    Put(out_,
+        "id\tpredicted_class\tprobability\tis_"
+        "arg\tuncertain\tlength\ttruncated\ttop_k\n");
   }
   void Write(const v1::Prediction& p) override {
     std::string top;
@@ -51,9 +58,12 @@ class TsvWriter final : public ResultWriter {
       absl::StrAppend(&top, top.empty() ? "" : ",", score.class_name(), ":",
                       absl::StrFormat("%.4f", score.probability()));
     }
-    Put(out_, absl::StrCat(TsvField(p.id()), "\t", p.predicted_class(), "\t", absl::StrFormat("%.4f", p.probability()),
-                           "\t", p.is_arg() ? "true" : "false", "\t", Uncertain(p, options_) ? "true" : "false", "\t",
-                           p.length(), "\t", p.truncated() ? "true" : "false", "\t", top, "\n"));
+    Put(out_, absl::StrCat(TsvField(p.id()), "\t", p.predicted_class(), "\t",
+                           absl::StrFormat("%.4f", p.probability()), "\t",
+                           p.is_arg() ? "true" : "false", "\t",
+                           Uncertain(p, options_) ? "true" : "false", "\t",
+                           p.length(), "\t", p.truncated() ? "true" : "false",
+                           "\t", top, "\n"));
   }
   void End() override {}
 
@@ -64,9 +74,12 @@ class TsvWriter final : public ResultWriter {
 
 class JsonLinesWriter final : public ResultWriter {
  public:
-  JsonLinesWriter(OutputOptions options, std::FILE* out) : options_(options), out_(out) {}
+  JsonLinesWriter(OutputOptions options, std::FILE* out)
+      : options_(options), out_(out) {}
   void Begin(const std::string&, const std::string&) override {}
-  void Write(const v1::Prediction& p) override { Put(out_, ToJson(p, options_).dump() + "\n"); }
+  void Write(const v1::Prediction& p) override {
+    Put(out_, ToJson(p, options_).dump() + "\n");
+  }
   void End() override {}
 
  private:
@@ -74,15 +87,20 @@ class JsonLinesWriter final : public ResultWriter {
   std::FILE* const out_;
 };
 
-// One JSON document; predictions are streamed into its array rather than held in memory.
+// One JSON document; predictions are streamed into its array rather than held
+// in memory.
 class JsonWriter final : public ResultWriter {
  public:
-  JsonWriter(OutputOptions options, std::FILE* out) : options_(options), out_(out) {}
+  JsonWriter(OutputOptions options, std::FILE* out)
+      : options_(options), out_(out) {}
   void Begin(const std::string& name, const std::string& version) override {
-    Put(out_, absl::StrCat("{\"model\": ", json{{"name", name}, {"version", version}}.dump(), ",\n \"predictions\": ["));
+    Put(out_, absl::StrCat("{\"model\": ",
+                           json{{"name", name}, {"version", version}}.dump(),
+                           ",\n \"predictions\": ["));
   }
   void Write(const v1::Prediction& p) override {
-    Put(out_, absl::StrCat(first_ ? "\n  " : ",\n  ", ToJson(p, options_).dump()));
+    Put(out_,
+        absl::StrCat(first_ ? "\n  " : ",\n  ", ToJson(p, options_).dump()));
     first_ = false;
   }
   void End() override { Put(out_, "\n ]\n}\n"); }
@@ -95,7 +113,8 @@ class JsonWriter final : public ResultWriter {
 
 }  // namespace
 
-std::unique_ptr<ResultWriter> MakeResultWriter(const OutputOptions& options, std::FILE* out) {
+std::unique_ptr<ResultWriter> MakeResultWriter(const OutputOptions& options,
+                                               std::FILE* out) {
   switch (options.format) {
     case OutputFormat::kTsv:
       return std::make_unique<TsvWriter>(options, out);

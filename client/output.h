@@ -21,13 +21,15 @@ struct OutputOptions {
 class ResultWriter {
  public:
   virtual ~ResultWriter() = default;
-  virtual void Begin(const std::string& model_name, const std::string& model_version) = 0;
+  virtual void Begin(const std::string& model_name,
+                     const std::string& model_version) = 0;
   virtual void Write(const v1::Prediction& prediction) = 0;
   virtual void End() = 0;
 };
 
 // Writes to `out` (not owned).
-std::unique_ptr<ResultWriter> MakeResultWriter(const OutputOptions& options, std::FILE* out);
+std::unique_ptr<ResultWriter> MakeResultWriter(const OutputOptions& options,
+                                               std::FILE* out);
 
 }  // namespace argserve
 

@@ -13,7 +13,8 @@ namespace {
 using nlohmann::json;
 
 absl::Status Missing(const std::string& key) {
-  return absl::InvalidArgumentError(absl::StrCat("model.json: missing or malformed key '", key, "'"));
+  return absl::InvalidArgumentError(
+      absl::StrCat("model.json: missing or malformed key '", key, "'"));
 }
 
 template <typename T>
@@ -28,7 +29,8 @@ absl::Status Read(const json& object, const std::string& key, T& out) {
   return absl::OkStatus();
 }
 
-int64_t IndexOf(const std::vector<std::string>& alphabet, const std::string& token) {
+int64_t IndexOf(const std::vector<std::string>& alphabet,
+                const std::string& token) {
   auto it = std::find(alphabet.begin(), alphabet.end(), token);
   return it == alphabet.end() ? -1 : it - alphabet.begin();
 }
@@ -45,48 +47,63 @@ absl::StatusOr<ModelMetadata> ParseModelMetadata(const std::string& json_text) {
   if (auto s = Read(root, "format", m.format); !s.ok()) return s;
   if (m.format != kModelFormat) {
     return absl::InvalidArgumentError(
-        absl::StrCat("model.json: unsupported format '", m.format, "' (expected '", kModelFormat, "')"));
+        absl::StrCat("model.json: unsupported format '", m.format,
+                     "' (expected '", kModelFormat, "')"));
   }
   for (const auto& [key, field] :
-       {std::pair<const char*, std::string*>{"name", &m.name}, {"version", &m.version},
-        {"nonarg_class", &m.nonarg_class}, {"residues", &m.residues}}) {
+       {std::pair<const char*, std::string*>{"name", &m.name},
+        {"version", &m.version},
+        {"nonarg_class", &m.nonarg_class},
+        {"residues", &m.residues}}) {
     if (auto s = Read(root, key, *field); !s.ok()) return s;
   }
   if (auto s = Read(root, "classes", m.classes); !s.ok()) return s;
-  if (m.classes.size() < 2) return absl::InvalidArgumentError("model.json: 'classes' needs at least 2 entries");
-  if (std::set<std::string>(m.classes.begin(), m.classes.end()).size() != m.classes.size()) {
+  if (m.classes.size() < 2)
+    return absl::InvalidArgumentError(
+        "model.json: 'classes' needs at least 2 entries");
+  if (std::set<std::string>(m.classes.begin(), m.classes.end()).size() !=
+      m.classes.size()) {
     return absl::InvalidArgumentError("model.json: 'classes' has duplicates");
   }
   m.nonarg_index = static_cast<int>(IndexOf(m.classes, m.nonarg_class));
   if (m.nonarg_index < 0) {
     return absl::InvalidArgumentError(
-        absl::StrCat("model.json: nonarg_class '", m.nonarg_class, "' is not one of 'classes'"));
+        absl::StrCat("model.json: nonarg_class '", m.nonarg_class,
+                     "' is not one of 'classes'"));
   }
   if (auto s = Read(root, "alphabet", m.alphabet); !s.ok()) return s;
   if (auto s = Read(root, "max_residues", m.max_residues); !s.ok()) return s;
   if (m.max_residues <= 0) return Missing("max_residues");
 
   auto special_it = root.find("special_tokens");
-  if (special_it == root.end() || !special_it->is_object()) return Missing("special_tokens");
+  if (special_it == root.end() || !special_it->is_object())
+    return Missing("special_tokens");
   const json& special = *special_it;
   for (const auto& [key, field] :
-       {std::pair<const char*, int64_t*>{"cls", &m.cls_token}, {"pad", &m.pad_token},
-        {"eos", &m.eos_token}, {"unk", &m.unk_token}, {"mask", &m.mask_token}}) {
-    if (auto s = Read(special, key, *field); !s.ok()) return Missing(absl::StrCat("special_tokens.", key));
+       {std::pair<const char*, int64_t*>{"cls", &m.cls_token},
+        {"pad", &m.pad_token},
+        {"eos", &m.eos_token},
+        {"unk", &m.unk_token},
+        {"mask", &m.mask_token}}) {
+    if (auto s = Read(special, key, *field); !s.ok())
+      return Missing(absl::StrCat("special_tokens.", key));
     if (*field < 0 || *field >= static_cast<int64_t>(m.alphabet.size())) {
       return absl::InvalidArgumentError(
-          absl::StrCat("model.json: special_tokens.", key, " = ", *field, " is outside the alphabet"));
+          absl::StrCat("model.json: special_tokens.", key, " = ", *field,
+                       " is outside the alphabet"));
     }
   }
   for (char residue : m.residues) {
     if (IndexOf(m.alphabet, std::string(1, residue)) < 0) {
       return absl::InvalidArgumentError(
-          absl::StrCat("model.json: residue '", std::string(1, residue), "' is not in the alphabet"));
+          absl::StrCat("model.json: residue '", std::string(1, residue),
+                       "' is not in the alphabet"));
     }
   }
 
   auto backbone = root.find("backbone");
-  if (backbone == root.end() || !backbone->is_object()) return Missing("backbone");
+  if (backbone == root.end() || !backbone->is_object())
+    return Missing("backbone");
   try {
     m.backbone_architecture = backbone->value("architecture", "");
     m.num_layers = backbone->value("num_layers", 0);

@@ -15,17 +15,22 @@ Tokenizer::Tokenizer(const ModelMetadata& metadata)
       max_residues_(metadata.max_residues) {
   token_of_byte_.fill(-1);
   for (char residue : metadata.residues) {
-    auto it = std::find(metadata.alphabet.begin(), metadata.alphabet.end(), std::string(1, residue));
-    if (it == metadata.alphabet.end()) continue;  // ParseModelMetadata already rejects this.
+    auto it = std::find(metadata.alphabet.begin(), metadata.alphabet.end(),
+                        std::string(1, residue));
+    if (it == metadata.alphabet.end())
+      continue;  // ParseModelMetadata already rejects this.
     auto token = static_cast<int16_t>(it - metadata.alphabet.begin());
-    auto upper = static_cast<unsigned char>(std::toupper(static_cast<unsigned char>(residue)));
-    auto lower = static_cast<unsigned char>(std::tolower(static_cast<unsigned char>(residue)));
+    auto upper = static_cast<unsigned char>(
+        std::toupper(static_cast<unsigned char>(residue)));
+    auto lower = static_cast<unsigned char>(
+        std::tolower(static_cast<unsigned char>(residue)));
     token_of_byte_[upper] = token;
     token_of_byte_[lower] = token;
   }
 }
 
-absl::Status Tokenizer::Tokenize(std::string_view residues, LongSequencePolicy policy,
+absl::Status Tokenizer::Tokenize(std::string_view residues,
+                                 LongSequencePolicy policy,
                                  TokenizedSequence& out) const {
   if (!residues.empty() && residues.back() == '*') residues.remove_suffix(1);
   if (residues.empty()) return absl::InvalidArgumentError("empty sequence");
@@ -34,8 +39,9 @@ absl::Status Tokenizer::Tokenize(std::string_view residues, LongSequencePolicy p
   size_t keep = residues.size();
   if (residues.size() > static_cast<size_t>(max_residues_)) {
     if (policy == LongSequencePolicy::kReject) {
-      return absl::InvalidArgumentError(
-          absl::StrCat(residues.size(), " residues, more than the model's maximum of ", max_residues_));
+      return absl::InvalidArgumentError(absl::StrCat(
+          residues.size(), " residues, more than the model's maximum of ",
+          max_residues_));
     }
     keep = max_residues_;
     out.truncated = true;
@@ -43,7 +49,8 @@ absl::Status Tokenizer::Tokenize(std::string_view residues, LongSequencePolicy p
   out.tokens.clear();
   out.tokens.reserve(keep + 2);
   out.tokens.push_back(cls_);
-  // Every character is checked, also beyond a truncation point, so bad input never passes silently.
+  // Every character is checked, also beyond a truncation point, so bad input
+  // never passes silently.
   for (size_t i = 0; i < residues.size(); ++i) {
     auto byte = static_cast<unsigned char>(residues[i]);
     int16_t token = token_of_byte_[byte];
@@ -52,8 +59,8 @@ absl::Status Tokenizer::Tokenize(std::string_view residues, LongSequencePolicy p
         return absl::InvalidArgumentError(
             absl::StrCat("internal stop codon '*' at position ", i + 1));
       }
-      return absl::InvalidArgumentError(
-          absl::StrCat("invalid character ", DescribeByte(byte), " at position ", i + 1));
+      return absl::InvalidArgumentError(absl::StrCat(
+          "invalid character ", DescribeByte(byte), " at position ", i + 1));
     }
     if (i < keep) out.tokens.push_back(token);
   }
@@ -62,7 +69,8 @@ absl::Status Tokenizer::Tokenize(std::string_view residues, LongSequencePolicy p
 }
 
 std::string DescribeByte(unsigned char byte) {
-  if (byte >= 0x21 && byte < 0x7f) return absl::StrCat("'", std::string(1, static_cast<char>(byte)), "'");
+  if (byte >= 0x21 && byte < 0x7f)
+    return absl::StrCat("'", std::string(1, static_cast<char>(byte)), "'");
   if (byte == ' ') return "' ' (space)";
   return absl::StrFormat("\\x%02x", byte);
 }

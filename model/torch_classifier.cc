@@ -12,7 +12,8 @@
 namespace argserve {
 namespace {
 
-// Torch error messages span many lines with C++ stack traces; the first line says what happened.
+// Torch error messages span many lines with C++ stack traces; the first line
+// says what happened.
 std::string FirstLine(const std::string& text) {
   std::string line(text.substr(0, text.find('\n')));
   return line.empty() ? "unknown error" : line;
@@ -20,8 +21,11 @@ std::string FirstLine(const std::string& text) {
 
 class TorchClassifier final : public Classifier {
  public:
-  TorchClassifier(torch::jit::Module module, ModelMetadata metadata, torch::Device device)
-      : module_(std::move(module)), metadata_(std::move(metadata)), device_(device) {}
+  TorchClassifier(torch::jit::Module module, ModelMetadata metadata,
+                  torch::Device device)
+      : module_(std::move(module)),
+        metadata_(std::move(metadata)),
+        device_(device) {}
 
   const ModelMetadata& metadata() const override { return metadata_; }
 
@@ -35,21 +39,27 @@ class TorchClassifier final : public Classifier {
     try {
       c10::InferenceMode inference_mode;
       // from_blob does not copy; the batch outlives this call.
-      auto tokens = torch::from_blob(const_cast<int64_t*>(batch.tokens.data()), {batch.rows, batch.cols},
-                                     torch::kInt64);
-      if (device_.is_cuda()) tokens = tokens.pin_memory().to(device_, /*non_blocking=*/true);
+      auto tokens = torch::from_blob(const_cast<int64_t*>(batch.tokens.data()),
+                                     {batch.rows, batch.cols}, torch::kInt64);
+      if (device_.is_cuda())
+        tokens = tokens.pin_memory().to(device_, /*non_blocking=*/true);
       auto logits = module_.forward({tokens}).toTensor();
-      auto probabilities = torch::softmax(logits.to(torch::kFloat32), /*dim=*/1).to(torch::kCPU).contiguous();
+      auto probabilities = torch::softmax(logits.to(torch::kFloat32), /*dim=*/1)
+                               .to(torch::kCPU)
+                               .contiguous();
       if (probabilities.size(0) != batch.rows ||
-          probabilities.size(1) != static_cast<int64_t>(metadata_.classes.size())) {
-        return absl::InternalError(absl::StrCat("model returned shape [", probabilities.size(0), ", ",
-                                                probabilities.size(1), "], expected [", batch.rows, ", ",
-                                                metadata_.classes.size(), "]"));
+          probabilities.size(1) !=
+              static_cast<int64_t>(metadata_.classes.size())) {
+        return absl::InternalError(
+            absl::StrCat("model returned shape [", probabilities.size(0), ", ",
+                         probabilities.size(1), "], expected [", batch.rows,
+                         ", ", metadata_.classes.size(), "]"));
       }
       const float* data = probabilities.data_ptr<float>();
       return std::vector<float>(data, data + probabilities.numel());
     } catch (const std::exception& e) {
-      return absl::InternalError(absl::StrCat("model forward failed: ", FirstLine(e.what())));
+      return absl::InternalError(
+          absl::StrCat("model forward failed: ", FirstLine(e.what())));
     }
   }
 
@@ -60,32 +70,39 @@ class TorchClassifier final : public Classifier {
 };
 
 absl::StatusOr<torch::Device> ResolveDevice(const std::string& name) {
-  if (name == "auto") return torch::cuda::is_available() ? torch::Device("cuda:0") : torch::Device("cpu");
+  if (name == "auto")
+    return torch::cuda::is_available() ? torch::Device("cuda:0")
+                                       : torch::Device("cpu");
   try {
     torch::Device device(name);
     if (device.is_cuda() && !torch::cuda::is_available()) {
-      return absl::FailedPreconditionError(
-          absl::StrCat("device '", name, "' requested but this build of LibTorch sees no CUDA device"));
+      return absl::FailedPreconditionError(absl::StrCat(
+          "device '", name,
+          "' requested but this build of LibTorch sees no CUDA device"));
     }
     if (!device.is_cuda() && !device.is_cpu()) {
-      return absl::InvalidArgumentError(absl::StrCat("unsupported device '", name, "'"));
+      return absl::InvalidArgumentError(
+          absl::StrCat("unsupported device '", name, "'"));
     }
     return device;
   } catch (const std::exception& e) {
-    return absl::InvalidArgumentError(absl::StrCat("invalid device '", name, "' (use auto, cpu, cuda or cuda:N)"));
+    return absl::InvalidArgumentError(absl::StrCat(
+        "invalid device '", name, "' (use auto, cpu, cuda or cuda:N)"));
   }
 }
 
 }  // namespace
 
-absl::StatusOr<std::unique_ptr<Classifier>> LoadTorchClassifier(const std::string& path,
-                                                                 const TorchClassifierOptions& options) {
+absl::StatusOr<std::unique_ptr<Classifier>> LoadTorchClassifier(
+    const std::string& path, const TorchClassifierOptions& options) {
   auto device = ResolveDevice(options.device);
   if (!device.ok()) return device.status();
   if (!std::ifstream(path).good()) {
-    return absl::NotFoundError(absl::StrCat("model file '", path, "': cannot be opened (missing or unreadable)"));
+    return absl::NotFoundError(absl::StrCat(
+        "model file '", path, "': cannot be opened (missing or unreadable)"));
   }
-  if (options.intra_op_threads > 0) at::set_num_threads(options.intra_op_threads);
+  if (options.intra_op_threads > 0)
+    at::set_num_threads(options.intra_op_threads);
 
   torch::jit::ExtraFilesMap extra_files{{"model.json", ""}};
   torch::jit::Module module;
@@ -93,22 +110,27 @@ absl::StatusOr<std::unique_ptr<Classifier>> LoadTorchClassifier(const std::strin
     module = torch::jit::load(path, *device, extra_files);
   } catch (const std::exception& e) {
     return absl::InvalidArgumentError(
-        absl::StrCat("model file '", path, "': not a TorchScript archive: ", FirstLine(e.what())));
+        absl::StrCat("model file '", path,
+                     "': not a TorchScript archive: ", FirstLine(e.what())));
   }
   if (extra_files["model.json"].empty()) {
-    return absl::InvalidArgumentError(absl::StrCat("model file '", path, "': has no model.json inside"));
+    return absl::InvalidArgumentError(
+        absl::StrCat("model file '", path, "': has no model.json inside"));
   }
   auto metadata = ParseModelMetadata(extra_files["model.json"]);
   if (!metadata.ok()) {
-    return absl::InvalidArgumentError(absl::StrCat("model file '", path, "': ", metadata.status().message()));
+    return absl::InvalidArgumentError(
+        absl::StrCat("model file '", path, "': ", metadata.status().message()));
   }
   for (const char* method : {"forward", "embed"}) {
     if (!module.find_method(method)) {
-      return absl::InvalidArgumentError(absl::StrCat("model file '", path, "': has no '", method, "' method"));
+      return absl::InvalidArgumentError(absl::StrCat(
+          "model file '", path, "': has no '", method, "' method"));
     }
   }
   module.eval();
-  return std::unique_ptr<Classifier>(new TorchClassifier(std::move(module), *std::move(metadata), *device));
+  return std::unique_ptr<Classifier>(
+      new TorchClassifier(std::move(module), *std::move(metadata), *device));
 }
 
 }  // namespace argserve

@@ -5,7 +5,7 @@ set -euo pipefail
 
 PACKAGES=(
   # build toolchain
-  build-essential cmake pkg-config git ca-certificates
+  build-essential cmake pkg-config git ca-certificates clang-format clang-tidy
   # C++ libraries
   libtorch-dev libopenblas0-pthread
   libgrpc++-dev libgrpc-dev protobuf-compiler-grpc libprotobuf-dev protobuf-compiler

@@ -7,7 +7,8 @@
 
 namespace argserve {
 
-Batcher::Batcher(BatcherOptions options, Classifier* classifier, BatcherObserver* observer)
+Batcher::Batcher(BatcherOptions options, Classifier* classifier,
+                 BatcherObserver* observer)
     : options_(std::move(options)),
       classifier_(classifier),
       observer_(observer),
@@ -22,10 +23,13 @@ Batcher::~Batcher() { Stop(); }
 
 size_t Batcher::BucketOf(size_t length) const {
   const auto& bounds = options_.bucket_bounds;
-  return std::lower_bound(bounds.begin(), bounds.end(), static_cast<int>(length)) - bounds.begin();
+  return std::lower_bound(bounds.begin(), bounds.end(),
+                          static_cast<int>(length)) -
+         bounds.begin();
 }
 
-absl::Status Batcher::Submit(std::shared_ptr<BatchJob> job, std::vector<std::vector<int64_t>> sequences,
+absl::Status Batcher::Submit(std::shared_ptr<BatchJob> job,
+                             std::vector<std::vector<int64_t>> sequences,
                              Clock::time_point deadline) {
   const auto now = Clock::now();
   int64_t depth = 0;
@@ -34,8 +38,9 @@ absl::Status Batcher::Submit(std::shared_ptr<BatchJob> job, std::vector<std::vec
     if (stopping_) return absl::UnavailableError("server is shutting down");
     const auto count = static_cast<int64_t>(sequences.size());
     if (queued_ + count > options_.max_queue_size) {
-      return absl::ResourceExhaustedError(absl::StrCat("server queue is full (", queued_, " of ",
-                                                       options_.max_queue_size, " sequences waiting); retry later"));
+      return absl::ResourceExhaustedError(absl::StrCat(
+          "server queue is full (", queued_, " of ", options_.max_queue_size,
+          " sequences waiting); retry later"));
     }
     for (size_t i = 0; i < sequences.size(); ++i) {
       auto& bucket = buckets_[BucketOf(sequences[i].size())];
@@ -49,7 +54,8 @@ absl::Status Batcher::Submit(std::shared_ptr<BatchJob> job, std::vector<std::vec
   return absl::OkStatus();
 }
 
-int Batcher::DueBucket(Clock::time_point now, Clock::time_point& wake_at) const {
+int Batcher::DueBucket(Clock::time_point now,
+                       Clock::time_point& wake_at) const {
   int due = -1;
   Clock::time_point due_oldest = Clock::time_point::max();
   wake_at = Clock::time_point::max();
@@ -57,11 +63,13 @@ int Batcher::DueBucket(Clock::time_point now, Clock::time_point& wake_at) const 
     const auto& bucket = buckets_[b];
     if (bucket.empty()) continue;
     const Clock::time_point oldest = bucket.front().enqueued;
-    const int64_t row_tokens = b < options_.bucket_bounds.size()
-                                   ? options_.bucket_bounds[b]
-                                   : static_cast<int64_t>(bucket.front().tokens.size());
+    const int64_t row_tokens =
+        b < options_.bucket_bounds.size()
+            ? options_.bucket_bounds[b]
+            : static_cast<int64_t>(bucket.front().tokens.size());
     const auto rows = static_cast<int64_t>(bucket.size());
-    const bool full = rows >= options_.max_batch_size || rows * row_tokens >= options_.max_batch_tokens;
+    const bool full = rows >= options_.max_batch_size ||
+                      rows * row_tokens >= options_.max_batch_tokens;
     const Clock::time_point release_at = oldest + options_.max_queue_delay;
     if (full || stopping_ || release_at <= now) {
       // Among due buckets, serve the one that has waited longest.
@@ -80,16 +88,19 @@ Batcher::Batch Batcher::TakeBatch(int bucket_index) {
   auto& bucket = buckets_[bucket_index];
   Batch batch;
   const auto now = Clock::now();
-  while (!bucket.empty() && static_cast<int>(batch.items.size()) < options_.max_batch_size) {
+  while (!bucket.empty() &&
+         static_cast<int>(batch.items.size()) < options_.max_batch_size) {
     Item& item = bucket.front();
     if (item.job->IsCancelled() || item.deadline <= now) {
       batch.dropped.push_back(std::move(item));
       bucket.pop_front();
       continue;
     }
-    const int64_t longest = std::max<int64_t>(batch.longest, static_cast<int64_t>(item.tokens.size()));
+    const int64_t longest = std::max<int64_t>(
+        batch.longest, static_cast<int64_t>(item.tokens.size()));
     const auto rows = static_cast<int64_t>(batch.items.size()) + 1;
-    if (!batch.items.empty() && rows * longest > options_.max_batch_tokens) break;
+    if (!batch.items.empty() && rows * longest > options_.max_batch_tokens)
+      break;
     batch.longest = longest;
     batch.items.push_back(std::move(item));
     bucket.pop_front();
@@ -115,7 +126,8 @@ void Batcher::WorkerLoop() {
     Batch batch = TakeBatch(due);
     const int64_t depth = queued_;
     lock.unlock();
-    // Another bucket may be due too; let an idle worker look while this one computes.
+    // Another bucket may be due too; let an idle worker look while this one
+    // computes.
     cv_.notify_one();
     if (observer_ != nullptr) observer_->OnQueueDepth(depth);
     RunBatch(batch);
@@ -131,25 +143,35 @@ void Batcher::RunBatch(Batch& batch) {
     // A job can be both; cancellation is what the caller did, so it wins.
     if (item.job->IsCancelled()) {
       ++cancelled;
-      item.job->OnResult(item.index, absl::CancelledError("call cancelled before inference"), {});
+      item.job->OnResult(
+          item.index, absl::CancelledError("call cancelled before inference"),
+          {});
     } else {
       ++expired;
-      item.job->OnResult(item.index, absl::DeadlineExceededError("deadline passed while queued"), {});
+      item.job->OnResult(
+          item.index,
+          absl::DeadlineExceededError("deadline passed while queued"), {});
     }
   }
   if (observer_ != nullptr) {
-    if (cancelled > 0) observer_->OnDropped(absl::CancelledError(""), cancelled);
-    if (expired > 0) observer_->OnDropped(absl::DeadlineExceededError(""), expired);
+    if (cancelled > 0)
+      observer_->OnDropped(absl::CancelledError(""), cancelled);
+    if (expired > 0)
+      observer_->OnDropped(absl::DeadlineExceededError(""), expired);
   }
   if (batch.items.empty()) return;
 
-  // Shortest first keeps rows of similar length adjacent; padding itself is set by the longest row.
+  // Shortest first keeps rows of similar length adjacent; padding itself is set
+  // by the longest row.
   std::sort(batch.items.begin(), batch.items.end(),
-            [](const Item& a, const Item& b) { return a.tokens.size() < b.tokens.size(); });
+            [](const Item& a, const Item& b) {
+              return a.tokens.size() < b.tokens.size();
+            });
   TokenBatch tokens;
   tokens.rows = static_cast<int64_t>(batch.items.size());
   tokens.cols = batch.longest;
-  tokens.tokens.assign(tokens.rows * tokens.cols, classifier_->metadata().pad_token);
+  tokens.tokens.assign(tokens.rows * tokens.cols,
+                       classifier_->metadata().pad_token);
   BatchStats stats;
   stats.rows = static_cast<int>(tokens.rows);
   stats.computed_tokens = tokens.rows * tokens.cols;
@@ -157,20 +179,25 @@ void Batcher::RunBatch(Batch& batch) {
     const auto& row = batch.items[r].tokens;
     std::copy(row.begin(), row.end(), tokens.tokens.begin() + r * tokens.cols);
     stats.real_tokens += static_cast<int64_t>(row.size());
-    stats.queue_wait_seconds.push_back(std::chrono::duration<double>(now - batch.items[r].enqueued).count());
+    stats.queue_wait_seconds.push_back(
+        std::chrono::duration<double>(now - batch.items[r].enqueued).count());
   }
 
   const auto start = Clock::now();
-  absl::StatusOr<std::vector<float>> probabilities = classifier_->Predict(tokens);
-  stats.inference_seconds = std::chrono::duration<double>(Clock::now() - start).count();
+  absl::StatusOr<std::vector<float>> probabilities =
+      classifier_->Predict(tokens);
+  stats.inference_seconds =
+      std::chrono::duration<double>(Clock::now() - start).count();
   stats.ok = probabilities.ok();
   if (observer_ != nullptr) observer_->OnBatch(stats);
 
   for (int64_t r = 0; r < tokens.rows; ++r) {
     Item& item = batch.items[r];
     if (probabilities.ok()) {
-      item.job->OnResult(item.index, absl::OkStatus(),
-                         absl::MakeConstSpan(probabilities->data() + r * num_classes_, num_classes_));
+      item.job->OnResult(
+          item.index, absl::OkStatus(),
+          absl::MakeConstSpan(probabilities->data() + r * num_classes_,
+                              num_classes_));
     } else {
       item.job->OnResult(item.index, probabilities.status(), {});
     }

@@ -1,9 +1,12 @@
-// Dynamic batching: sequences from all requests are merged into length-bucketed batches.
+// Dynamic batching: sequences from all requests are merged into length-bucketed
+// batches.
 //
-// Every sequence is a work item. Items wait in buckets by token length; a bucket is released as a
-// batch when it holds enough rows or padded tokens to fill one, or when its oldest item has waited
-// max_queue_delay. The queue is bounded: a job that does not fit is rejected whole, at once, with
-// RESOURCE_EXHAUSTED. Items of cancelled jobs or passed deadlines are dropped before inference.
+// Every sequence is a work item. Items wait in buckets by token length; a
+// bucket is released as a batch when it holds enough rows or padded tokens to
+// fill one, or when its oldest item has waited max_queue_delay. The queue is
+// bounded: a job that does not fit is rejected whole, at once, with
+// RESOURCE_EXHAUSTED. Items of cancelled jobs or passed deadlines are dropped
+// before inference.
 #ifndef ARGSERVE_SERVER_BATCHER_H_
 #define ARGSERVE_SERVER_BATCHER_H_
 
@@ -27,20 +30,24 @@ using Clock = std::chrono::steady_clock;
 struct BatcherOptions {
   // Most sequences in one batch.
   int max_batch_size = 64;
-  // Most padded tokens (rows x longest row, <cls>/<eos> included) in one batch. A single sequence
-  // longer than this still runs, alone.
+  // Most padded tokens (rows x longest row, <cls>/<eos> included) in one batch.
+  // A single sequence longer than this still runs, alone.
   int64_t max_batch_tokens = 16384;
-  // Longest time the oldest waiting sequence of a bucket waits for its batch to fill.
+  // Longest time the oldest waiting sequence of a bucket waits for its batch to
+  // fill.
   std::chrono::microseconds max_queue_delay{2000};
-  // Most sequences waiting for a batch, over all requests; beyond it jobs are rejected.
+  // Most sequences waiting for a batch, over all requests; beyond it jobs are
+  // rejected.
   int64_t max_queue_size = 100000;
   // Model worker threads; each runs one batch at a time.
   int num_workers = 1;
-  // Upper bounds (in tokens) of the length buckets, ascending; longer items share a last bucket.
-  // Neighbouring bounds differ by at most 25%, which bounds padding within a bucket.
-  std::vector<int> bucket_bounds = {16,  24,  32,  40,  48,  56,  64,  80,  96,   112,  128,  160,
-                                    192, 224, 256, 320, 384, 448, 512, 640, 768,  896,  1024, 1280,
-                                    1536, 1792, 2048, 2560, 3072, 4096};
+  // Upper bounds (in tokens) of the length buckets, ascending; longer items
+  // share a last bucket. Neighbouring bounds differ by at most 25%, which
+  // bounds padding within a bucket.
+  std::vector<int> bucket_bounds = {
+      16,  24,  32,   40,   48,   56,   64,   80,   96,   112,
+      128, 160, 192,  224,  256,  320,  384,  448,  512,  640,
+      768, 896, 1024, 1280, 1536, 1792, 2048, 2560, 3072, 4096};
 };
 
 // A unit of caller work: several sequences whose results go back to one place.
@@ -49,17 +56,18 @@ class BatchJob {
   virtual ~BatchJob() = default;
   // True once the caller no longer wants results (cancelled or gone).
   virtual bool IsCancelled() const = 0;
-  // Called exactly once per submitted item, from a worker thread, with the item's class
-  // probabilities or the reason it was not computed (CANCELLED, DEADLINE_EXCEEDED, INTERNAL,
-  // UNAVAILABLE).
-  virtual void OnResult(size_t index, const absl::Status& status, absl::Span<const float> probabilities) = 0;
+  // Called exactly once per submitted item, from a worker thread, with the
+  // item's class probabilities or the reason it was not computed (CANCELLED,
+  // DEADLINE_EXCEEDED, INTERNAL, UNAVAILABLE).
+  virtual void OnResult(size_t index, const absl::Status& status,
+                        absl::Span<const float> probabilities) = 0;
 };
 
 // Per-batch figures, for metrics.
 struct BatchStats {
   int rows = 0;
-  int64_t real_tokens = 0;      // Sum of row lengths.
-  int64_t computed_tokens = 0;  // rows x longest row.
+  int64_t real_tokens = 0;                 // Sum of row lengths.
+  int64_t computed_tokens = 0;             // rows x longest row.
   std::vector<double> queue_wait_seconds;  // One per row.
   double inference_seconds = 0;
   bool ok = true;
@@ -75,20 +83,25 @@ class BatcherObserver {
 
 class Batcher {
  public:
-  // The classifier and observer must outlive the batcher; the observer may be null.
-  Batcher(BatcherOptions options, Classifier* classifier, BatcherObserver* observer);
+  // The classifier and observer must outlive the batcher; the observer may be
+  // null.
+  Batcher(BatcherOptions options, Classifier* classifier,
+          BatcherObserver* observer);
   ~Batcher();
 
   Batcher(const Batcher&) = delete;
   Batcher& operator=(const Batcher&) = delete;
 
-  // Queues all sequences of a job (token rows as produced by Tokenizer), or none:
-  // RESOURCE_EXHAUSTED when they do not fit in the queue, UNAVAILABLE after Stop().
-  // An item whose deadline passes before its batch runs gets DEADLINE_EXCEEDED.
-  absl::Status Submit(std::shared_ptr<BatchJob> job, std::vector<std::vector<int64_t>> sequences,
+  // Queues all sequences of a job (token rows as produced by Tokenizer), or
+  // none: RESOURCE_EXHAUSTED when they do not fit in the queue, UNAVAILABLE
+  // after Stop(). An item whose deadline passes before its batch runs gets
+  // DEADLINE_EXCEEDED.
+  absl::Status Submit(std::shared_ptr<BatchJob> job,
+                      std::vector<std::vector<int64_t>> sequences,
                       Clock::time_point deadline = Clock::time_point::max());
 
-  // Stops accepting work, runs everything already queued, and joins the workers.
+  // Stops accepting work, runs everything already queued, and joins the
+  // workers.
   void Stop();
 
   int64_t queue_depth() const;
@@ -104,12 +117,14 @@ class Batcher {
   };
   struct Batch {
     std::vector<Item> items;
-    std::vector<Item> dropped;  // Cancelled or past their deadline: answered, not computed.
+    std::vector<Item>
+        dropped;  // Cancelled or past their deadline: answered, not computed.
     int64_t longest = 0;
   };
 
   size_t BucketOf(size_t length) const;
-  // Picks the bucket to release now, or -1 and the time at which one becomes due.
+  // Picks the bucket to release now, or -1 and the time at which one becomes
+  // due.
   int DueBucket(Clock::time_point now, Clock::time_point& wake_at) const;
   Batch TakeBatch(int bucket);
   void WorkerLoop();

@@ -10,11 +10,14 @@
 namespace argserve {
 namespace {
 
-// Quotes a value when it has spaces, quotes or control characters, so each line stays one record.
+// Quotes a value when it has spaces, quotes or control characters, so each line
+// stays one record.
 std::string Quote(std::string_view value) {
   bool plain = !value.empty();
   for (char c : value) {
-    if (c == ' ' || c == '"' || c == '=' || static_cast<unsigned char>(c) < 0x20) plain = false;
+    if (c == ' ' || c == '"' || c == '=' ||
+        static_cast<unsigned char>(c) < 0x20)
+      plain = false;
   }
   if (plain) return std::string(value);
   std::string out = "\"";
@@ -32,9 +35,13 @@ std::string Quote(std::string_view value) {
 }
 
 void Log(std::string_view level, std::string_view message, LogFields fields) {
-  std::string line = absl::StrCat("ts=", absl::FormatTime("%Y-%m-%dT%H:%M:%E3SZ", absl::Now(), absl::UTCTimeZone()),
-                                  " level=", std::string(level), " msg=", Quote(message));
-  for (const auto& [key, value] : fields) absl::StrAppend(&line, " ", std::string(key), "=", Quote(value));
+  std::string line =
+      absl::StrCat("ts=",
+                   absl::FormatTime("%Y-%m-%dT%H:%M:%E3SZ", absl::Now(),
+                                    absl::UTCTimeZone()),
+                   " level=", std::string(level), " msg=", Quote(message));
+  for (const auto& [key, value] : fields)
+    absl::StrAppend(&line, " ", std::string(key), "=", Quote(value));
   line += '\n';
   static std::mutex mu;
   std::lock_guard<std::mutex> lock(mu);
@@ -44,8 +51,14 @@ void Log(std::string_view level, std::string_view message, LogFields fields) {
 
 }  // namespace
 
-void LogInfo(std::string_view message, LogFields fields) { Log("info", message, fields); }
-void LogWarning(std::string_view message, LogFields fields) { Log("warning", message, fields); }
-void LogError(std::string_view message, LogFields fields) { Log("error", message, fields); }
+void LogInfo(std::string_view message, LogFields fields) {
+  Log("info", message, fields);
+}
+void LogWarning(std::string_view message, LogFields fields) {
+  Log("warning", message, fields);
+}
+void LogError(std::string_view message, LogFields fields) {
+  Log("error", message, fields);
+}
 
 }  // namespace argserve

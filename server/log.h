@@ -1,4 +1,5 @@
-// Structured one-line logs (logfmt) on stderr: ts=... level=info msg="..." key=value ...
+// Structured one-line logs (logfmt) on stderr: ts=... level=info msg="..."
+// key=value ...
 #ifndef ARGSERVE_SERVER_LOG_H_
 #define ARGSERVE_SERVER_LOG_H_
 
@@ -9,7 +10,8 @@
 
 namespace argserve {
 
-using LogFields = std::initializer_list<std::pair<std::string_view, std::string>>;
+using LogFields =
+    std::initializer_list<std::pair<std::string_view, std::string>>;
 
 void LogInfo(std::string_view message, LogFields fields = {});
 void LogWarning(std::string_view message, LogFields fields = {});

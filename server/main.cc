@@ -1,4 +1,5 @@
-// argserve: the gRPC server. See `argserve --help` and the README's "Serving" section.
+// argserve: the gRPC server. See `argserve --help` and the README's "Serving"
+// section.
 #include <grpcpp/ext/proto_server_reflection_plugin.h>
 #include <grpcpp/grpcpp.h>
 #include <grpcpp/health_check_service_interface.h>
@@ -25,36 +26,51 @@
 #define ARGSERVE_DEFAULT_MODEL ""
 #endif
 
-ABSL_FLAG(std::string, model, ARGSERVE_DEFAULT_MODEL, "Model artifact (TorchScript file with model.json inside)");
-ABSL_FLAG(std::string, address, "127.0.0.1:50051", "gRPC listen address host:port (port 0 picks a free port)");
+ABSL_FLAG(std::string, model, ARGSERVE_DEFAULT_MODEL,
+          "Model artifact (TorchScript file with model.json inside)");
+ABSL_FLAG(std::string, address, "127.0.0.1:50051",
+          "gRPC listen address host:port (port 0 picks a free port)");
 ABSL_FLAG(std::string, metrics_address, "127.0.0.1:9464",
           "Prometheus /metrics listen address host:port; empty disables it");
 ABSL_FLAG(std::string, port_file, "",
-          "If set, write 'grpc=PORT metrics=PORT' here once serving (for tests and scripts using port 0)");
-ABSL_FLAG(std::string, device, "auto", "auto (CUDA when available), cpu, cuda or cuda:N");
-ABSL_FLAG(int, intra_op_threads, 0, "Torch intra-op threads per forward; 0 = number of cores / workers");
+          "If set, write 'grpc=PORT metrics=PORT' here once serving (for tests "
+          "and scripts using port 0)");
+ABSL_FLAG(std::string, device, "auto",
+          "auto (CUDA when available), cpu, cuda or cuda:N");
+ABSL_FLAG(int, intra_op_threads, 0,
+          "Torch intra-op threads per forward; 0 = number of cores / workers");
 ABSL_FLAG(int, workers, 1, "Model worker threads (batches run concurrently)");
-ABSL_FLAG(int, max_batch_size, argserve::BatcherOptions().max_batch_size, "Most sequences per batch (1 disables batching)");
-ABSL_FLAG(int64_t, max_batch_tokens, argserve::BatcherOptions().max_batch_tokens,
+ABSL_FLAG(int, max_batch_size, argserve::BatcherOptions().max_batch_size,
+          "Most sequences per batch (1 disables batching)");
+ABSL_FLAG(int64_t, max_batch_tokens,
+          argserve::BatcherOptions().max_batch_tokens,
           "Most padded tokens (rows x longest row) per batch");
 ABSL_FLAG(absl::Duration, max_queue_delay, absl::Milliseconds(2),
           "Longest time a sequence waits for its batch to fill (e.g. 2ms)");
 ABSL_FLAG(int64_t, max_queue_size, argserve::BatcherOptions().max_queue_size,
-          "Most sequences waiting for a batch; more is rejected with RESOURCE_EXHAUSTED");
-ABSL_FLAG(int, max_sequences_per_request, argserve::ServiceOptions().max_sequences_per_request,
+          "Most sequences waiting for a batch; more is rejected with "
+          "RESOURCE_EXHAUSTED");
+ABSL_FLAG(int, max_sequences_per_request,
+          argserve::ServiceOptions().max_sequences_per_request,
           "Most sequences in one Classify request or ClassifyStream message");
-ABSL_FLAG(int, max_stream_in_flight, argserve::ServiceOptions().max_stream_in_flight,
-          "Most unanswered sequences per stream before the server stops reading it");
+ABSL_FLAG(
+    int, max_stream_in_flight, argserve::ServiceOptions().max_stream_in_flight,
+    "Most unanswered sequences per stream before the server stops reading it");
 ABSL_FLAG(std::string, long_sequences, "reject",
-          "Sequences longer than the model's maximum: 'reject' (INVALID_ARGUMENT) or 'truncate' "
+          "Sequences longer than the model's maximum: 'reject' "
+          "(INVALID_ARGUMENT) or 'truncate' "
           "(classify the first max_residues residues and set truncated=true)");
-ABSL_FLAG(int, max_message_bytes, 64 << 20, "Largest request message accepted, in bytes");
+ABSL_FLAG(int, max_message_bytes, 64 << 20,
+          "Largest request message accepted, in bytes");
 ABSL_FLAG(absl::Duration, grace_period, absl::Seconds(30),
-          "On SIGTERM/SIGINT, how long in-flight calls may take to finish before they are cancelled");
+          "On SIGTERM/SIGINT, how long in-flight calls may take to finish "
+          "before they are cancelled");
 ABSL_FLAG(absl::Duration, shutdown_delay, absl::ZeroDuration(),
-          "On SIGTERM/SIGINT, how long to keep serving while health reports NOT_SERVING, so load "
+          "On SIGTERM/SIGINT, how long to keep serving while health reports "
+          "NOT_SERVING, so load "
           "balancers stop sending first");
-ABSL_FLAG(int, warmup_batches, 3, "Batches run at start-up before reporting SERVING");
+ABSL_FLAG(int, warmup_batches, 3,
+          "Batches run at start-up before reporting SERVING");
 
 namespace argserve {
 namespace {
@@ -74,19 +90,25 @@ void Warmup(Classifier& classifier, int batches) {
     batch.rows = 8;
     batch.cols = std::min(lengths[i % 3], m.max_residues) + 2;
     batch.tokens.assign(batch.rows * batch.cols, m.cls_token);
-    // Any residue token will do: warm-up is about allocations and kernels, not results.
-    const int64_t residue = static_cast<int64_t>(std::find(m.alphabet.begin(), m.alphabet.end(), "A") - m.alphabet.begin());
+    // Any residue token will do: warm-up is about allocations and kernels, not
+    // results.
+    const int64_t residue = static_cast<int64_t>(
+        std::find(m.alphabet.begin(), m.alphabet.end(), "A") -
+        m.alphabet.begin());
     for (int64_t r = 0; r < batch.rows; ++r) {
-      for (int64_t c = 1; c + 1 < batch.cols; ++c) batch.tokens[r * batch.cols + c] = residue;
+      for (int64_t c = 1; c + 1 < batch.cols; ++c)
+        batch.tokens[r * batch.cols + c] = residue;
       batch.tokens[r * batch.cols + batch.cols - 1] = m.eos_token;
     }
     auto result = classifier.Predict(batch);
-    if (!result.ok()) Fail(absl::StrCat("warm-up failed: ", result.status().message()));
+    if (!result.ok())
+      Fail(absl::StrCat("warm-up failed: ", result.status().message()));
   }
 }
 
 int Run() {
-  // Signals are taken by sigwait() below; block them before any thread starts so none receives them.
+  // Signals are taken by sigwait() below; block them before any thread starts
+  // so none receives them.
   sigset_t signals;
   sigemptyset(&signals);
   sigaddset(&signals, SIGTERM);
@@ -102,33 +124,47 @@ int Run() {
   } else if (policy == "truncate") {
     service_options.long_sequences = LongSequencePolicy::kTruncate;
   } else {
-    Fail(absl::StrCat("--long_sequences must be 'reject' or 'truncate', not '", policy, "'"));
+    Fail(absl::StrCat("--long_sequences must be 'reject' or 'truncate', not '",
+                      policy, "'"));
   }
-  service_options.max_sequences_per_request = absl::GetFlag(FLAGS_max_sequences_per_request);
-  service_options.max_stream_in_flight = absl::GetFlag(FLAGS_max_stream_in_flight);
+  service_options.max_sequences_per_request =
+      absl::GetFlag(FLAGS_max_sequences_per_request);
+  service_options.max_stream_in_flight =
+      absl::GetFlag(FLAGS_max_stream_in_flight);
 
   BatcherOptions batcher_options;
   batcher_options.max_batch_size = absl::GetFlag(FLAGS_max_batch_size);
   batcher_options.max_batch_tokens = absl::GetFlag(FLAGS_max_batch_tokens);
-  batcher_options.max_queue_delay = absl::ToChronoMicroseconds(absl::GetFlag(FLAGS_max_queue_delay));
+  batcher_options.max_queue_delay =
+      absl::ToChronoMicroseconds(absl::GetFlag(FLAGS_max_queue_delay));
   batcher_options.max_queue_size = absl::GetFlag(FLAGS_max_queue_size);
   batcher_options.num_workers = absl::GetFlag(FLAGS_workers);
-  if (batcher_options.max_batch_size < 1) Fail("--max_batch_size must be at least 1");
-  if (batcher_options.max_batch_tokens < 1) Fail("--max_batch_tokens must be at least 1");
+  if (batcher_options.max_batch_size < 1)
+    Fail("--max_batch_size must be at least 1");
+  if (batcher_options.max_batch_tokens < 1)
+    Fail("--max_batch_tokens must be at least 1");
   if (batcher_options.num_workers < 1) Fail("--workers must be at least 1");
-  if (batcher_options.max_queue_delay.count() < 0) Fail("--max_queue_delay must not be negative");
-  if (service_options.max_sequences_per_request < 1) Fail("--max_sequences_per_request must be at least 1");
-  if (service_options.max_stream_in_flight < 1) Fail("--max_stream_in_flight must be at least 1");
-  if (batcher_options.max_queue_size < service_options.max_sequences_per_request) {
-    Fail("--max_queue_size must be at least --max_sequences_per_request, or large requests could never run");
+  if (batcher_options.max_queue_delay.count() < 0)
+    Fail("--max_queue_delay must not be negative");
+  if (service_options.max_sequences_per_request < 1)
+    Fail("--max_sequences_per_request must be at least 1");
+  if (service_options.max_stream_in_flight < 1)
+    Fail("--max_stream_in_flight must be at least 1");
+  if (batcher_options.max_queue_size <
+      service_options.max_sequences_per_request) {
+    Fail(
+        "--max_queue_size must be at least --max_sequences_per_request, or "
+        "large requests could never run");
   }
 
   TorchClassifierOptions model_options;
   model_options.device = absl::GetFlag(FLAGS_device);
   model_options.intra_op_threads = absl::GetFlag(FLAGS_intra_op_threads);
   if (model_options.intra_op_threads <= 0) {
-    const int cores = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
-    model_options.intra_op_threads = std::max(1, cores / batcher_options.num_workers);
+    const int cores =
+        static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
+    model_options.intra_op_threads =
+        std::max(1, cores / batcher_options.num_workers);
   }
   auto classifier = LoadTorchClassifier(model_path, model_options);
   if (!classifier.ok()) Fail(std::string(classifier.status().message()));
@@ -138,29 +174,37 @@ int Run() {
                            {"version", meta.version},
                            {"classes", std::to_string(meta.classes.size())},
                            {"device", (*classifier)->device()},
-                           {"intra_op_threads", std::to_string(model_options.intra_op_threads)}});
+                           {"intra_op_threads",
+                            std::to_string(model_options.intra_op_threads)}});
 
-  auto created = Metrics::Create(absl::GetFlag(FLAGS_metrics_address), meta.name, meta.version,
-                                 (*classifier)->device());
-  if (!created.ok()) Fail(absl::StrCat("metrics: ", created.status().message()));
+  auto created =
+      Metrics::Create(absl::GetFlag(FLAGS_metrics_address), meta.name,
+                      meta.version, (*classifier)->device());
+  if (!created.ok())
+    Fail(absl::StrCat("metrics: ", created.status().message()));
   std::unique_ptr<Metrics> metrics = *std::move(created);
 
   Batcher batcher(batcher_options, classifier->get(), metrics.get());
-  ArgClassifierService service(service_options, classifier->get(), &batcher, metrics.get());
+  ArgClassifierService service(service_options, classifier->get(), &batcher,
+                               metrics.get());
 
   grpc::EnableDefaultHealthCheckService(true);
   grpc::reflection::InitProtoReflectionServerBuilderPlugin();
   grpc::ServerBuilder builder;
   int grpc_port = 0;
   const std::string address = absl::GetFlag(FLAGS_address);
-  builder.AddListeningPort(address, grpc::InsecureServerCredentials(), &grpc_port);
-  // Without this a second server could bind the same port and steal half of the traffic.
+  builder.AddListeningPort(address, grpc::InsecureServerCredentials(),
+                           &grpc_port);
+  // Without this a second server could bind the same port and steal half of the
+  // traffic.
   builder.AddChannelArgument(GRPC_ARG_ALLOW_REUSEPORT, 0);
   builder.SetMaxReceiveMessageSize(absl::GetFlag(FLAGS_max_message_bytes));
   builder.SetMaxSendMessageSize(-1);
   builder.RegisterService(&service);
   std::unique_ptr<grpc::Server> server = builder.BuildAndStart();
-  if (!server || grpc_port == 0) Fail(absl::StrCat("cannot listen on '", address, "' (address in use or invalid)"));
+  if (!server || grpc_port == 0)
+    Fail(absl::StrCat("cannot listen on '", address,
+                      "' (address in use or invalid)"));
   auto* health = server->GetHealthCheckService();
   health->SetServingStatus(false);
 
@@ -168,26 +212,33 @@ int Run() {
   health->SetServingStatus(true);
   health->SetServingStatus(kServiceName, true);
 
-  if (const std::string port_file = absl::GetFlag(FLAGS_port_file); !port_file.empty()) {
-    std::ofstream(port_file) << "grpc=" << grpc_port << " metrics=" << metrics->port() << "\n";
+  if (const std::string port_file = absl::GetFlag(FLAGS_port_file);
+      !port_file.empty()) {
+    std::ofstream(port_file)
+        << "grpc=" << grpc_port << " metrics=" << metrics->port() << "\n";
   }
-  LogInfo("serving", {{"address", address},
-                      {"grpc_port", std::to_string(grpc_port)},
-                      {"metrics_port", std::to_string(metrics->port())},
-                      {"max_batch_size", std::to_string(batcher_options.max_batch_size)},
-                      {"max_batch_tokens", std::to_string(batcher_options.max_batch_tokens)},
-                      {"workers", std::to_string(batcher_options.num_workers)}});
+  LogInfo(
+      "serving",
+      {{"address", address},
+       {"grpc_port", std::to_string(grpc_port)},
+       {"metrics_port", std::to_string(metrics->port())},
+       {"max_batch_size", std::to_string(batcher_options.max_batch_size)},
+       {"max_batch_tokens", std::to_string(batcher_options.max_batch_tokens)},
+       {"workers", std::to_string(batcher_options.num_workers)}});
 
   int signal_number = 0;
   sigwait(&signals, &signal_number);
-  LogInfo("draining", {{"signal", signal_number == SIGTERM ? "SIGTERM" : "SIGINT"},
-                       {"queued", std::to_string(batcher.queue_depth())}});
+  LogInfo("draining",
+          {{"signal", signal_number == SIGTERM ? "SIGTERM" : "SIGINT"},
+           {"queued", std::to_string(batcher.queue_depth())}});
   health->SetServingStatus(false);
   health->SetServingStatus(kServiceName, false);
   absl::SleepFor(absl::GetFlag(FLAGS_shutdown_delay));
-  // Stops accepting calls and waits for the running ones (their work is in the batcher) until the
-  // grace period ends; what is still running then is cancelled.
-  server->Shutdown(std::chrono::system_clock::now() + absl::ToChronoSeconds(absl::GetFlag(FLAGS_grace_period)));
+  // Stops accepting calls and waits for the running ones (their work is in the
+  // batcher) until the grace period ends; what is still running then is
+  // cancelled.
+  server->Shutdown(std::chrono::system_clock::now() +
+                   absl::ToChronoSeconds(absl::GetFlag(FLAGS_grace_period)));
   batcher.Stop();
   LogInfo("stopped");
   return 0;
@@ -198,7 +249,8 @@ int Run() {
 
 int main(int argc, char** argv) {
   absl::SetProgramUsageMessage(
-      "argserve: gRPC service classifying protein sequences into antibiotic-resistance classes.\n"
+      "argserve: gRPC service classifying protein sequences into "
+      "antibiotic-resistance classes.\n"
       "Usage: argserve [--model=PATH] [--address=HOST:PORT] [flags]");
   absl::ParseCommandLine(argc, argv);
   return argserve::Run();

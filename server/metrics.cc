@@ -1,10 +1,10 @@
 #include "server/metrics.h"
 
 #include <prometheus/counter.h>
-#include <prometheus/text_serializer.h>
 #include <prometheus/gauge.h>
 #include <prometheus/histogram.h>
 #include <prometheus/registry.h>
+#include <prometheus/text_serializer.h>
 
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
@@ -13,7 +13,8 @@
 namespace argserve {
 namespace {
 
-prometheus::Histogram::BucketBoundaries Exponential(double start, double factor, int count) {
+prometheus::Histogram::BucketBoundaries Exponential(double start, double factor,
+                                                    int count) {
   prometheus::Histogram::BucketBoundaries bounds;
   double value = start;
   for (int i = 0; i < count; ++i, value *= factor) bounds.push_back(value);
@@ -23,7 +24,8 @@ prometheus::Histogram::BucketBoundaries Exponential(double start, double factor,
 }  // namespace
 
 struct Metrics::Impl {
-  std::shared_ptr<prometheus::Registry> registry = std::make_shared<prometheus::Registry>();
+  std::shared_ptr<prometheus::Registry> registry =
+      std::make_shared<prometheus::Registry>();
   std::unique_ptr<MetricsHttpServer> http;
 
   prometheus::Family<prometheus::Counter>& requests =
@@ -41,37 +43,45 @@ struct Metrics::Impl {
           .Name("argserve_request_duration_seconds")
           .Help("End-to-end RPC duration in the server")
           .Register(*registry);
-  prometheus::Histogram& queue_wait = prometheus::BuildHistogram()
-                                          .Name("argserve_queue_wait_seconds")
-                                          .Help("Time a sequence waited for its batch")
-                                          .Register(*registry)
-                                          .Add({}, Exponential(0.0001, 2, 18));
-  prometheus::Histogram& inference = prometheus::BuildHistogram()
-                                         .Name("argserve_batch_inference_seconds")
-                                         .Help("Model forward time per batch")
-                                         .Register(*registry)
-                                         .Add({}, Exponential(0.0005, 2, 16));
+  prometheus::Histogram& queue_wait =
+      prometheus::BuildHistogram()
+          .Name("argserve_queue_wait_seconds")
+          .Help("Time a sequence waited for its batch")
+          .Register(*registry)
+          .Add({}, Exponential(0.0001, 2, 18));
+  prometheus::Histogram& inference =
+      prometheus::BuildHistogram()
+          .Name("argserve_batch_inference_seconds")
+          .Help("Model forward time per batch")
+          .Register(*registry)
+          .Add({}, Exponential(0.0005, 2, 16));
   prometheus::Histogram& batch_size = prometheus::BuildHistogram()
                                           .Name("argserve_batch_size")
                                           .Help("Sequences per batch")
                                           .Register(*registry)
                                           .Add({}, Exponential(1, 2, 10));
-  prometheus::Histogram& batch_tokens = prometheus::BuildHistogram()
-                                            .Name("argserve_batch_tokens")
-                                            .Help("Padded tokens computed per batch")
-                                            .Register(*registry)
-                                            .Add({}, Exponential(32, 2, 14));
+  prometheus::Histogram& batch_tokens =
+      prometheus::BuildHistogram()
+          .Name("argserve_batch_tokens")
+          .Help("Padded tokens computed per batch")
+          .Register(*registry)
+          .Add({}, Exponential(32, 2, 14));
   prometheus::Family<prometheus::Counter>& tokens_family =
       prometheus::BuildCounter()
           .Name("argserve_tokens_total")
-          .Help("Tokens through the model: kind=real (sequence tokens) or computed (incl. padding)")
+          .Help(
+              "Tokens through the model: kind=real (sequence tokens) or "
+              "computed (incl. padding)")
           .Register(*registry);
   prometheus::Counter& real_tokens = tokens_family.Add({{"kind", "real"}});
-  prometheus::Counter& computed_tokens = tokens_family.Add({{"kind", "computed"}});
+  prometheus::Counter& computed_tokens =
+      tokens_family.Add({{"kind", "computed"}});
   prometheus::Gauge& padding_efficiency =
       prometheus::BuildGauge()
           .Name("argserve_padding_efficiency")
-          .Help("Real tokens / computed tokens over all batches so far (1 = no padding)")
+          .Help(
+              "Real tokens / computed tokens over all batches so far (1 = no "
+              "padding)")
           .Register(*registry)
           .Add({});
   prometheus::Gauge& queue_depth = prometheus::BuildGauge()
@@ -82,41 +92,58 @@ struct Metrics::Impl {
   prometheus::Family<prometheus::Counter>& dropped =
       prometheus::BuildCounter()
           .Name("argserve_sequences_dropped_total")
-          .Help("Queued sequences not computed because their call was cancelled or its deadline passed")
+          .Help(
+              "Queued sequences not computed because their call was cancelled "
+              "or its deadline passed")
           .Register(*registry);
-  prometheus::Counter& failed_batches = prometheus::BuildCounter()
-                                            .Name("argserve_batch_failures_total")
-                                            .Help("Batches whose model forward failed")
-                                            .Register(*registry)
-                                            .Add({});
+  prometheus::Counter& failed_batches =
+      prometheus::BuildCounter()
+          .Name("argserve_batch_failures_total")
+          .Help("Batches whose model forward failed")
+          .Register(*registry)
+          .Add({});
   prometheus::Family<prometheus::Gauge>& model_info =
-      prometheus::BuildGauge().Name("argserve_model_info").Help("The loaded model (value is always 1)").Register(*registry);
+      prometheus::BuildGauge()
+          .Name("argserve_model_info")
+          .Help("The loaded model (value is always 1)")
+          .Register(*registry);
   std::mutex mu;  // Serializes the padding-efficiency ratio update.
 };
 
 Metrics::Metrics() : impl_(std::make_unique<Impl>()) {}
 Metrics::~Metrics() = default;
 
-absl::StatusOr<std::unique_ptr<Metrics>> Metrics::Create(const std::string& address, const std::string& model_name,
-                                         const std::string& model_version, const std::string& device) {
+absl::StatusOr<std::unique_ptr<Metrics>> Metrics::Create(
+    const std::string& address, const std::string& model_name,
+    const std::string& model_version, const std::string& device) {
   std::unique_ptr<Metrics> metrics(new Metrics());
-  metrics->impl_->model_info.Add({{"name", model_name}, {"version", model_version}, {"device", device}}).Set(1);
+  metrics->impl_->model_info
+      .Add({{"name", model_name},
+            {"version", model_version},
+            {"device", device}})
+      .Set(1);
   if (!address.empty()) {
-    auto http = MetricsHttpServer::Start(address, [m = metrics.get()] { return m->Render(); });
+    auto http = MetricsHttpServer::Start(
+        address, [m = metrics.get()] { return m->Render(); });
     if (!http.ok()) return http.status();
     metrics->impl_->http = *std::move(http);
   }
   return metrics;
 }
 
-void Metrics::OnRequest(const std::string& rpc, const std::string& code, int sequences, double seconds) {
+void Metrics::OnRequest(const std::string& rpc, const std::string& code,
+                        int sequences, double seconds) {
   impl_->requests.Add({{"rpc", rpc}, {"code", code}}).Increment();
-  if (sequences > 0) impl_->sequences.Add({{"rpc", rpc}, {"code", code}}).Increment(sequences);
-  impl_->request_seconds.Add({{"rpc", rpc}}, Exponential(0.001, 2, 16)).Observe(seconds);
+  if (sequences > 0)
+    impl_->sequences.Add({{"rpc", rpc}, {"code", code}}).Increment(sequences);
+  impl_->request_seconds.Add({{"rpc", rpc}}, Exponential(0.001, 2, 16))
+      .Observe(seconds);
 }
 
-void Metrics::OnSequences(const std::string& rpc, const std::string& code, int sequences) {
-  if (sequences > 0) impl_->sequences.Add({{"rpc", rpc}, {"code", code}}).Increment(sequences);
+void Metrics::OnSequences(const std::string& rpc, const std::string& code,
+                          int sequences) {
+  if (sequences > 0)
+    impl_->sequences.Add({{"rpc", rpc}, {"code", code}}).Increment(sequences);
 }
 
 void Metrics::OnBatch(const BatchStats& stats) {
@@ -129,19 +156,23 @@ void Metrics::OnBatch(const BatchStats& stats) {
   impl_->real_tokens.Increment(static_cast<double>(stats.real_tokens));
   impl_->computed_tokens.Increment(static_cast<double>(stats.computed_tokens));
   const double computed = impl_->computed_tokens.Value();
-  if (computed > 0) impl_->padding_efficiency.Set(impl_->real_tokens.Value() / computed);
+  if (computed > 0)
+    impl_->padding_efficiency.Set(impl_->real_tokens.Value() / computed);
 }
 
-void Metrics::OnQueueDepth(int64_t depth) { impl_->queue_depth.Set(static_cast<double>(depth)); }
+void Metrics::OnQueueDepth(int64_t depth) {
+  impl_->queue_depth.Set(static_cast<double>(depth));
+}
 
 void Metrics::OnDropped(const absl::Status& reason, int count) {
-  impl_->dropped.Add({{"reason", absl::StatusCodeToString(reason.code())}}).Increment(count);
+  impl_->dropped.Add({{"reason", absl::StatusCodeToString(reason.code())}})
+      .Increment(count);
 }
 
-std::string Metrics::Render() const { return prometheus::TextSerializer().Serialize(impl_->registry->Collect()); }
-
-int Metrics::port() const {
-  return impl_->http ? impl_->http->port() : 0;
+std::string Metrics::Render() const {
+  return prometheus::TextSerializer().Serialize(impl_->registry->Collect());
 }
+
+int Metrics::port() const { return impl_->http ? impl_->http->port() : 0; }
 
 }  // namespace argserve

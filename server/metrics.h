@@ -13,17 +13,20 @@ namespace argserve {
 
 class Metrics final : public BatcherObserver {
  public:
-  // Starts serving /metrics on `address` (host:port); an empty address disables serving (the
-  // metrics are still counted, e.g. for tests).
-  static absl::StatusOr<std::unique_ptr<Metrics>> Create(const std::string& address, const std::string& model_name,
-                                         const std::string& model_version, const std::string& device);
+  // Starts serving /metrics on `address` (host:port); an empty address disables
+  // serving (the metrics are still counted, e.g. for tests).
+  static absl::StatusOr<std::unique_ptr<Metrics>> Create(
+      const std::string& address, const std::string& model_name,
+      const std::string& model_version, const std::string& device);
   ~Metrics() override;
 
-  // One finished RPC: its name ("Classify", ...), final status code name, sequences it carried,
-  // and its duration.
-  void OnRequest(const std::string& rpc, const std::string& code, int sequences, double seconds);
+  // One finished RPC: its name ("Classify", ...), final status code name,
+  // sequences it carried, and its duration.
+  void OnRequest(const std::string& rpc, const std::string& code, int sequences,
+                 double seconds);
   // Sequences answered with a per-sequence status (streaming), by code name.
-  void OnSequences(const std::string& rpc, const std::string& code, int sequences);
+  void OnSequences(const std::string& rpc, const std::string& code,
+                   int sequences);
 
   void OnBatch(const BatchStats& stats) override;
   void OnQueueDepth(int64_t depth) override;
@@ -32,7 +35,8 @@ class Metrics final : public BatcherObserver {
   // The metrics in Prometheus text format, as served at /metrics.
   std::string Render() const;
 
-  // Port actually bound (useful when the address asked for port 0); 0 when not serving.
+  // Port actually bound (useful when the address asked for port 0); 0 when not
+  // serving.
   int port() const;
 
  private:

@@ -27,7 +27,8 @@ double SecondsSince(Clock::time_point start) {
 // The server context's deadline, on the batcher's clock.
 Clock::time_point DeadlineOf(const CallbackServerContext* context) {
   const auto remaining = context->deadline() - std::chrono::system_clock::now();
-  // No deadline reads as a time point far in the future; treat anything beyond a year as none.
+  // No deadline reads as a time point far in the future; treat anything beyond
+  // a year as none.
   if (remaining > std::chrono::hours(24 * 365)) return Clock::time_point::max();
   return Clock::now() + std::chrono::duration_cast<Clock::duration>(remaining);
 }
@@ -39,17 +40,27 @@ std::string CodeName(grpc::StatusCode code) {
 // A unary Classify call whose sequences are in the batcher.
 class UnaryJob final : public BatchJob {
  public:
-  UnaryJob(const ArgClassifierService* service, ServerUnaryReactor* reactor, v1::ClassifyResponse* response,
-           size_t count, uint32_t top_k, Clock::time_point start)
-      : service_(service), reactor_(reactor), response_(response), remaining_(count), top_k_(top_k), start_(start) {}
+  UnaryJob(const ArgClassifierService* service, ServerUnaryReactor* reactor,
+           v1::ClassifyResponse* response, size_t count, uint32_t top_k,
+           Clock::time_point start)
+      : service_(service),
+        reactor_(reactor),
+        response_(response),
+        remaining_(count),
+        top_k_(top_k),
+        start_(start) {}
 
   void Cancel() { cancelled_.store(true); }
   bool IsCancelled() const override { return cancelled_.load(); }
 
-  void OnResult(size_t index, const absl::Status& status, absl::Span<const float> probabilities) override {
+  void OnResult(size_t index, const absl::Status& status,
+                absl::Span<const float> probabilities) override {
     if (status.ok()) {
-      // Each index is written by exactly one worker; the elements were created before submission.
-      service_->FillPrediction(probabilities, top_k_, *response_->mutable_predictions(static_cast<int>(index)));
+      // Each index is written by exactly one worker; the elements were created
+      // before submission.
+      service_->FillPrediction(
+          probabilities, top_k_,
+          *response_->mutable_predictions(static_cast<int>(index)));
     } else {
       std::lock_guard<std::mutex> lock(mu_);
       if (error_.ok()) error_ = status;
@@ -61,8 +72,9 @@ class UnaryJob final : public BatchJob {
       final_status = ToGrpc(error_);
     }
     if (!final_status.ok()) response_->clear_predictions();
-    service_->metrics()->OnRequest(kClassify, CodeName(final_status.error_code()),
-                                   static_cast<int>(response_->predictions_size()), SecondsSince(start_));
+    service_->metrics()->OnRequest(
+        kClassify, CodeName(final_status.error_code()),
+        static_cast<int>(response_->predictions_size()), SecondsSince(start_));
     reactor_->Finish(final_status);  // Last use of the call's objects.
   }
 
@@ -92,28 +104,37 @@ class UnaryReactor final : public ServerUnaryReactor {
 
 class StreamReactor;
 
-// The sequences of one ClassifyStream message; answered together, in message order.
+// The sequences of one ClassifyStream message; answered together, in message
+// order.
 class StreamMessageJob final : public BatchJob {
  public:
-  StreamMessageJob(StreamReactor* stream, v1::ClassifyStreamResponse response, size_t pending, uint32_t top_k,
-                   std::vector<int> positions)
-      : stream_(stream), response_(std::move(response)), remaining_(pending), top_k_(top_k),
+  StreamMessageJob(StreamReactor* stream, v1::ClassifyStreamResponse response,
+                   size_t pending, uint32_t top_k, std::vector<int> positions)
+      : stream_(stream),
+        response_(std::move(response)),
+        remaining_(pending),
+        top_k_(top_k),
         positions_(std::move(positions)) {}
 
   bool IsCancelled() const override;
-  void OnResult(size_t index, const absl::Status& status, absl::Span<const float> probabilities) override;
+  void OnResult(size_t index, const absl::Status& status,
+                absl::Span<const float> probabilities) override;
 
  private:
   StreamReactor* const stream_;
   v1::ClassifyStreamResponse response_;
   std::atomic<size_t> remaining_;
   const uint32_t top_k_;
-  const std::vector<int> positions_;  // Submitted item index -> position in response_.
+  const std::vector<int>
+      positions_;  // Submitted item index -> position in response_.
 };
 
-class StreamReactor final : public grpc::ServerBidiReactor<v1::ClassifyStreamRequest, v1::ClassifyStreamResponse> {
+class StreamReactor final
+    : public grpc::ServerBidiReactor<v1::ClassifyStreamRequest,
+                                     v1::ClassifyStreamResponse> {
  public:
-  StreamReactor(const ArgClassifierService* service, CallbackServerContext* context)
+  StreamReactor(const ArgClassifierService* service,
+                CallbackServerContext* context)
       : service_(service), context_(context), start_(Clock::now()) {
     StartRead(&request_);
   }
@@ -140,13 +161,15 @@ class StreamReactor final : public grpc::ServerBidiReactor<v1::ClassifyStreamReq
       if (!ok) {
         // The client is gone: what is left cannot be delivered.
         broken_ = true;
-        for (const auto& pending : writes_) in_flight_ -= pending.predictions_size();
+        for (const auto& pending : writes_)
+          in_flight_ -= pending.predictions_size();
         writes_.clear();
       } else if (!writes_.empty()) {
         writing_ = true;
         next = &writes_.front();
       }
-      if (read_paused_ && !reads_done_ && !broken_ && in_flight_ < service_->options().max_stream_in_flight) {
+      if (read_paused_ && !reads_done_ && !broken_ &&
+          in_flight_ < service_->options().max_stream_in_flight) {
         read_paused_ = false;
         resume_reading = true;
       }
@@ -159,7 +182,8 @@ class StreamReactor final : public grpc::ServerBidiReactor<v1::ClassifyStreamReq
   void OnCancel() override { cancelled_.store(true); }
 
   void OnDone() override {
-    service_->metrics()->OnRequest(kClassifyStream, CodeName(final_code_), sequences_, SecondsSince(start_));
+    service_->metrics()->OnRequest(kClassifyStream, CodeName(final_code_),
+                                   sequences_, SecondsSince(start_));
     delete this;
   }
 
@@ -199,13 +223,18 @@ class StreamReactor final : public grpc::ServerBidiReactor<v1::ClassifyStreamReq
       prediction->set_id(sequence.id());
       grpc::Status status;
       if (count > options.max_sequences_per_request) {
-        status = grpc::Status(grpc::StatusCode::INVALID_ARGUMENT,
-                              absl::StrCat("stream message has ", count, " sequences, more than the limit of ",
-                                           options.max_sequences_per_request));
-      } else if (auto [it, inserted] = seen.emplace(sequence.id(), i); !inserted && !sequence.id().empty()) {
-        status = grpc::Status(grpc::StatusCode::INVALID_ARGUMENT,
-                              absl::StrCat("duplicate sequence id ", DescribeId(sequence.id()), " (sequences #",
-                                           it->second + 1, " and #", i + 1, " of this message)"));
+        status =
+            grpc::Status(grpc::StatusCode::INVALID_ARGUMENT,
+                         absl::StrCat("stream message has ", count,
+                                      " sequences, more than the limit of ",
+                                      options.max_sequences_per_request));
+      } else if (auto [it, inserted] = seen.emplace(sequence.id(), i);
+                 !inserted && !sequence.id().empty()) {
+        status = grpc::Status(
+            grpc::StatusCode::INVALID_ARGUMENT,
+            absl::StrCat("duplicate sequence id ", DescribeId(sequence.id()),
+                         " (sequences #", it->second + 1, " and #", i + 1,
+                         " of this message)"));
       } else {
         google::protobuf::RepeatedPtrField<v1::Sequence> one;
         *one.Add() = sequence;
@@ -224,7 +253,8 @@ class StreamReactor final : public grpc::ServerBidiReactor<v1::ClassifyStreamReq
       prediction->mutable_status()->set_message(status.error_message());
       ++rejected;
     }
-    service_->metrics()->OnSequences(kClassifyStream, "INVALID_ARGUMENT", rejected);
+    service_->metrics()->OnSequences(kClassifyStream, "INVALID_ARGUMENT",
+                                     rejected);
 
     bool read_next = false;
     {
@@ -233,16 +263,21 @@ class StreamReactor final : public grpc::ServerBidiReactor<v1::ClassifyStreamReq
       in_flight_ += count;
       ++jobs_outstanding_;
     }
-    auto job = std::make_shared<StreamMessageJob>(this, std::move(response), tokens.size() + 1, top_k, positions);
+    auto job = std::make_shared<StreamMessageJob>(
+        this, std::move(response), tokens.size() + 1, top_k, positions);
     if (!tokens.empty()) {
-      absl::Status submitted = service_->batcher()->Submit(job, std::move(tokens), DeadlineOf(context_));
+      absl::Status submitted = service_->batcher()->Submit(
+          job, std::move(tokens), DeadlineOf(context_));
       if (!submitted.ok()) {
-        // Nothing of this message was queued: every valid sequence gets the rejection.
-        for (size_t item = 0; item < positions.size(); ++item) job->OnResult(item, submitted, {});
+        // Nothing of this message was queued: every valid sequence gets the
+        // rejection.
+        for (size_t item = 0; item < positions.size(); ++item)
+          job->OnResult(item, submitted, {});
       }
     }
-    // The extra count taken above is released here, so a message with no valid sequence is
-    // answered too, and never before all of its items were handed out.
+    // The extra count taken above is released here, so a message with no valid
+    // sequence is answered too, and never before all of its items were handed
+    // out.
     job->OnResult(positions.size(), absl::OkStatus(), {});
     {
       std::lock_guard<std::mutex> lock(mu_);
@@ -263,13 +298,15 @@ class StreamReactor final : public grpc::ServerBidiReactor<v1::ClassifyStreamReq
     {
       std::lock_guard<std::mutex> lock(mu_);
       update();
-      if (finished_ || jobs_outstanding_ > 0 || writing_ || !writes_.empty()) return;
+      if (finished_ || jobs_outstanding_ > 0 || writing_ || !writes_.empty())
+        return;
       if (!reads_done_ && !broken_) return;
       finished_ = true;
       if (cancelled()) {
         status = grpc::Status(grpc::StatusCode::CANCELLED, "call cancelled");
       } else if (broken_) {
-        status = grpc::Status(grpc::StatusCode::UNAVAILABLE, "client stopped reading results");
+        status = grpc::Status(grpc::StatusCode::UNAVAILABLE,
+                              "client stopped reading results");
       }
       final_code_ = status.error_code();
     }
@@ -283,7 +320,8 @@ class StreamReactor final : public grpc::ServerBidiReactor<v1::ClassifyStreamReq
   std::atomic<bool> cancelled_{false};
 
   std::mutex mu_;
-  std::deque<v1::ClassifyStreamResponse> writes_;  // Front is being written while writing_.
+  std::deque<v1::ClassifyStreamResponse>
+      writes_;  // Front is being written while writing_.
   bool writing_ = false;
   bool reads_done_ = false;
   bool read_paused_ = false;
@@ -297,9 +335,11 @@ class StreamReactor final : public grpc::ServerBidiReactor<v1::ClassifyStreamReq
 
 bool StreamMessageJob::IsCancelled() const { return stream_->cancelled(); }
 
-void StreamMessageJob::OnResult(size_t index, const absl::Status& status, absl::Span<const float> probabilities) {
+void StreamMessageJob::OnResult(size_t index, const absl::Status& status,
+                                absl::Span<const float> probabilities) {
   if (index < positions_.size()) {
-    v1::Prediction& prediction = *response_.mutable_predictions(positions_[index]);
+    v1::Prediction& prediction =
+        *response_.mutable_predictions(positions_[index]);
     if (status.ok()) {
       stream_->service()->FillPrediction(probabilities, top_k_, prediction);
     } else {
@@ -310,9 +350,11 @@ void StreamMessageJob::OnResult(size_t index, const absl::Status& status, absl::
   if (remaining_.fetch_sub(1) != 1) return;
   std::unordered_map<std::string, int> by_code;
   for (int position : positions_) {
-    by_code[CodeName(static_cast<grpc::StatusCode>(response_.predictions(position).status().code()))]++;
+    by_code[CodeName(static_cast<grpc::StatusCode>(
+        response_.predictions(position).status().code()))]++;
   }
-  for (const auto& [code, count] : by_code) stream_->service()->metrics()->OnSequences(kClassifyStream, code, count);
+  for (const auto& [code, count] : by_code)
+    stream_->service()->metrics()->OnSequences(kClassifyStream, code, count);
   stream_->OnMessageDone(std::move(response_));
 }
 
@@ -320,11 +362,13 @@ void StreamMessageJob::OnResult(size_t index, const absl::Status& status, absl::
 
 grpc::Status ToGrpc(const absl::Status& status) {
   if (status.ok()) return grpc::Status::OK;
-  return grpc::Status(static_cast<grpc::StatusCode>(status.code()), std::string(status.message()));
+  return grpc::Status(static_cast<grpc::StatusCode>(status.code()),
+                      std::string(status.message()));
 }
 
-ArgClassifierService::ArgClassifierService(ServiceOptions options, Classifier* classifier, Batcher* batcher,
-                                           Metrics* metrics)
+ArgClassifierService::ArgClassifierService(ServiceOptions options,
+                                           Classifier* classifier,
+                                           Batcher* batcher, Metrics* metrics)
     : options_(std::move(options)),
       classifier_(classifier),
       batcher_(batcher),
@@ -344,20 +388,27 @@ ArgClassifierService::ArgClassifierService(ServiceOptions options, Classifier* c
   backbone->set_attention_heads(m.attention_heads);
   backbone->set_source(m.backbone_source);
   model_info_.set_device(classifier->device());
-  model_info_.set_long_sequence_policy(options_.long_sequences == LongSequencePolicy::kReject ? "reject" : "truncate");
+  model_info_.set_long_sequence_policy(
+      options_.long_sequences == LongSequencePolicy::kReject ? "reject"
+                                                             : "truncate");
   model_info_.set_max_sequences_per_request(options_.max_sequences_per_request);
   model_info_.set_metadata_json(m.raw_json);
 }
 
-grpc::Status ArgClassifierService::Prepare(const google::protobuf::RepeatedPtrField<v1::Sequence>& sequences,
-                                           std::vector<std::vector<int64_t>>& tokens,
-                                           std::vector<v1::Prediction>& predictions) const {
+grpc::Status ArgClassifierService::Prepare(
+    const google::protobuf::RepeatedPtrField<v1::Sequence>& sequences,
+    std::vector<std::vector<int64_t>>& tokens,
+    std::vector<v1::Prediction>& predictions) const {
   const int count = sequences.size();
-  if (count == 0) return grpc::Status(grpc::StatusCode::INVALID_ARGUMENT, "request has no sequences");
+  if (count == 0)
+    return grpc::Status(grpc::StatusCode::INVALID_ARGUMENT,
+                        "request has no sequences");
   if (count > options_.max_sequences_per_request) {
     return grpc::Status(grpc::StatusCode::INVALID_ARGUMENT,
-                        absl::StrCat("request has ", count, " sequences, more than the limit of ",
-                                     options_.max_sequences_per_request, "; split it into several requests"));
+                        absl::StrCat("request has ", count,
+                                     " sequences, more than the limit of ",
+                                     options_.max_sequences_per_request,
+                                     "; split it into several requests"));
   }
   tokens.assign(count, {});
   predictions.assign(count, v1::Prediction());
@@ -367,19 +418,26 @@ grpc::Status ArgClassifierService::Prepare(const google::protobuf::RepeatedPtrFi
   for (int i = 0; i < count; ++i) {
     const v1::Sequence& sequence = sequences.Get(i);
     if (sequence.id().empty()) {
-      return grpc::Status(grpc::StatusCode::INVALID_ARGUMENT, absl::StrCat("sequence #", i + 1, " has an empty id"));
+      return grpc::Status(
+          grpc::StatusCode::INVALID_ARGUMENT,
+          absl::StrCat("sequence #", i + 1, " has an empty id"));
     }
     if (auto [it, inserted] = seen.emplace(sequence.id(), i); !inserted) {
-      return grpc::Status(grpc::StatusCode::INVALID_ARGUMENT,
-                          absl::StrCat("duplicate sequence id ", DescribeId(sequence.id()), " (sequences #",
-                                       it->second + 1, " and #", i + 1, ")"));
+      return grpc::Status(
+          grpc::StatusCode::INVALID_ARGUMENT,
+          absl::StrCat("duplicate sequence id ", DescribeId(sequence.id()),
+                       " (sequences #", it->second + 1, " and #", i + 1, ")"));
     }
-    absl::Status status = tokenizer_.Tokenize(sequence.residues(), options_.long_sequences, tokenized);
+    absl::Status status = tokenizer_.Tokenize(
+        sequence.residues(), options_.long_sequences, tokenized);
     if (!status.ok()) {
       std::string hint;
-      if (absl::StrContains(status.message(), "maximum")) hint = " (server policy: --long_sequences=reject)";
-      return grpc::Status(grpc::StatusCode::INVALID_ARGUMENT,
-                          absl::StrCat("sequence ", DescribeId(sequence.id()), " (#", i + 1, "): ", status.message(), hint));
+      if (absl::StrContains(status.message(), "maximum"))
+        hint = " (server policy: --long_sequences=reject)";
+      return grpc::Status(
+          grpc::StatusCode::INVALID_ARGUMENT,
+          absl::StrCat("sequence ", DescribeId(sequence.id()), " (#", i + 1,
+                       "): ", status.message(), hint));
     }
     tokens[i] = std::move(tokenized.tokens);
     predictions[i].set_id(sequence.id());
@@ -389,13 +447,17 @@ grpc::Status ArgClassifierService::Prepare(const google::protobuf::RepeatedPtrFi
   return grpc::Status::OK;
 }
 
-void ArgClassifierService::FillPrediction(absl::Span<const float> probabilities, uint32_t top_k,
+void ArgClassifierService::FillPrediction(absl::Span<const float> probabilities,
+                                          uint32_t top_k,
                                           v1::Prediction& prediction) const {
   const ModelMetadata& m = classifier_->metadata();
   std::vector<int> order(probabilities.size());
   std::iota(order.begin(), order.end(), 0);
-  std::stable_sort(order.begin(), order.end(), [&](int a, int b) { return probabilities[a] > probabilities[b]; });
-  const size_t shown = top_k == 0 ? order.size() : std::min<size_t>(top_k, order.size());
+  std::stable_sort(order.begin(), order.end(), [&](int a, int b) {
+    return probabilities[a] > probabilities[b];
+  });
+  const size_t shown =
+      top_k == 0 ? order.size() : std::min<size_t>(top_k, order.size());
   prediction.set_predicted_class(m.classes[order[0]]);
   prediction.set_probability(probabilities[order[0]]);
   prediction.set_is_arg(order[0] != m.nonarg_index);
@@ -407,43 +469,48 @@ void ArgClassifierService::FillPrediction(absl::Span<const float> probabilities,
   }
 }
 
-grpc::ServerUnaryReactor* ArgClassifierService::Classify(CallbackServerContext* context,
-                                                         const v1::ClassifyRequest* request,
-                                                         v1::ClassifyResponse* response) {
+grpc::ServerUnaryReactor* ArgClassifierService::Classify(
+    CallbackServerContext* context, const v1::ClassifyRequest* request,
+    v1::ClassifyResponse* response) {
   const auto start = Clock::now();
   auto* reactor = new UnaryReactor();
   std::vector<std::vector<int64_t>> tokens;
   std::vector<v1::Prediction> predictions;
   grpc::Status status = Prepare(request->sequences(), tokens, predictions);
   if (!status.ok()) {
-    metrics_->OnRequest(kClassify, CodeName(status.error_code()), request->sequences_size(), SecondsSince(start));
+    metrics_->OnRequest(kClassify, CodeName(status.error_code()),
+                        request->sequences_size(), SecondsSince(start));
     reactor->Finish(status);
     return reactor;
   }
   response->set_model_name(classifier_->metadata().name);
   response->set_model_version(classifier_->metadata().version);
-  response->mutable_predictions()->Reserve(static_cast<int>(predictions.size()));
-  for (auto& prediction : predictions) *response->add_predictions() = std::move(prediction);
-  auto job = std::make_shared<UnaryJob>(this, reactor, response, tokens.size(), request->options().top_k(), start);
+  response->mutable_predictions()->Reserve(
+      static_cast<int>(predictions.size()));
+  for (auto& prediction : predictions)
+    *response->add_predictions() = std::move(prediction);
+  auto job = std::make_shared<UnaryJob>(this, reactor, response, tokens.size(),
+                                        request->options().top_k(), start);
   reactor->set_job(job);
-  absl::Status submitted = batcher_->Submit(job, std::move(tokens), DeadlineOf(context));
+  absl::Status submitted =
+      batcher_->Submit(job, std::move(tokens), DeadlineOf(context));
   if (!submitted.ok()) {
     response->clear_predictions();
-    metrics_->OnRequest(kClassify, absl::StatusCodeToString(submitted.code()), request->sequences_size(),
-                        SecondsSince(start));
+    metrics_->OnRequest(kClassify, absl::StatusCodeToString(submitted.code()),
+                        request->sequences_size(), SecondsSince(start));
     reactor->Finish(ToGrpc(submitted));
   }
   return reactor;
 }
 
-grpc::ServerBidiReactor<v1::ClassifyStreamRequest, v1::ClassifyStreamResponse>* ArgClassifierService::ClassifyStream(
-    CallbackServerContext* context) {
+grpc::ServerBidiReactor<v1::ClassifyStreamRequest, v1::ClassifyStreamResponse>*
+ArgClassifierService::ClassifyStream(CallbackServerContext* context) {
   return new StreamReactor(this, context);
 }
 
-grpc::ServerUnaryReactor* ArgClassifierService::GetModelInfo(CallbackServerContext* context,
-                                                             const v1::GetModelInfoRequest* /*request*/,
-                                                             v1::ModelInfo* response) {
+grpc::ServerUnaryReactor* ArgClassifierService::GetModelInfo(
+    CallbackServerContext* context, const v1::GetModelInfoRequest* /*request*/,
+    v1::ModelInfo* response) {
   *response = model_info_;
   auto* reactor = context->DefaultReactor();
   reactor->Finish(grpc::Status::OK);

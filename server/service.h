@@ -1,4 +1,5 @@
-// The argserve.v1.ArgClassifier gRPC service (callback API: no thread is parked per call).
+// The argserve.v1.ArgClassifier gRPC service (callback API: no thread is parked
+// per call).
 #ifndef ARGSERVE_SERVER_SERVICE_H_
 #define ARGSERVE_SERVER_SERVICE_H_
 
@@ -13,34 +14,44 @@
 namespace argserve {
 
 struct ServiceOptions {
-  // Sequences longer than the model's max_residues: rejected, or cut to max_residues and flagged.
+  // Sequences longer than the model's max_residues: rejected, or cut to
+  // max_residues and flagged.
   LongSequencePolicy long_sequences = LongSequencePolicy::kReject;
   // Most sequences in one Classify request or one ClassifyStream message.
   int max_sequences_per_request = 10000;
-  // Most sequences of one stream that are queued, computing, or waiting to be written; the server
-  // stops reading the stream until it drops below, so a fast producer cannot exhaust memory.
+  // Most sequences of one stream that are queued, computing, or waiting to be
+  // written; the server stops reading the stream until it drops below, so a
+  // fast producer cannot exhaust memory.
   int max_stream_in_flight = 2048;
 };
 
 class ArgClassifierService final : public v1::ArgClassifier::CallbackService {
  public:
   // All pointers must outlive the service.
-  ArgClassifierService(ServiceOptions options, Classifier* classifier, Batcher* batcher, Metrics* metrics);
+  ArgClassifierService(ServiceOptions options, Classifier* classifier,
+                       Batcher* batcher, Metrics* metrics);
 
-  grpc::ServerUnaryReactor* Classify(grpc::CallbackServerContext* context, const v1::ClassifyRequest* request,
+  grpc::ServerUnaryReactor* Classify(grpc::CallbackServerContext* context,
+                                     const v1::ClassifyRequest* request,
                                      v1::ClassifyResponse* response) override;
-  grpc::ServerBidiReactor<v1::ClassifyStreamRequest, v1::ClassifyStreamResponse>* ClassifyStream(
-      grpc::CallbackServerContext* context) override;
-  grpc::ServerUnaryReactor* GetModelInfo(grpc::CallbackServerContext* context, const v1::GetModelInfoRequest* request,
+  grpc::ServerBidiReactor<v1::ClassifyStreamRequest,
+                          v1::ClassifyStreamResponse>*
+  ClassifyStream(grpc::CallbackServerContext* context) override;
+  grpc::ServerUnaryReactor* GetModelInfo(grpc::CallbackServerContext* context,
+                                         const v1::GetModelInfoRequest* request,
                                          v1::ModelInfo* response) override;
 
-  // Validates and tokenizes the sequences of one request. On success fills `tokens` (one row per
-  // sequence) and `predictions` (id, length, truncated). Errors name the sequence and position.
-  grpc::Status Prepare(const google::protobuf::RepeatedPtrField<v1::Sequence>& sequences,
-                       std::vector<std::vector<int64_t>>& tokens, std::vector<v1::Prediction>& predictions) const;
+  // Validates and tokenizes the sequences of one request. On success fills
+  // `tokens` (one row per sequence) and `predictions` (id, length, truncated).
+  // Errors name the sequence and position.
+  grpc::Status Prepare(
+      const google::protobuf::RepeatedPtrField<v1::Sequence>& sequences,
+      std::vector<std::vector<int64_t>>& tokens,
+      std::vector<v1::Prediction>& predictions) const;
 
   // Fills a prediction's class fields from class probabilities.
-  void FillPrediction(absl::Span<const float> probabilities, uint32_t top_k, v1::Prediction& prediction) const;
+  void FillPrediction(absl::Span<const float> probabilities, uint32_t top_k,
+                      v1::Prediction& prediction) const;
 
   const ServiceOptions& options() const { return options_; }
   Batcher* batcher() const { return batcher_; }

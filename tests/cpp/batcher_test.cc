@@ -5,9 +5,9 @@
 
 #include <atomic>
 #include <condition_variable>
+#include <map>
 #include <mutex>
 #include <numeric>
-#include <map>
 #include <set>
 #include <thread>
 
@@ -18,11 +18,13 @@ namespace {
 
 using namespace std::chrono_literals;
 
-// A fake model: the "probability" of class 0 is the row's token count (excluding padding) so each
-// result can be traced back to its input. Records every batch it sees.
+// A fake model: the "probability" of class 0 is the row's token count
+// (excluding padding) so each result can be traced back to its input. Records
+// every batch it sees.
 class FakeClassifier : public Classifier {
  public:
-  FakeClassifier() : metadata_(*ParseModelMetadata(testing::TestModelJson(4000))) {}
+  FakeClassifier()
+      : metadata_(*ParseModelMetadata(testing::TestModelJson(4000))) {}
   const ModelMetadata& metadata() const override { return metadata_; }
   std::string device() const override { return "cpu"; }
   absl::StatusOr<std::vector<float>> Predict(const TokenBatch& batch) override {
@@ -36,7 +38,8 @@ class FakeClassifier : public Classifier {
     std::vector<float> out(batch.rows * classes, 0.f);
     for (int64_t r = 0; r < batch.rows; ++r) {
       int64_t real = 0;
-      for (int64_t c = 0; c < batch.cols; ++c) real += batch.tokens[r * batch.cols + c] != metadata_.pad_token;
+      for (int64_t c = 0; c < batch.cols; ++c)
+        real += batch.tokens[r * batch.cols + c] != metadata_.pad_token;
       out[r * classes] = static_cast<float>(real);
     }
     return out;
@@ -76,7 +79,8 @@ class RecordingJob : public BatchJob {
  public:
   explicit RecordingJob(size_t n) : results_(n, -1), statuses_(n) {}
   bool IsCancelled() const override { return cancelled_.load(); }
-  void OnResult(size_t index, const absl::Status& status, absl::Span<const float> p) override {
+  void OnResult(size_t index, const absl::Status& status,
+                absl::Span<const float> p) override {
     std::lock_guard<std::mutex> lock(mu_);
     ++calls_[index];
     statuses_[index] = status;
@@ -86,7 +90,8 @@ class RecordingJob : public BatchJob {
   }
   bool WaitAll(std::chrono::milliseconds timeout = 10s) {
     std::unique_lock<std::mutex> lock(mu_);
-    return cv_.wait_for(lock, timeout, [&] { return done_ == results_.size(); });
+    return cv_.wait_for(lock, timeout,
+                        [&] { return done_ == results_.size(); });
   }
   std::atomic<bool> cancelled_{false};
   std::mutex mu_;
@@ -113,7 +118,8 @@ TEST(Batcher, EveryResultReturnsToItsItemExactlyOnce) {
   std::vector<std::shared_ptr<RecordingJob>> jobs;
   for (int j = 0; j < 20; ++j) {
     std::vector<std::vector<int64_t>> rows;
-    for (int i = 0; i < 13; ++i) rows.push_back(Row(1 + (j * 37 + i * 11) % 300));
+    for (int i = 0; i < 13; ++i)
+      rows.push_back(Row(1 + (j * 37 + i * 11) % 300));
     auto job = std::make_shared<RecordingJob>(rows.size());
     jobs.push_back(job);
     ASSERT_TRUE(batcher.Submit(job, rows).ok());
@@ -124,7 +130,8 @@ TEST(Batcher, EveryResultReturnsToItsItemExactlyOnce) {
       EXPECT_TRUE(jobs[j]->statuses_[i].ok());
       EXPECT_EQ(jobs[j]->calls_[i], 1);
       // The fake model's output is the row's real token count: residues + 2.
-      EXPECT_EQ(jobs[j]->results_[i], 1 + (j * 37 + i * 11) % 300 + 2) << "job " << j << " item " << i;
+      EXPECT_EQ(jobs[j]->results_[i], 1 + (j * 37 + i * 11) % 300 + 2)
+          << "job " << j << " item " << i;
     }
   }
 }
@@ -139,7 +146,8 @@ TEST(Batcher, BatchesRespectSizeAndTokenLimits) {
   Batcher batcher(options, &model, nullptr);
   std::vector<std::vector<int64_t>> rows;
   for (int i = 0; i < 500; ++i) rows.push_back(Row(20 + (i * 7919) % 700));
-  rows.push_back(Row(3000));  // Alone above the token budget: must still run, alone.
+  rows.push_back(
+      Row(3000));  // Alone above the token budget: must still run, alone.
   auto job = std::make_shared<RecordingJob>(rows.size());
   ASSERT_TRUE(batcher.Submit(job, rows).ok());
   model.Open();
@@ -223,15 +231,20 @@ TEST(Batcher, OverloadIsRejectedWholeWithResourceExhausted) {
   // Wait until the worker holds the first item, so the queue count is known.
   while (model.batches().empty()) std::this_thread::sleep_for(1ms);
   auto fits = std::make_shared<RecordingJob>(10);
-  ASSERT_TRUE(batcher.Submit(fits, std::vector<std::vector<int64_t>>(10, Row(10))).ok());
+  ASSERT_TRUE(
+      batcher.Submit(fits, std::vector<std::vector<int64_t>>(10, Row(10)))
+          .ok());
   auto rejected = std::make_shared<RecordingJob>(1);
   absl::Status status = batcher.Submit(rejected, {Row(10)});
   EXPECT_EQ(status.code(), absl::StatusCode::kResourceExhausted);
-  EXPECT_THAT(std::string(status.message()), ::testing::HasSubstr("queue is full"));
+  EXPECT_THAT(std::string(status.message()),
+              ::testing::HasSubstr("queue is full"));
   model.Open();
   EXPECT_TRUE(first->WaitAll());
   EXPECT_TRUE(fits->WaitAll());
-  EXPECT_EQ(rejected->done_, 0u);  // A rejected job gets no callbacks: the caller was told at once.
+  EXPECT_EQ(
+      rejected->done_,
+      0u);  // A rejected job gets no callbacks: the caller was told at once.
 }
 
 TEST(Batcher, CancelledWorkIsNotComputed) {
@@ -244,11 +257,14 @@ TEST(Batcher, CancelledWorkIsNotComputed) {
   ASSERT_TRUE(batcher.Submit(blocker, {Row(10)}).ok());
   while (model.batches().empty()) std::this_thread::sleep_for(1ms);
   auto cancelled = std::make_shared<RecordingJob>(5);
-  ASSERT_TRUE(batcher.Submit(cancelled, std::vector<std::vector<int64_t>>(5, Row(20))).ok());
+  ASSERT_TRUE(
+      batcher.Submit(cancelled, std::vector<std::vector<int64_t>>(5, Row(20)))
+          .ok());
   cancelled->cancelled_ = true;
   model.Open();
   ASSERT_TRUE(cancelled->WaitAll());
-  for (const auto& s : cancelled->statuses_) EXPECT_EQ(s.code(), absl::StatusCode::kCancelled);
+  for (const auto& s : cancelled->statuses_)
+    EXPECT_EQ(s.code(), absl::StatusCode::kCancelled);
   EXPECT_EQ(model.computed_rows(), 1);  // Only the blocker ran.
 }
 
@@ -262,11 +278,13 @@ TEST(Batcher, PassedDeadlinesAreNotComputed) {
   ASSERT_TRUE(batcher.Submit(blocker, {Row(10)}).ok());
   while (model.batches().empty()) std::this_thread::sleep_for(1ms);
   auto late = std::make_shared<RecordingJob>(2);
-  ASSERT_TRUE(batcher.Submit(late, {Row(20), Row(21)}, Clock::now() + 20ms).ok());
+  ASSERT_TRUE(
+      batcher.Submit(late, {Row(20), Row(21)}, Clock::now() + 20ms).ok());
   std::this_thread::sleep_for(60ms);
   model.Open();
   ASSERT_TRUE(late->WaitAll());
-  for (const auto& s : late->statuses_) EXPECT_EQ(s.code(), absl::StatusCode::kDeadlineExceeded);
+  for (const auto& s : late->statuses_)
+    EXPECT_EQ(s.code(), absl::StatusCode::kDeadlineExceeded);
   EXPECT_EQ(model.computed_rows(), 1);
 }
 
@@ -277,7 +295,8 @@ TEST(Batcher, ModelFailureReachesEveryItem) {
   auto job = std::make_shared<RecordingJob>(3);
   ASSERT_TRUE(batcher.Submit(job, {Row(5), Row(6), Row(7)}).ok());
   ASSERT_TRUE(job->WaitAll());
-  for (const auto& s : job->statuses_) EXPECT_EQ(s.code(), absl::StatusCode::kInternal);
+  for (const auto& s : job->statuses_)
+    EXPECT_EQ(s.code(), absl::StatusCode::kInternal);
 }
 
 TEST(Batcher, StopRunsQueuedWorkThenRejectsNewWork) {
@@ -291,7 +310,8 @@ TEST(Batcher, StopRunsQueuedWorkThenRejectsNewWork) {
   EXPECT_EQ(job->done_, 2u);
   EXPECT_TRUE(job->statuses_[0].ok());
   auto after = std::make_shared<RecordingJob>(1);
-  EXPECT_EQ(batcher.Submit(after, {Row(5)}).code(), absl::StatusCode::kUnavailable);
+  EXPECT_EQ(batcher.Submit(after, {Row(5)}).code(),
+            absl::StatusCode::kUnavailable);
 }
 
 }  // namespace

@@ -21,34 +21,47 @@ std::string ParseError(const std::string& text) {
 
 TEST(Fasta, ReadsRecordsAcrossLinesAndFormats) {
   std::vector<FastaRecord> records;
-  ASSERT_TRUE(ParseFasta(">a first protein\nMKL\nav\r\n\n>b\nMS TT*\n", "in.fa", records).ok());
+  ASSERT_TRUE(ParseFasta(">a first protein\nMKL\nav\r\n\n>b\nMS TT*\n", "in.fa",
+                         records)
+                  .ok());
   ASSERT_EQ(records.size(), 2u);
   EXPECT_EQ(records[0].id, "a");
   EXPECT_EQ(records[0].description, "first protein");
   EXPECT_EQ(records[0].residues, "MKLav");
   EXPECT_EQ(records[0].line, 1);
   EXPECT_EQ(records[1].id, "b");
-  EXPECT_EQ(records[1].residues, "MSTT");  // Spaces and the final '*' are dropped.
+  EXPECT_EQ(records[1].residues,
+            "MSTT");  // Spaces and the final '*' are dropped.
   EXPECT_EQ(records[1].line, 5);
 }
 
 TEST(Fasta, ErrorsNameFileLineAndRecord) {
-  EXPECT_THAT(ParseError("MKL\n>a\nMK\n"), HasSubstr("in.fa:1: sequence data before the first '>' header"));
-  EXPECT_THAT(ParseError(">a\nMK\n>b\n>c\nMK\n"), HasSubstr("in.fa:3: record 'b' has no sequence"));
-  EXPECT_THAT(ParseError(">a\nMK\n>b\n"), HasSubstr("in.fa:3: record 'b' has no sequence"));
+  EXPECT_THAT(ParseError("MKL\n>a\nMK\n"),
+              HasSubstr("in.fa:1: sequence data before the first '>' header"));
+  EXPECT_THAT(ParseError(">a\nMK\n>b\n>c\nMK\n"),
+              HasSubstr("in.fa:3: record 'b' has no sequence"));
+  EXPECT_THAT(ParseError(">a\nMK\n>b\n"),
+              HasSubstr("in.fa:3: record 'b' has no sequence"));
   EXPECT_THAT(ParseError(">a\nMKL\nMK1L\n"),
-              HasSubstr("in.fa:3: record 'a': invalid character '1' at residue 6 (column 3)"));
-  EXPECT_THAT(ParseError(">a\nMK*L\n"), HasSubstr("in.fa:2: record 'a': internal stop codon '*' at residue 3"));
-  EXPECT_THAT(ParseError(">a\nMK*\nL\n"), HasSubstr("in.fa:2: record 'a': internal stop codon '*' at residue 3"));
+              HasSubstr("in.fa:3: record 'a': invalid character '1' at residue "
+                        "6 (column 3)"));
+  EXPECT_THAT(
+      ParseError(">a\nMK*L\n"),
+      HasSubstr("in.fa:2: record 'a': internal stop codon '*' at residue 3"));
+  EXPECT_THAT(
+      ParseError(">a\nMK*\nL\n"),
+      HasSubstr("in.fa:2: record 'a': internal stop codon '*' at residue 3"));
   EXPECT_THAT(ParseError(">\nMK\n"), HasSubstr("in.fa:1: header has no id"));
-  EXPECT_THAT(ParseError(std::string(">a\nMK\x00\x01garbage\n", 14)), HasSubstr("in.fa:2: binary data (byte \\x00)"));
+  EXPECT_THAT(ParseError(std::string(">a\nMK\x00\x01garbage\n", 14)),
+              HasSubstr("in.fa:2: binary data (byte \\x00)"));
 }
 
 TEST(Fasta, DuplicateIdsNameBothPlaces) {
   std::vector<FastaRecord> records;
   ASSERT_TRUE(ParseFasta(">a\nMK\n>b\nMK\n>a\nML\n", "in.fa", records).ok());
   absl::Status status = CheckUniqueIds(records);
-  EXPECT_THAT(std::string(status.message()), HasSubstr("in.fa:5: duplicate id 'a' (first seen at in.fa:1)"));
+  EXPECT_THAT(std::string(status.message()),
+              HasSubstr("in.fa:5: duplicate id 'a' (first seen at in.fa:1)"));
 }
 
 TEST(Fasta, ReadsGzipAndPlainFiles) {
@@ -72,10 +85,12 @@ TEST(Fasta, MissingAndEmptyFiles) {
   std::vector<FastaRecord> records;
   absl::Status missing = ReadFasta("/nonexistent/x.fa", records);
   EXPECT_EQ(missing.code(), absl::StatusCode::kNotFound);
-  EXPECT_THAT(std::string(missing.message()), HasSubstr("/nonexistent/x.fa: cannot open"));
+  EXPECT_THAT(std::string(missing.message()),
+              HasSubstr("/nonexistent/x.fa: cannot open"));
   const std::string empty = ::testing::TempDir() + "/empty.fa";
   std::ofstream(empty).flush();
-  EXPECT_THAT(std::string(ReadFasta(empty, records).message()), HasSubstr("empty input"));
+  EXPECT_THAT(std::string(ReadFasta(empty, records).message()),
+              HasSubstr("empty input"));
 }
 
 }  // namespace

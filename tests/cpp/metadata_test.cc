@@ -14,7 +14,8 @@ TEST(ModelMetadata, ParsesTheContract) {
   auto m = ParseModelMetadata(testing::TestModelJson(1022));
   ASSERT_TRUE(m.ok()) << m.status();
   EXPECT_EQ(m->format, "argserve-model/1");
-  EXPECT_THAT(m->classes, ::testing::ElementsAre("aminoglycoside", "beta-lactam", "nonarg"));
+  EXPECT_THAT(m->classes, ::testing::ElementsAre("aminoglycoside",
+                                                 "beta-lactam", "nonarg"));
   EXPECT_EQ(m->nonarg_index, 2);
   EXPECT_EQ(m->alphabet.size(), 33u);
   EXPECT_EQ(m->cls_token, 0);
@@ -29,7 +30,8 @@ TEST(ModelMetadata, ParsesTheContract) {
 TEST(ModelMetadata, RejectsNonJson) {
   auto m = ParseModelMetadata("not json {");
   ASSERT_FALSE(m.ok());
-  EXPECT_THAT(std::string(m.status().message()), HasSubstr("not a JSON object"));
+  EXPECT_THAT(std::string(m.status().message()),
+              HasSubstr("not a JSON object"));
 }
 
 TEST(ModelMetadata, NamesTheMissingKey) {
@@ -45,15 +47,18 @@ TEST(ModelMetadata, RejectsOtherFormats) {
   json.replace(json.find("argserve-model/1"), 16, "argserve-model/9");
   auto m = ParseModelMetadata(json);
   ASSERT_FALSE(m.ok());
-  EXPECT_THAT(std::string(m.status().message()), HasSubstr("unsupported format 'argserve-model/9'"));
+  EXPECT_THAT(std::string(m.status().message()),
+              HasSubstr("unsupported format 'argserve-model/9'"));
 }
 
 TEST(ModelMetadata, NonargClassMustBeAClass) {
   std::string json = testing::TestModelJson();
-  json.replace(json.find("\"nonarg_class\": \"nonarg\""), 24, "\"nonarg_class\": \"other\"");
+  json.replace(json.find("\"nonarg_class\": \"nonarg\""), 24,
+               "\"nonarg_class\": \"other\"");
   auto m = ParseModelMetadata(json);
   ASSERT_FALSE(m.ok());
-  EXPECT_THAT(std::string(m.status().message()), HasSubstr("nonarg_class 'other'"));
+  EXPECT_THAT(std::string(m.status().message()),
+              HasSubstr("nonarg_class 'other'"));
 }
 
 }  // namespace

@@ -47,9 +47,13 @@ std::string Render(OutputFormat format, double min_probability) {
 TEST(Output, TsvHasHeaderAndOneLinePerPrediction) {
   const std::string text = Render(OutputFormat::kTsv, 0.5);
   EXPECT_EQ(text,
-            "id\tpredicted_class\tprobability\tis_arg\tuncertain\tlength\ttruncated\ttop_k\n"
-            "p1\tbeta-lactam\t0.9000\ttrue\tfalse\t120\tfalse\tbeta-lactam:0.9000,nonarg:0.1000\n"
-            "p 2\tbeta-lactam\t0.4000\ttrue\ttrue\t120\tfalse\tbeta-lactam:0.4000,nonarg:0.6000\n");
+            "id\tpredicted_class\tprobability\tis_"
+            "arg\tuncertain\tlength\ttruncated\ttop_k\n"
+            "p1\tbeta-lactam\t0.9000\ttrue\tfalse\t120\tfalse\tbeta-lactam:0."
+            "9000,nonarg:0.1000\n"
+            "p "
+            "2\tbeta-lactam\t0.4000\ttrue\ttrue\t120\tfalse\tbeta-lactam:0."
+            "4000,nonarg:0.6000\n");
 }
 
 TEST(Output, JsonLinesParseOneObjectPerLine) {

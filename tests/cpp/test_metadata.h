@@ -1,4 +1,5 @@
-// A model.json in the contract's shape, for tests that need metadata without a model file.
+// A model.json in the contract's shape, for tests that need metadata without a
+// model file.
 #ifndef ARGSERVE_TESTS_CPP_TEST_METADATA_H_
 #define ARGSERVE_TESTS_CPP_TEST_METADATA_H_
 

@@ -1,4 +1,5 @@
-// Loads the tiny exported model (ctest fixture export_tiny_model) through the real TorchScript path.
+// Loads the tiny exported model (ctest fixture export_tiny_model) through the
+// real TorchScript path.
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
@@ -32,8 +33,10 @@ TEST(TorchClassifier, LoadsMetadataAndPredictsDistributions) {
 
   Tokenizer tokenizer(m);
   TokenizedSequence a, b;
-  ASSERT_TRUE(tokenizer.Tokenize("MKLVAAGGSTRE", LongSequencePolicy::kReject, a).ok());
-  ASSERT_TRUE(tokenizer.Tokenize("MSTNPKPQ", LongSequencePolicy::kReject, b).ok());
+  ASSERT_TRUE(
+      tokenizer.Tokenize("MKLVAAGGSTRE", LongSequencePolicy::kReject, a).ok());
+  ASSERT_TRUE(
+      tokenizer.Tokenize("MSTNPKPQ", LongSequencePolicy::kReject, b).ok());
   TokenBatch batch;
   batch.rows = 2;
   batch.cols = static_cast<int64_t>(a.tokens.size());
@@ -48,17 +51,21 @@ TEST(TorchClassifier, LoadsMetadataAndPredictsDistributions) {
     for (int c = 0; c < 4; ++c) sum += (*probabilities)[r * 4 + c];
     EXPECT_NEAR(sum, 1.0, 1e-5);
   }
-  // Padding must not change a row's result: b alone equals b padded in the batch.
+  // Padding must not change a row's result: b alone equals b padded in the
+  // batch.
   TokenBatch alone{1, static_cast<int64_t>(b.tokens.size()), b.tokens};
   auto single = (*model)->Predict(alone);
   ASSERT_TRUE(single.ok());
-  for (int c = 0; c < 4; ++c) EXPECT_NEAR((*single)[c], (*probabilities)[4 + c], 1e-5);
+  for (int c = 0; c < 4; ++c)
+    EXPECT_NEAR((*single)[c], (*probabilities)[4 + c], 1e-5);
 }
 
 TEST(TorchClassifier, MissingFileIsNamed) {
-  auto model = LoadTorchClassifier("/nonexistent/model.pt", TorchClassifierOptions{"cpu", 1});
+  auto model = LoadTorchClassifier("/nonexistent/model.pt",
+                                   TorchClassifierOptions{"cpu", 1});
   ASSERT_FALSE(model.ok());
-  EXPECT_THAT(std::string(model.status().message()), HasSubstr("model file '/nonexistent/model.pt'"));
+  EXPECT_THAT(std::string(model.status().message()),
+              HasSubstr("model file '/nonexistent/model.pt'"));
 }
 
 TEST(TorchClassifier, CorruptFileIsNamedInOneLine) {
@@ -73,9 +80,11 @@ TEST(TorchClassifier, CorruptFileIsNamedInOneLine) {
 }
 
 TEST(TorchClassifier, CudaWithoutCudaIsAClearError) {
-  auto model = LoadTorchClassifier(ModelPath(), TorchClassifierOptions{"cuda", 1});
+  auto model =
+      LoadTorchClassifier(ModelPath(), TorchClassifierOptions{"cuda", 1});
   if (model.ok()) GTEST_SKIP() << "this machine has CUDA";
-  EXPECT_THAT(std::string(model.status().message()), HasSubstr("no CUDA device"));
+  EXPECT_THAT(std::string(model.status().message()),
+              HasSubstr("no CUDA device"));
 }
 
 }  // namespace

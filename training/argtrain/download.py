@@ -17,7 +17,6 @@ import urllib.request
 from pathlib import Path
 
 FAIR_ESM_URL = "https://dl.fbaipublicfiles.com/fair-esm/models/{name}.pt"
-FAIR_ESM_REGRESSION_URL = "https://dl.fbaipublicfiles.com/fair-esm/regression/{name}-contact-regression.pt"
 HF_REPO = "facebook/{name}"
 HF_FILES = ("config.json", "model.safetensors")
 HF_URL = "https://huggingface.co/{repo}/resolve/main/{file}"

@@ -10,7 +10,7 @@ stripped, so a fair-esm state dict maps one-to-one (see checkpoints.py).
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
-from typing import Optional, Tuple
+from typing import List, Optional, Tuple
 
 import torch
 import torch.nn.functional as F
@@ -79,7 +79,7 @@ def apply_rotary(x: Tensor, cos: Tensor, sin: Tensor) -> Tensor:
 
 
 class SelfAttention(nn.Module):
-    def __init__(self, embed_dim: int, num_heads: int):
+    def __init__(self, embed_dim: int, num_heads: int, max_scores: int = 1 << 21):
         super().__init__()
         if embed_dim % num_heads != 0:
             raise ValueError(f"embed_dim {embed_dim} is not divisible by attention_heads {num_heads}")
@@ -88,27 +88,48 @@ class SelfAttention(nn.Module):
         if self.head_dim % 2 != 0:
             raise ValueError(f"head dimension {self.head_dim} must be even for rotary embeddings")
         self.scaling = self.head_dim ** -0.5
+        # Attention scores are computed for at most this many (head, query, key) entries at a time.
+        # Score tensors above glibc's mmap threshold (32 MB) are fresh mappings whose page faults
+        # cost several times the arithmetic; chunks stay in reused heap memory and in cache.
+        self.max_scores = max_scores
         self.k_proj = nn.Linear(embed_dim, embed_dim)
         self.v_proj = nn.Linear(embed_dim, embed_dim)
         self.q_proj = nn.Linear(embed_dim, embed_dim)
         self.out_proj = nn.Linear(embed_dim, embed_dim)
 
+    def _attend(self, q: Tensor, k: Tensor, v: Tensor, key_mask: Optional[Tensor]) -> Tensor:
+        scores = torch.bmm(q, k.transpose(1, 2))  # [N, T, T]
+        if key_mask is not None:
+            scores = scores.masked_fill(key_mask, float("-inf"))
+        probs = F.softmax(scores.float(), dim=-1).type_as(q)
+        return torch.bmm(probs, v)
+
     def forward(self, x: Tensor, cos: Tensor, sin: Tensor, padding_mask: Optional[Tensor]) -> Tensor:
         b, t, e = x.shape
+        h, d = self.num_heads, self.head_dim
         # Scale q before the rotation, in the official order.
         q = self.q_proj(x) * self.scaling
         k = self.k_proj(x)
         v = self.v_proj(x)
-        q = q.view(b, t, self.num_heads, self.head_dim).transpose(1, 2)
-        k = k.view(b, t, self.num_heads, self.head_dim).transpose(1, 2)
-        v = v.view(b, t, self.num_heads, self.head_dim).transpose(1, 2)
-        q = apply_rotary(q, cos, sin)
-        k = apply_rotary(k, cos, sin)
-        scores = torch.matmul(q, k.transpose(-1, -2))  # [B, H, T, T]
+        q = apply_rotary(q.view(b, t, h, d).transpose(1, 2), cos, sin).reshape(b * h, t, d)
+        k = apply_rotary(k.view(b, t, h, d).transpose(1, 2), cos, sin).reshape(b * h, t, d)
+        v = v.view(b, t, h, d).transpose(1, 2).reshape(b * h, t, d)
+        key_mask: Optional[Tensor] = None
         if padding_mask is not None:
-            scores = scores.masked_fill(padding_mask[:, None, None, :], float("-inf"))
-        probs = F.softmax(scores.float(), dim=-1).type_as(q)
-        out = torch.matmul(probs, v).transpose(1, 2).reshape(b, t, e)
+            key_mask = padding_mask[:, None, None, :].expand(b, h, 1, t).reshape(b * h, 1, t)
+        n = b * h
+        chunk = max(1, self.max_scores // (t * t))
+        if chunk >= n:
+            out = self._attend(q, k, v, key_mask)
+        else:
+            parts: List[Tensor] = []
+            for s in range(0, n, chunk):
+                m: Optional[Tensor] = None
+                if key_mask is not None:
+                    m = key_mask[s:s + chunk]
+                parts.append(self._attend(q[s:s + chunk], k[s:s + chunk], v[s:s + chunk], m))
+            out = torch.cat(parts, 0)
+        out = out.view(b, h, t, d).transpose(1, 2).reshape(b, t, e)
         return self.out_proj(out)
 
 

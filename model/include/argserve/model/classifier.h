@@ -1,4 +1,5 @@
-// The model as the server sees it: batches of token rows in, class probabilities out.
+// The model as the server sees it: batches of token rows in, class
+// probabilities out.
 #ifndef ARGSERVE_MODEL_CLASSIFIER_H_
 #define ARGSERVE_MODEL_CLASSIFIER_H_
 
@@ -25,9 +26,10 @@ class Classifier {
 
   virtual const ModelMetadata& metadata() const = 0;
 
-  // Class probabilities (softmax of the logits), row-major [batch.rows, classes].
-  // Safe to call from several threads at once.
-  virtual absl::StatusOr<std::vector<float>> Predict(const TokenBatch& batch) = 0;
+  // Class probabilities (softmax of the logits), row-major [batch.rows,
+  // classes]. Safe to call from several threads at once.
+  virtual absl::StatusOr<std::vector<float>> Predict(
+      const TokenBatch& batch) = 0;
 
   // Where the model runs, e.g. "cpu" or "cuda:0".
   virtual std::string device() const = 0;
@@ -40,9 +42,10 @@ struct TorchClassifierOptions {
   int intra_op_threads = 0;
 };
 
-// Loads a TorchScript artifact with its model.json. Errors are one line naming the file and the problem.
-absl::StatusOr<std::unique_ptr<Classifier>> LoadTorchClassifier(const std::string& path,
-                                                                 const TorchClassifierOptions& options);
+// Loads a TorchScript artifact with its model.json. Errors are one line naming
+// the file and the problem.
+absl::StatusOr<std::unique_ptr<Classifier>> LoadTorchClassifier(
+    const std::string& path, const TorchClassifierOptions& options);
 
 }  // namespace argserve
 

@@ -1,4 +1,5 @@
-// The self-description stored as model.json inside a model artifact (docs/model-artifact.md).
+// The self-description stored as model.json inside a model artifact
+// (docs/model-artifact.md).
 #ifndef ARGSERVE_MODEL_METADATA_H_
 #define ARGSERVE_MODEL_METADATA_H_
 

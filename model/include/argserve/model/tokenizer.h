@@ -1,4 +1,5 @@
-// ESM tokenization, identical to training/argtrain/alphabet.py (docs/model-artifact.md).
+// ESM tokenization, identical to training/argtrain/alphabet.py
+// (docs/model-artifact.md).
 #ifndef ARGSERVE_MODEL_TOKENIZER_H_
 #define ARGSERVE_MODEL_TOKENIZER_H_
 
@@ -15,8 +16,8 @@ namespace argserve {
 
 struct TokenizedSequence {
   std::vector<int64_t> tokens;  // <cls> residues <eos>
-  int residues = 0;             // Residues in the input, after dropping a trailing '*'.
-  bool truncated = false;       // Only the first max_residues residues were kept.
+  int residues = 0;  // Residues in the input, after dropping a trailing '*'.
+  bool truncated = false;  // Only the first max_residues residues were kept.
 };
 
 // What happens to sequences longer than the model's max_residues.
@@ -26,8 +27,9 @@ class Tokenizer {
  public:
   explicit Tokenizer(const ModelMetadata& metadata);
 
-  // Tokenizes one sequence. Errors (INVALID_ARGUMENT) name the offending character and its 1-based
-  // position, or the length limit; the caller adds which sequence it was.
+  // Tokenizes one sequence. Errors (INVALID_ARGUMENT) name the offending
+  // character and its 1-based position, or the length limit; the caller adds
+  // which sequence it was.
   absl::Status Tokenize(std::string_view residues, LongSequencePolicy policy,
                         TokenizedSequence& out) const;
 
@@ -35,17 +37,20 @@ class Tokenizer {
   int64_t pad_token() const { return pad_; }
 
  private:
-  std::array<int16_t, 256> token_of_byte_{};  // -1 for characters that are not residues.
+  std::array<int16_t, 256>
+      token_of_byte_{};  // -1 for characters that are not residues.
   int64_t cls_ = 0;
   int64_t eos_ = 0;
   int64_t pad_ = 0;
   int max_residues_ = 0;
 };
 
-// Printable rendering of a byte for error messages: 'J', or \x00 for control and non-ASCII bytes.
+// Printable rendering of a byte for error messages: 'J', or \x00 for control
+// and non-ASCII bytes.
 std::string DescribeByte(unsigned char byte);
 
-// Printable, bounded rendering of a caller-supplied id for error messages and logs.
+// Printable, bounded rendering of a caller-supplied id for error messages and
+// logs.
 std::string DescribeId(std::string_view id);
 
 }  // namespace argserve
