@@ -17,7 +17,7 @@ PACKAGES=(
   # data and homology tools used by training and tests
   resfinder-db mmseqs2-examples mmseqs2 diamond-aligner
   # monitoring (deployment integration test)
-  prometheus
+  prometheus docker-compose python3-yaml
   # misc tools the tests use
   curl openssl
 )

@@ -22,7 +22,6 @@ import os
 import random
 import sys
 from collections import Counter
-from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -74,6 +73,8 @@ def build_parser() -> argparse.ArgumentParser:
     a.add_argument("--lora-rank", type=int, default=8)
     a.add_argument("--lora-alpha", type=float, default=16.0)
     a.add_argument("--lora-dropout", type=float, default=0.1)
+    a.add_argument("--lora-last-layers", type=int, default=0,
+                   help="put LoRA only in the last N layers (0 = all); cheaper backward pass")
     a.add_argument("--full-finetune", action="store_true", help="train all weights instead of LoRA")
     o = p.add_argument_group("optimisation")
     o.add_argument("--optimizer", choices=["adamw", "adam"], default="adamw")
@@ -386,7 +387,8 @@ def run(args) -> int:
         for p in model.parameters():
             p.requires_grad_(True)
     else:
-        lora_cfg = LoRAConfig(args.lora_rank, args.lora_alpha, args.lora_dropout, targets)
+        lora_cfg = LoRAConfig(args.lora_rank, args.lora_alpha, args.lora_dropout, targets,
+                              args.lora_last_layers)
         torch.manual_seed(args.seed + 2)
         apply_lora(model, lora_cfg)
     if state is not None:

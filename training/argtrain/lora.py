@@ -34,13 +34,17 @@ class LoRAConfig:
     alpha: float = 16.0
     dropout: float = 0.1
     targets: list[str] = field(default_factory=lambda: ["q", "k", "v", "out", "fc1", "fc2"])
+    # Adapt only the last N transformer layers (0 = all). Gradients then stop at the first adapted
+    # layer, so training skips the backward pass through the frozen lower layers.
+    last_layers: int = 0
 
     def to_dict(self) -> dict:
         return asdict(self)
 
     @classmethod
     def from_dict(cls, d: dict) -> "LoRAConfig":
-        return cls(int(d["rank"]), float(d["alpha"]), float(d["dropout"]), list(d["targets"]))
+        return cls(int(d["rank"]), float(d["alpha"]), float(d["dropout"]), list(d["targets"]),
+                   int(d.get("last_layers", 0)))
 
 
 def parse_targets(text: str) -> list[str]:
@@ -117,7 +121,10 @@ def apply_lora(model: ARGClassifier, cfg: LoRAConfig) -> ARGClassifier:
         raise ValueError(f"unknown LoRA targets {unknown}; choose from {ALL_TARGETS}")
     for p in model.backbone.parameters():
         p.requires_grad_(False)
-    for layer in model.backbone.layers:
+    layers = list(model.backbone.layers)
+    if cfg.last_layers > 0:
+        layers = layers[-cfg.last_layers:]
+    for layer in layers:
         for t in cfg.targets:
             if t == "classifier":
                 continue

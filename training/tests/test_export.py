@@ -122,7 +122,7 @@ def test_export_from_finetune_checkpoint_merges_lora(tmp_path):
     assert meta["classes"] == ["a", "b", "nonarg"] and meta["max_residues"] == 500
     assert meta["version"] == "9.9" and meta["backbone"]["source"] == "test"
     assert meta["lora"] == {"rank": 4, "alpha": 8.0, "dropout": 0.0, "targets": ["q", "v", "fc2"],
-                            "merged": True}
+                            "last_layers": 0, "merged": True}
     assert meta["training"] == {"note": "synthetic"}
     assert meta["metrics"] == {"validation": {"macro_f1": 0.5}}
     tokens = alphabet.batch_encode(["MKTAYIAKQRQ", "GHW"])

@@ -81,3 +81,12 @@ def test_base_parameter_names_are_kept():
 def test_unknown_target_is_rejected():
     with pytest.raises(ValueError, match="unknown LoRA targets"):
         parse_targets("q,query")
+
+
+def test_last_layers_limits_lora_to_the_top_of_the_stack():
+    m = apply_lora(_model(), LoRAConfig(targets=["q", "fc2"], last_layers=1))
+    adapted = {n.rsplit(".", 1)[0] for n, p in m.named_parameters() if "lora_A" in n}
+    assert adapted == {"backbone.layers.1.self_attn.q_proj", "backbone.layers.1.fc2"}
+    m(TOKENS).sum().backward()
+    # Nothing below the first adapted layer needs a gradient.
+    assert all(p.grad is None for p in m.backbone.layers[0].parameters())
