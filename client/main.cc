@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <atomic>
+#include <cctype>
 #include <chrono>
 #include <condition_variable>
 #include <cstdio>
@@ -56,6 +57,7 @@ Connection options (all subcommands):
   --tls-ca FILE       use TLS, trusting this CA certificate (PEM)
   --tls-cert FILE     client certificate for mutual TLS (with --tls-key)
   --tls-key FILE      client private key for mutual TLS
+  --token-file FILE   send the bearer token in FILE (servers run with --auth_token_file)
   --deadline SECONDS  deadline of each call (default 300)
 
 classify options:
@@ -92,6 +94,7 @@ struct Options {
   int retries = 5;
   bool quiet = false;
   std::string service;
+  std::string token;  // Bearer token read from --token-file.
 };
 
 struct UsageError {
@@ -195,6 +198,13 @@ Options ParseArgs(int argc, char** argv) {
       o.retries = ParseInt(name, value(), 0);
     } else if (name == "--seq") {
       o.seqs.push_back(value());
+    } else if (name == "--token-file") {
+      std::string token = ReadFile(value());
+      while (!token.empty() &&
+             std::isspace(static_cast<unsigned char>(token.back())))
+        token.pop_back();
+      if (token.empty()) throw UsageError{"--token-file is empty"};
+      o.token = token;
     } else if (name == "--service") {
       o.service = value();
     } else {
@@ -238,7 +248,10 @@ std::shared_ptr<grpc::Channel> Connect(const Options& o) {
   return grpc::CreateCustomChannel(o.target, credentials, arguments);
 }
 
+// Deadline and credentials of one call.
 void SetDeadline(grpc::ClientContext& context, const Options& o) {
+  if (!o.token.empty())
+    context.AddMetadata("authorization", "Bearer " + o.token);
   context.set_deadline(std::chrono::system_clock::now() +
                        std::chrono::microseconds(
                            static_cast<int64_t>(o.deadline_seconds * 1e6)));

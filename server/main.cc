@@ -5,6 +5,7 @@
 #include <grpcpp/health_check_service_interface.h>
 #include <signal.h>
 
+#include <cctype>
 #include <cstdio>
 #include <fstream>
 #include <memory>
@@ -69,6 +70,19 @@ ABSL_FLAG(absl::Duration, shutdown_delay, absl::ZeroDuration(),
           "On SIGTERM/SIGINT, how long to keep serving while health reports "
           "NOT_SERVING, so load "
           "balancers stop sending first");
+ABSL_FLAG(std::string, tls_cert, "",
+          "PEM server certificate chain; with --tls_key, serve TLS instead of "
+          "plaintext");
+ABSL_FLAG(std::string, tls_key, "", "PEM private key of --tls_cert");
+ABSL_FLAG(
+    std::string, tls_client_ca, "",
+    "PEM CA bundle: require client certificates signed by it (mutual TLS)");
+ABSL_FLAG(
+    std::string, auth_token_file, "",
+    "File holding a bearer token that every ArgClassifier call must present "
+    "(authorization: Bearer TOKEN); health checks stay open");
+ABSL_FLAG(int, max_concurrent_streams, 100,
+          "Most concurrent calls (HTTP/2 streams) per client connection");
 ABSL_FLAG(int, warmup_batches, 3,
           "Batches run at start-up before reporting SERVING");
 
@@ -76,6 +90,38 @@ namespace argserve {
 namespace {
 
 constexpr char kServiceName[] = "argserve.v1.ArgClassifier";
+
+[[noreturn]] void Fail(const std::string& message);
+
+std::string ReadSecretFile(const std::string& flag, const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) Fail(absl::StrCat(flag, ": cannot read '", path, "'"));
+  std::string text((std::istreambuf_iterator<char>(in)),
+                   std::istreambuf_iterator<char>());
+  return text;
+}
+
+std::shared_ptr<grpc::ServerCredentials> ServerCredentials() {
+  const std::string cert = absl::GetFlag(FLAGS_tls_cert);
+  const std::string key = absl::GetFlag(FLAGS_tls_key);
+  const std::string client_ca = absl::GetFlag(FLAGS_tls_client_ca);
+  if (cert.empty() != key.empty()) Fail("--tls_cert and --tls_key go together");
+  if (cert.empty()) {
+    if (!client_ca.empty())
+      Fail("--tls_client_ca needs --tls_cert and --tls_key");
+    return grpc::InsecureServerCredentials();
+  }
+  grpc::SslServerCredentialsOptions options(
+      client_ca.empty()
+          ? GRPC_SSL_DONT_REQUEST_CLIENT_CERTIFICATE
+          : GRPC_SSL_REQUEST_AND_REQUIRE_CLIENT_CERTIFICATE_AND_VERIFY);
+  options.pem_key_cert_pairs.push_back(
+      {ReadSecretFile("--tls_key", key), ReadSecretFile("--tls_cert", cert)});
+  if (!client_ca.empty()) {
+    options.pem_root_certs = ReadSecretFile("--tls_client_ca", client_ca);
+  }
+  return grpc::SslServerCredentials(options);
+}
 
 [[noreturn]] void Fail(const std::string& message) {
   std::fprintf(stderr, "argserve: error: %s\n", message.c_str());
@@ -129,6 +175,16 @@ int Run() {
   }
   service_options.max_sequences_per_request =
       absl::GetFlag(FLAGS_max_sequences_per_request);
+  if (const std::string token_file = absl::GetFlag(FLAGS_auth_token_file);
+      !token_file.empty()) {
+    std::string token = ReadSecretFile("--auth_token_file", token_file);
+    while (!token.empty() &&
+           std::isspace(static_cast<unsigned char>(token.back())))
+      token.pop_back();
+    if (token.empty())
+      Fail(absl::StrCat("--auth_token_file: '", token_file, "' is empty"));
+    service_options.auth_token = std::move(token);
+  }
   service_options.max_stream_in_flight =
       absl::GetFlag(FLAGS_max_stream_in_flight);
 
@@ -193,13 +249,14 @@ int Run() {
   grpc::ServerBuilder builder;
   int grpc_port = 0;
   const std::string address = absl::GetFlag(FLAGS_address);
-  builder.AddListeningPort(address, grpc::InsecureServerCredentials(),
-                           &grpc_port);
+  builder.AddListeningPort(address, ServerCredentials(), &grpc_port);
   // Without this a second server could bind the same port and steal half of the
   // traffic.
   builder.AddChannelArgument(GRPC_ARG_ALLOW_REUSEPORT, 0);
   builder.SetMaxReceiveMessageSize(absl::GetFlag(FLAGS_max_message_bytes));
   builder.SetMaxSendMessageSize(-1);
+  builder.AddChannelArgument(GRPC_ARG_MAX_CONCURRENT_STREAMS,
+                             absl::GetFlag(FLAGS_max_concurrent_streams));
   builder.RegisterService(&service);
   std::unique_ptr<grpc::Server> server = builder.BuildAndStart();
   if (!server || grpc_port == 0)

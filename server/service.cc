@@ -136,6 +136,13 @@ class StreamReactor final
   StreamReactor(const ArgClassifierService* service,
                 CallbackServerContext* context)
       : service_(service), context_(context), start_(Clock::now()) {
+    grpc::Status status = service_->Authenticate(context);
+    if (!status.ok()) {
+      finished_ = true;
+      final_code_ = status.error_code();
+      Finish(status);
+      return;
+    }
     StartRead(&request_);
   }
 
@@ -360,6 +367,36 @@ void StreamMessageJob::OnResult(size_t index, const absl::Status& status,
 
 }  // namespace
 
+bool ConstantTimeEquals(std::string_view a, std::string_view b) {
+  const size_t n = std::max(a.size(), b.size());
+  unsigned char difference = a.size() == b.size() ? 0 : 1;
+  for (size_t i = 0; i < n; ++i) {
+    const auto x = static_cast<unsigned char>(i < a.size() ? a[i] : 0);
+    const auto y = static_cast<unsigned char>(i < b.size() ? b[i] : 0);
+    difference |= x ^ y;
+  }
+  return difference == 0;
+}
+
+grpc::Status ArgClassifierService::Authenticate(
+    const grpc::CallbackServerContext* context) const {
+  if (options_.auth_token.empty()) return grpc::Status::OK;
+  const auto& metadata = context->client_metadata();
+  auto it = metadata.find("authorization");
+  static constexpr std::string_view kBearer = "Bearer ";
+  if (it != metadata.end()) {
+    const std::string_view value(it->second.data(), it->second.size());
+    if (value.substr(0, kBearer.size()) == kBearer &&
+        ConstantTimeEquals(value.substr(kBearer.size()), options_.auth_token)) {
+      return grpc::Status::OK;
+    }
+  }
+  // The message never echoes what was sent: tokens must not reach logs or
+  // clients.
+  return grpc::Status(grpc::StatusCode::UNAUTHENTICATED,
+                      "missing or invalid bearer token");
+}
+
 grpc::Status ToGrpc(const absl::Status& status) {
   if (status.ok()) return grpc::Status::OK;
   return grpc::Status(static_cast<grpc::StatusCode>(status.code()),
@@ -476,7 +513,8 @@ grpc::ServerUnaryReactor* ArgClassifierService::Classify(
   auto* reactor = new UnaryReactor();
   std::vector<std::vector<int64_t>> tokens;
   std::vector<v1::Prediction> predictions;
-  grpc::Status status = Prepare(request->sequences(), tokens, predictions);
+  grpc::Status status = Authenticate(context);
+  if (status.ok()) status = Prepare(request->sequences(), tokens, predictions);
   if (!status.ok()) {
     metrics_->OnRequest(kClassify, CodeName(status.error_code()),
                         request->sequences_size(), SecondsSince(start));
@@ -511,10 +549,11 @@ ArgClassifierService::ClassifyStream(CallbackServerContext* context) {
 grpc::ServerUnaryReactor* ArgClassifierService::GetModelInfo(
     CallbackServerContext* context, const v1::GetModelInfoRequest* /*request*/,
     v1::ModelInfo* response) {
-  *response = model_info_;
   auto* reactor = context->DefaultReactor();
-  reactor->Finish(grpc::Status::OK);
-  metrics_->OnRequest("GetModelInfo", "OK", 0, 0);
+  grpc::Status status = Authenticate(context);
+  if (status.ok()) *response = model_info_;
+  metrics_->OnRequest("GetModelInfo", CodeName(status.error_code()), 0, 0);
+  reactor->Finish(status);
   return reactor;
 }
 

@@ -4,6 +4,7 @@
 #define ARGSERVE_SERVER_SERVICE_H_
 
 #include <string>
+#include <string_view>
 
 #include "argserve/model/classifier.h"
 #include "argserve/model/tokenizer.h"
@@ -23,7 +24,15 @@ struct ServiceOptions {
   // written; the server stops reading the stream until it drops below, so a
   // fast producer cannot exhaust memory.
   int max_stream_in_flight = 2048;
+  // When set, every ArgClassifier call must carry "authorization: Bearer
+  // <token>"; others get UNAUTHENTICATED. The health service is not part of
+  // this service and stays open.
+  std::string auth_token;
 };
+
+// Compares in time that depends only on the lengths, so a caller cannot learn
+// the token byte by byte.
+bool ConstantTimeEquals(std::string_view a, std::string_view b);
 
 class ArgClassifierService final : public v1::ArgClassifier::CallbackService {
  public:
@@ -57,6 +66,9 @@ class ArgClassifierService final : public v1::ArgClassifier::CallbackService {
   Batcher* batcher() const { return batcher_; }
   Metrics* metrics() const { return metrics_; }
   const Tokenizer& tokenizer() const { return tokenizer_; }
+
+  // OK when authentication is off or the call carries the right bearer token.
+  grpc::Status Authenticate(const grpc::CallbackServerContext* context) const;
 
  private:
   const ServiceOptions options_;

@@ -51,7 +51,8 @@ class Server:
         return f"127.0.0.1:{self.grpc_port}"
 
     def logs(self) -> str:
-        self.log.flush()
+        if not self.log.closed:
+            self.log.flush()
         return self.log_path.read_text(errors="replace")
 
     def metrics(self) -> str:
