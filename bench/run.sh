@@ -1,0 +1,112 @@
+#!/usr/bin/env bash
+# Benchmarks in one go on this machine: the raw model, the server with dynamic batching at several
+# concurrencies, the server with batching disabled, and an open-loop run at half of saturation, for
+# the default model and for the ESM-2 8M architecture (random weights: speed only). Writes
+# bench/results/<date>-<host>.md with the table and the exact commands.
+#
+#   bash bench/run.sh                 # needs a build (scripts/build.sh)
+#   DURATION=30s bash bench/run.sh    # longer runs
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+DURATION="${DURATION:-15s}"
+WARMUP="${WARMUP:-3s}"
+THREADS="${THREADS:-2}"
+BIN=build/bin
+PY=/usr/bin/python3
+work="$(mktemp -d)"
+trap 'kill $(jobs -p) 2>/dev/null || true; rm -rf "$work"' EXIT
+
+fasta="${BENCH_FASTA:-data/cluster40/test.fasta}"
+if [ ! -s "$fasta" ]; then
+  echo "building the data set for its test split ($fasta)"
+  PYTHONPATH=training $PY -m argtrain dataset --split cluster --identity 0.4 --coverage 0.8 --out data/cluster40
+fi
+
+mkdir -p build/bench
+esm8m=build/bench/esm2-t6-8M-random.pt
+if [ ! -s "$esm8m" ]; then
+  PYTHONPATH=training $PY -m argtrain export --random-init --num-layers 6 --embed-dim 320 --attention-heads 20 \
+    --classes "$(grep '^>' "$fasta" | sed 's/.*|//' | sort -u | paste -sd,)" --name esm2-t6-8M-random \
+    --out "$esm8m" > /dev/null
+fi
+
+out="bench/results/$(date +%Y-%m-%d)-$(hostname -s).md"
+log="$work/log.md"
+run() {  # Runs a command, records it and its output line.
+  echo "\$ $*" >> "$log.commands"
+  "$@" | tee -a "$log.lines"
+}
+
+start_server() {  # model, extra flags...
+  local model="$1"; shift
+  rm -f "$work/ports"
+  $BIN/argserve --model="$model" --address=127.0.0.1:0 --metrics_address=127.0.0.1:0 --port_file="$work/ports" \
+    --intra_op_threads="$THREADS" "$@" 2> "$work/server.log" &
+  server_pid=$!
+  for _ in $(seq 1 600); do [ -s "$work/ports" ] && break; sleep 0.1; done
+  grpc_port="$(sed -n 's/.*grpc=\([0-9]*\).*/\1/p' "$work/ports")"
+  metrics_port="$(sed -n 's/.*metrics=\([0-9]*\).*/\1/p' "$work/ports")"
+  echo "\$ argserve --model=$model --intra_op_threads=$THREADS $*" >> "$log.commands"
+}
+stop_server() { kill -TERM "$server_pid"; wait "$server_pid" || true; }
+
+load() {  # label, flags...
+  local label="$1"; shift
+  run $BIN/argserve-bench --target="127.0.0.1:$grpc_port" --metrics_url_port="$metrics_port" --fasta="$fasta" \
+    --duration="$DURATION" --warmup="$WARMUP" --label="$label" --json_out="$work/last.json" "$@" || true
+}
+
+{
+  echo "# argserve benchmark, $(date -u +%Y-%m-%dT%H:%MZ), $(hostname -s)"
+  echo
+  echo "CPU: $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs), $(nproc) cores;" \
+       "sequences drawn from \`$fasta\` ($(grep -c '^>' "$fasta") proteins); $THREADS Torch threads;" \
+       "runs of $DURATION after $WARMUP warm-up."
+  echo
+} > "$out"
+
+for model in model/default/argserve-default.pt "$esm8m"; do
+  [ -s "$model" ] || { echo "skipping missing $model"; continue; }
+  : > "$log.lines"; : > "$log.commands"
+  run $BIN/argserve-raw-bench --model="$model" --fasta="$fasta" --threads="$THREADS" --json_out="$work/raw.json"
+  raw_sps="$($PY -c "import json;print(json.load(open('$work/raw.json'))['sequences_per_second'])")"
+
+  start_server "$model"
+  load single --mode=closed --concurrency=1
+  single_p50="$($PY -c "import json;print(json.load(open('$work/last.json'))['latency_seconds']['p50'])")"
+  load batching --mode=closed --concurrency=8
+  load batching --mode=closed --concurrency=32
+  saturated="$($PY -c "import json;print(json.load(open('$work/last.json'))['sequences_per_second'])")"
+  load batching --mode=closed --concurrency=64
+  half="$($PY -c "print(max(1.0, $saturated / 2))")"
+  load half-load --mode=open --rate="$half"
+  stop_server
+
+  start_server "$model" --max_batch_size=1
+  load no-batching --mode=closed --concurrency=32
+  stop_server
+
+  {
+    echo "## $(basename "$model")"
+    echo
+    echo '```'
+    cat "$log.lines"
+    echo '```'
+    echo
+    $PY - "$raw_sps" "$saturated" "$single_p50" <<'PYEOF'
+import sys
+raw, sat, single = map(float, sys.argv[1:])
+print(f"- server at saturation (32 callers) / raw model: {sat:.1f} / {raw:.1f} seq/s = {sat / raw:.2f}")
+print(f"- single-request p50 latency: {single * 1e3:.1f} ms")
+PYEOF
+    echo
+    echo "Commands:"
+    echo
+    echo '```'
+    cat "$log.commands"
+    echo '```'
+    echo
+  } >> "$out"
+done
+echo "wrote $out"
