@@ -19,7 +19,7 @@ PACKAGES=(
   # monitoring (deployment integration test)
   prometheus docker-compose python3-yaml
   # misc tools the tests use
-  curl openssl
+  curl openssl clang libclang-rt-14-dev
 )
 
 if [ "$(id -u)" -eq 0 ]; then SUDO=(); else SUDO=(sudo); fi

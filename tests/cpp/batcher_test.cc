@@ -11,69 +11,13 @@
 #include <set>
 #include <thread>
 
+#include "tests/cpp/fake_classifier.h"
 #include "tests/cpp/test_metadata.h"
 
 namespace argserve {
 namespace {
 
 using namespace std::chrono_literals;
-
-// A fake model: the "probability" of class 0 is the row's token count
-// (excluding padding) so each result can be traced back to its input. Records
-// every batch it sees.
-class FakeClassifier : public Classifier {
- public:
-  FakeClassifier()
-      : metadata_(*ParseModelMetadata(testing::TestModelJson(4000))) {}
-  const ModelMetadata& metadata() const override { return metadata_; }
-  std::string device() const override { return "cpu"; }
-  absl::StatusOr<std::vector<float>> Predict(const TokenBatch& batch) override {
-    {
-      std::unique_lock<std::mutex> lock(mu_);
-      batches_.push_back(batch);
-      gate_cv_.wait(lock, [&] { return open_; });
-    }
-    if (fail_) return absl::InternalError("model exploded");
-    const int classes = static_cast<int>(metadata_.classes.size());
-    std::vector<float> out(batch.rows * classes, 0.f);
-    for (int64_t r = 0; r < batch.rows; ++r) {
-      int64_t real = 0;
-      for (int64_t c = 0; c < batch.cols; ++c)
-        real += batch.tokens[r * batch.cols + c] != metadata_.pad_token;
-      out[r * classes] = static_cast<float>(real);
-    }
-    return out;
-  }
-  void Close() {
-    std::lock_guard<std::mutex> lock(mu_);
-    open_ = false;
-  }
-  void Open() {
-    {
-      std::lock_guard<std::mutex> lock(mu_);
-      open_ = true;
-    }
-    gate_cv_.notify_all();
-  }
-  std::vector<TokenBatch> batches() {
-    std::lock_guard<std::mutex> lock(mu_);
-    return batches_;
-  }
-  int64_t computed_rows() {
-    std::lock_guard<std::mutex> lock(mu_);
-    int64_t rows = 0;
-    for (const auto& b : batches_) rows += b.rows;
-    return rows;
-  }
-  bool fail_ = false;
-
- private:
-  ModelMetadata metadata_;
-  std::mutex mu_;
-  std::condition_variable gate_cv_;
-  bool open_ = true;
-  std::vector<TokenBatch> batches_;
-};
 
 class RecordingJob : public BatchJob {
  public:
@@ -110,7 +54,7 @@ std::vector<int64_t> Row(int residues) {
 }
 
 TEST(Batcher, EveryResultReturnsToItsItemExactlyOnce) {
-  FakeClassifier model;
+  testing::FakeClassifier model;
   BatcherOptions options;
   options.max_batch_size = 8;
   options.num_workers = 2;
@@ -137,7 +81,7 @@ TEST(Batcher, EveryResultReturnsToItsItemExactlyOnce) {
 }
 
 TEST(Batcher, BatchesRespectSizeAndTokenLimits) {
-  FakeClassifier model;
+  testing::FakeClassifier model;
   BatcherOptions options;
   options.max_batch_size = 16;
   options.max_batch_tokens = 2000;
@@ -169,7 +113,7 @@ TEST(Batcher, BatchesRespectSizeAndTokenLimits) {
 }
 
 TEST(Batcher, BucketingKeepsPaddingLow) {
-  FakeClassifier model;
+  testing::FakeClassifier model;
   BatcherOptions options;
   options.max_batch_size = 32;
   options.max_batch_tokens = 1 << 20;
@@ -191,7 +135,7 @@ TEST(Batcher, BucketingKeepsPaddingLow) {
 }
 
 TEST(Batcher, PartialBatchLeavesAfterTheQueueDelay) {
-  FakeClassifier model;
+  testing::FakeClassifier model;
   BatcherOptions options;
   options.max_batch_size = 64;
   options.max_queue_delay = 30ms;
@@ -209,7 +153,7 @@ TEST(Batcher, PartialBatchLeavesAfterTheQueueDelay) {
 }
 
 TEST(Batcher, FullBatchDoesNotWaitForTheDelay) {
-  FakeClassifier model;
+  testing::FakeClassifier model;
   BatcherOptions options;
   options.max_batch_size = 4;
   options.max_queue_delay = 10s;
@@ -220,7 +164,7 @@ TEST(Batcher, FullBatchDoesNotWaitForTheDelay) {
 }
 
 TEST(Batcher, OverloadIsRejectedWholeWithResourceExhausted) {
-  FakeClassifier model;
+  testing::FakeClassifier model;
   BatcherOptions options;
   options.max_queue_size = 10;
   options.max_batch_size = 1;
@@ -248,7 +192,7 @@ TEST(Batcher, OverloadIsRejectedWholeWithResourceExhausted) {
 }
 
 TEST(Batcher, CancelledWorkIsNotComputed) {
-  FakeClassifier model;
+  testing::FakeClassifier model;
   BatcherOptions options;
   options.max_batch_size = 1;
   model.Close();
@@ -269,7 +213,7 @@ TEST(Batcher, CancelledWorkIsNotComputed) {
 }
 
 TEST(Batcher, PassedDeadlinesAreNotComputed) {
-  FakeClassifier model;
+  testing::FakeClassifier model;
   BatcherOptions options;
   options.max_batch_size = 1;
   model.Close();
@@ -289,7 +233,7 @@ TEST(Batcher, PassedDeadlinesAreNotComputed) {
 }
 
 TEST(Batcher, ModelFailureReachesEveryItem) {
-  FakeClassifier model;
+  testing::FakeClassifier model;
   model.fail_ = true;
   Batcher batcher(BatcherOptions(), &model, nullptr);
   auto job = std::make_shared<RecordingJob>(3);
@@ -300,7 +244,7 @@ TEST(Batcher, ModelFailureReachesEveryItem) {
 }
 
 TEST(Batcher, StopRunsQueuedWorkThenRejectsNewWork) {
-  FakeClassifier model;
+  testing::FakeClassifier model;
   BatcherOptions options;
   options.max_queue_delay = 10s;  // Only Stop() releases this partial batch.
   Batcher batcher(options, &model, nullptr);

@@ -93,3 +93,15 @@ def test_a_budget_is_required(corpus, tmp_path, capsys):
     train, _ = corpus
     assert pretrain.main(["--train", str(train), "--out", str(tmp_path), *TINY]) == 1
     assert "budget" in capsys.readouterr().err
+
+
+def test_learning_rate_schedule():
+    from argtrain.trainutil import lr_at
+
+    assert lr_at(0, 100, 10, 1.0) == pytest.approx(0.1)
+    assert lr_at(9, 100, 10, 1.0) == pytest.approx(1.0)
+    assert lr_at(10, 100, 10, 1.0) == pytest.approx(1.0)
+    assert lr_at(100, 100, 10, 1.0, "cosine", 0.1) == pytest.approx(0.1)
+    assert lr_at(55, 100, 10, 1.0, "linear", 0.0) == pytest.approx(0.5)
+    values = [lr_at(s, 100, 10, 1.0) for s in range(10, 101)]
+    assert all(a >= b for a, b in zip(values, values[1:]))

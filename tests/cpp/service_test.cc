@@ -1,0 +1,234 @@
+// The gRPC service in-process, on loopback, with a fake model: unary and
+// streaming answers, validation, flow control and cancellation, without Torch
+// (so it also runs under sanitizers).
+#include "server/service.h"
+
+#include <gmock/gmock.h>
+#include <grpcpp/grpcpp.h>
+#include <gtest/gtest.h>
+
+#include <thread>
+
+#include "tests/cpp/fake_classifier.h"
+
+namespace argserve {
+namespace {
+
+using namespace std::chrono_literals;
+using ::testing::HasSubstr;
+
+class ServiceTest : public ::testing::Test {
+ protected:
+  void Start(ServiceOptions service_options = {},
+             BatcherOptions batcher_options = {}) {
+    model_.as_distribution = true;
+    auto metrics = Metrics::Create("", "test", "1", "cpu");
+    metrics_ = *std::move(metrics);
+    batcher_ =
+        std::make_unique<Batcher>(batcher_options, &model_, metrics_.get());
+    service_ = std::make_unique<ArgClassifierService>(
+        service_options, &model_, batcher_.get(), metrics_.get());
+    grpc::ServerBuilder builder;
+    int port = 0;
+    builder.AddListeningPort("127.0.0.1:0", grpc::InsecureServerCredentials(),
+                             &port);
+    builder.RegisterService(service_.get());
+    server_ = builder.BuildAndStart();
+    ASSERT_NE(server_, nullptr);
+    channel_ = grpc::CreateChannel(absl::StrCat("127.0.0.1:", port),
+                                   grpc::InsecureChannelCredentials());
+    stub_ = v1::ArgClassifier::NewStub(channel_);
+  }
+
+  void TearDown() override {
+    model_.Open();
+    if (server_) server_->Shutdown(std::chrono::system_clock::now() + 5s);
+    if (batcher_) batcher_->Stop();
+  }
+
+  static void Add(v1::ClassifyRequest& request, const std::string& id,
+                  const std::string& residues) {
+    auto* s = request.add_sequences();
+    s->set_id(id);
+    s->set_residues(residues);
+  }
+
+  testing::FakeClassifier model_;
+  std::unique_ptr<Metrics> metrics_;
+  std::unique_ptr<Batcher> batcher_;
+  std::unique_ptr<ArgClassifierService> service_;
+  std::unique_ptr<grpc::Server> server_;
+  std::shared_ptr<grpc::Channel> channel_;
+  std::unique_ptr<v1::ArgClassifier::Stub> stub_;
+};
+
+TEST_F(ServiceTest, ClassifyAnswersEverySequenceInOrder) {
+  Start();
+  v1::ClassifyRequest request;
+  for (int i = 0; i < 50; ++i) {
+    Add(request, absl::StrCat("p", i), std::string(1 + (i * 13) % 70, 'M'));
+  }
+  request.mutable_options()->set_top_k(2);
+  v1::ClassifyResponse response;
+  grpc::ClientContext context;
+  ASSERT_TRUE(stub_->Classify(&context, request, &response).ok());
+  ASSERT_EQ(response.predictions_size(), 50);
+  EXPECT_EQ(response.model_name(), "test");
+  for (int i = 0; i < 50; ++i) {
+    const v1::Prediction& p = response.predictions(i);
+    const int residues = 1 + (i * 13) % 70;
+    EXPECT_EQ(p.id(), absl::StrCat("p", i));
+    EXPECT_EQ(p.length(), static_cast<uint32_t>(residues));
+    // The fake model gives class 0 probability n/(n+1), n = residues + 2.
+    EXPECT_EQ(p.predicted_class(), "aminoglycoside");
+    EXPECT_NEAR(p.probability(), (residues + 2.0) / (residues + 3.0), 1e-6);
+    EXPECT_TRUE(p.is_arg());
+    ASSERT_EQ(p.scores_size(), 2);
+    EXPECT_EQ(p.scores(1).class_name(), "nonarg");
+    EXPECT_NEAR(p.scores(0).probability() + p.scores(1).probability(), 1.0,
+                1e-6);
+  }
+}
+
+TEST_F(ServiceTest, InvalidSequenceFailsTheCallWithItsIdAndPosition) {
+  Start();
+  v1::ClassifyRequest request;
+  Add(request, "good", "MKLV");
+  Add(request, "bad", "MKLVZZ1");
+  v1::ClassifyResponse response;
+  grpc::ClientContext context;
+  grpc::Status status = stub_->Classify(&context, request, &response);
+  EXPECT_EQ(status.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+  EXPECT_THAT(status.error_message(),
+              HasSubstr("sequence 'bad' (#2): invalid character '1' at "
+                        "position 7"));
+  EXPECT_TRUE(model_.batches().empty());  // Nothing reached the model.
+}
+
+TEST_F(ServiceTest, StreamAnswersPerMessageAndReportsBadSequences) {
+  Start();
+  grpc::ClientContext context;
+  auto stream = stub_->ClassifyStream(&context);
+  for (int m = 0; m < 20; ++m) {
+    v1::ClassifyStreamRequest request;
+    for (int i = 0; i < 5; ++i) {
+      auto* s = request.add_sequences();
+      s->set_id(absl::StrCat("m", m, "s", i));
+      s->set_residues(i == 3 && m % 4 == 0 ? "MK@" : std::string(10 + i, 'A'));
+    }
+    ASSERT_TRUE(stream->Write(request));
+  }
+  stream->WritesDone();
+  std::map<std::string, v1::Prediction> results;
+  v1::ClassifyStreamResponse response;
+  while (stream->Read(&response)) {
+    ASSERT_EQ(response.predictions_size(), 5);  // One response per message.
+    for (const auto& p : response.predictions()) results[p.id()] = p;
+  }
+  ASSERT_TRUE(stream->Finish().ok());
+  ASSERT_EQ(results.size(), 100u);
+  for (int m = 0; m < 20; ++m) {
+    for (int i = 0; i < 5; ++i) {
+      const v1::Prediction& p = results[absl::StrCat("m", m, "s", i)];
+      if (i == 3 && m % 4 == 0) {
+        EXPECT_EQ(p.status().code(), grpc::StatusCode::INVALID_ARGUMENT);
+        EXPECT_THAT(p.status().message(),
+                    HasSubstr("invalid character '@' at position 3"));
+      } else {
+        EXPECT_EQ(p.status().code(), 0);
+        EXPECT_EQ(p.length(), static_cast<uint32_t>(10 + i));
+      }
+    }
+  }
+}
+
+TEST_F(ServiceTest, StreamStopsReadingWhenTooMuchIsInFlight) {
+  ServiceOptions options;
+  options.max_stream_in_flight = 30;
+  BatcherOptions batcher_options;
+  batcher_options.max_batch_size = 1;
+  Start(options, batcher_options);
+  model_.Close();  // Nothing completes until the gate opens.
+  grpc::ClientContext context;
+  auto stream = stub_->ClassifyStream(&context);
+  std::atomic<int> written{0};
+  std::thread writer([&] {
+    for (int m = 0; m < 200; ++m) {
+      v1::ClassifyStreamRequest request;
+      for (int i = 0; i < 10; ++i) {
+        auto* s = request.add_sequences();
+        s->set_id(absl::StrCat(m, ":", i));
+        s->set_residues("MKLVAAGG");
+      }
+      if (!stream->Write(request)) break;
+      ++written;
+    }
+    stream->WritesDone();
+  });
+  std::this_thread::sleep_for(500ms);
+  // The server holds at most max_stream_in_flight (+ one message) of this
+  // stream: queued plus the one row inside the model.
+  EXPECT_LE(batcher_->queue_depth() + 1, 30 + 10);
+  model_.Open();
+  int answered = 0;
+  v1::ClassifyStreamResponse response;
+  while (stream->Read(&response)) answered += response.predictions_size();
+  writer.join();
+  EXPECT_TRUE(stream->Finish().ok());
+  EXPECT_EQ(written.load(), 200);
+  EXPECT_EQ(answered, 2000);
+}
+
+TEST_F(ServiceTest, CancelledCallIsNotComputed) {
+  BatcherOptions batcher_options;
+  batcher_options.max_batch_size = 1;
+  Start({}, batcher_options);
+  model_.Close();
+  v1::ClassifyRequest blocker;
+  Add(blocker, "b", "MK");
+  v1::ClassifyResponse blocker_response;
+  grpc::ClientContext blocker_context;
+  std::thread first([&] {
+    EXPECT_TRUE(
+        stub_->Classify(&blocker_context, blocker, &blocker_response).ok());
+  });
+  while (model_.batches().empty()) std::this_thread::sleep_for(1ms);
+  v1::ClassifyRequest request;
+  for (int i = 0; i < 10; ++i) Add(request, absl::StrCat(i), "MKLV");
+  v1::ClassifyResponse response;
+  grpc::ClientContext context;
+  context.set_deadline(std::chrono::system_clock::now() + 200ms);
+  grpc::Status status = stub_->Classify(&context, request, &response);
+  EXPECT_EQ(status.error_code(), grpc::StatusCode::DEADLINE_EXCEEDED);
+  model_.Open();
+  first.join();
+  batcher_->Stop();
+  EXPECT_EQ(model_.computed_rows(), 1);  // Only the blocker ran.
+}
+
+TEST_F(ServiceTest, GetModelInfoDescribesTheModel) {
+  ServiceOptions options;
+  options.long_sequences = LongSequencePolicy::kTruncate;
+  Start(options);
+  v1::ModelInfo info;
+  grpc::ClientContext context;
+  ASSERT_TRUE(
+      stub_->GetModelInfo(&context, v1::GetModelInfoRequest(), &info).ok());
+  EXPECT_EQ(info.name(), "test");
+  EXPECT_EQ(info.classes_size(), 3);
+  EXPECT_EQ(info.nonarg_class(), "nonarg");
+  EXPECT_EQ(info.long_sequence_policy(), "truncate");
+  EXPECT_EQ(info.backbone().num_layers(), 2u);
+  EXPECT_THAT(info.metadata_json(), HasSubstr("argserve-model/1"));
+}
+
+TEST(ConstantTimeEquals, ComparesContentAndLength) {
+  EXPECT_TRUE(ConstantTimeEquals("token", "token"));
+  EXPECT_FALSE(ConstantTimeEquals("token", "tokex"));
+  EXPECT_FALSE(ConstantTimeEquals("token", "token2"));
+  EXPECT_FALSE(ConstantTimeEquals("", "x"));
+  EXPECT_TRUE(ConstantTimeEquals("", ""));
+}
+
+}  // namespace
+}  // namespace argserve
