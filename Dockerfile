@@ -28,6 +28,7 @@ RUN bash /src/scripts/install-deps.sh && rm -rf /var/lib/apt/lists/*
 COPY . /src
 # Tests off: no GoogleTest, no training targets, and a faster build.
 RUN cmake -S /src -B /build -DCMAKE_BUILD_TYPE=Release -DARGSERVE_BUILD_TESTS=OFF \
+      -DARGSERVE_DEFAULT_MODEL=/opt/argserve/model/argserve-default.pt \
  && cmake --build /build -j"$(nproc)" --target argserve argserve-cli \
  && strip /build/bin/argserve /build/bin/argserve-cli
 
@@ -48,7 +49,8 @@ RUN apt-get update \
  && rm -rf /var/lib/apt/lists/*
 
 # A fixed numeric uid, so Kubernetes can check runAsNonRoot without looking the name up.
-RUN useradd --system --uid 10001 --user-group --no-create-home --home-dir /nonexistent \
+RUN groupadd --system --gid 10001 argserve \
+ && useradd --system --uid 10001 --gid 10001 --no-create-home --home-dir /nonexistent \
       --shell /usr/sbin/nologin argserve \
  && mkdir -p /opt/argserve/model /models
 

@@ -13,8 +13,10 @@
 
 from __future__ import annotations
 
+import fnmatch
 import functools
 import json
+import os
 import re
 import shlex
 import shutil
@@ -73,7 +75,7 @@ def dockerfile_stages(path: Path) -> list[list[str]]:
     """Instructions (continuation lines joined, comments dropped) grouped by build stage."""
     lines, current = [], ""
     for raw in path.read_text().splitlines():
-        if not current and raw.lstrip().startswith("#"):
+        if raw.lstrip().startswith("#"):  # Comments go, even inside a continued instruction.
             continue
         if raw.rstrip().endswith("\\"):
             current += raw.rstrip()[:-1] + " "
@@ -109,15 +111,28 @@ def needed_packages(binary: Path) -> dict[str, str]:
     dynamic = subprocess.run(["readelf", "-d", str(binary)], capture_output=True, text=True, check=True).stdout
     sonames = re.findall(r"\(NEEDED\)\s+Shared library: \[([^\]]+)\]", dynamic)
     assert sonames, f"no NEEDED entries in {binary}"
-    # One dpkg call for all of them: each call reads the whole package database.
-    found = subprocess.run(["dpkg", "-S", *(f"*/{s}" for s in sonames)], capture_output=True, text=True)
+    resolved = dict(re.findall(r"^\s*(\S+) => (/\S+)", subprocess.run(
+        ["ldd", str(binary)], capture_output=True, text=True, check=True).stdout, re.M))
+    candidates = {}
+    for soname in sonames:
+        assert soname in resolved, f"{binary.name}: {soname} not found by the dynamic loader"
+        path = resolved[soname]
+        # With merged /usr, dpkg may know the file under /lib or /usr/lib, or only its real name.
+        other = path[4:] if path.startswith("/usr/") else "/usr" + path
+        candidates[soname] = [path, other, os.path.realpath(path)]
+    # One dpkg call with exact paths: fast, where a pattern per library would scan everything.
+    found = subprocess.run(["dpkg", "-S", *{c for cs in candidates.values() for c in cs}],
+                           capture_output=True, text=True)
     owners = {}
     for line in found.stdout.splitlines():
         packages, path = line.split(": ", 1)
-        owners.setdefault(Path(path).name, packages.split(",")[0].split(":")[0].strip())
-    unowned = [s for s in sonames if s not in owners]
-    assert not unowned, f"no Debian package owns {unowned} (needed by {binary.name})"
-    return {s: owners[s] for s in sonames}
+        owners[path] = packages.split(",")[0].split(":")[0].strip()
+    result = {}
+    for soname, paths in candidates.items():
+        owner = next((owners[p] for p in paths if p in owners), None)
+        assert owner, f"no Debian package owns {soname} (needed by {binary.name})"
+        result[soname] = owner
+    return result
 
 
 def free_port() -> int:
@@ -198,9 +213,13 @@ def test_dockerignore_keeps_local_state_out():
     patterns = {line.strip().rstrip("/") for line in (ROOT / ".dockerignore").read_text().splitlines()
                 if line.strip() and not line.startswith("#")}
     assert {"build", "data", "runs"} <= patterns
-    # What the build needs must stay in the context.
-    for needed in ("model", "server", "client", "proto", "scripts", "CMakeLists.txt"):
-        assert needed not in patterns
+    # What the image build reads must stay in the context: every folder CMake configures, the
+    # dependency script and the default model's folder.
+    needed = set(re.findall(r"^add_subdirectory\((\w+)\)", (ROOT / "CMakeLists.txt").read_text(), re.M))
+    needed |= {"CMakeLists.txt", "scripts", "model"}
+    assert needed >= {"proto", "model", "server", "client"}
+    for path in needed:
+        assert not any(fnmatch.fnmatch(path, pattern) for pattern in patterns), f"{path} is docker-ignored"
 
 
 # --------------------------------------------------------------------------------------------
@@ -628,9 +647,12 @@ def exported_names(server, traffic, tmp_path_factory) -> tuple[set[str], set[str
         result = run_cli("classify", "--target", slow.target, "--deadline", "0.2", "--retries", "0", "--quiet",
                          "--seq", "q1=MKLVAAGG", timeout=30)
         assert result.returncode != 0  # The deadline passed, as intended.
-        page = wait_for(lambda: (lambda t: t if "argserve_sequences_dropped_total{" in t else None)(slow.metrics()),
-                        "the dropped-sequence counter", timeout=10)
-        more_names, more_labels = exported(page)
+
+        def dropped_counted():
+            page = slow.metrics()
+            return page if "argserve_sequences_dropped_total{" in page else None
+
+        more_names, more_labels = exported(wait_for(dropped_counted, "the dropped-sequence counter", timeout=10))
     finally:
         slow.kill()
     return names | more_names, labels | more_labels

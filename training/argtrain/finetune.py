@@ -89,10 +89,12 @@ def build_parser() -> argparse.ArgumentParser:
     o.add_argument("--max-batch", type=int, default=64, help="most sequences per batch")
     o.add_argument("--grad-accum", type=int, default=1, help="batches per optimizer step")
     o.add_argument("--grad-clip", type=float, default=1.0)
-    o.add_argument("--epochs", type=int, default=10)
+    o.add_argument("--epochs", type=int, default=None,
+                   help="epochs (default 10; 200 head only, where an epoch costs next to nothing)")
     o.add_argument("--max-steps", type=int, default=0, help="stop after this many steps (0 = none)")
-    o.add_argument("--patience", type=int, default=3,
-                   help="stop after this many evaluations without a better macro-F1 (0 = never)")
+    o.add_argument("--patience", type=int, default=None,
+                   help="stop after this many evaluations without a better macro-F1 (0 = never; "
+                        "default 3, or 20 head only)")
     o.add_argument("--eval-every", type=int, default=0,
                    help="also evaluate every N steps (0 = once per epoch)")
     o.add_argument("--max-minutes", type=float, default=0, help="wall-clock budget (0 = none)")
@@ -348,6 +350,10 @@ def run(args) -> int:
     head_only = not args.full_finetune and targets == ["classifier"]
     if args.lr is None:
         args.lr = 1e-4 if args.full_finetune else (3e-3 if head_only else 1e-3)
+    if args.epochs is None:
+        args.epochs = 200 if head_only else 10
+    if args.patience is None:
+        args.patience = 20 if head_only else 3
 
     # ---- data
     train_recs = read_labelled(args.train, args.nonarg_class)

@@ -1,4 +1,5 @@
-"""Puts training/ on sys.path and keeps torch to one thread (the machine is small and shared)."""
+"""Puts training/ on sys.path and keeps torch (and OpenBLAS) to one thread: the machine is small
+and shared, and the tests use tiny models."""
 
 import os
 import sys
@@ -9,12 +10,14 @@ import pytest  # noqa: E402
 
 try:
     import torch  # noqa: E402
-except ImportError:  # tests of the data modules do not need torch
+except ImportError:  # the data-set tests do not need torch
     torch = None
 
 
-@pytest.fixture(autouse=True)
+@pytest.fixture(autouse=True, scope="session")
 def _one_thread():
     if torch is not None:
-        torch.set_num_threads(1)
+        from argtrain.trainutil import set_threads
+
+        set_threads(1)
     yield
