@@ -23,6 +23,25 @@ std::array<bool, 256> ResidueTable() {
   return table;
 }
 
+// Length of the valid UTF-8 sequence at the start of `text`, or 0 when it is
+// not valid UTF-8.
+size_t Utf8Length(std::string_view text) {
+  const auto lead = static_cast<unsigned char>(text[0]);
+  size_t length = 0;
+  if (lead < 0x80) return 1;
+  if ((lead & 0xe0) == 0xc0 && lead >= 0xc2)
+    length = 2;
+  else if ((lead & 0xf0) == 0xe0)
+    length = 3;
+  else if ((lead & 0xf8) == 0xf0 && lead <= 0xf4)
+    length = 4;
+  if (length == 0 || text.size() < length) return 0;
+  for (size_t i = 1; i < length; ++i) {
+    if ((static_cast<unsigned char>(text[i]) & 0xc0) != 0x80) return 0;
+  }
+  return length;
+}
+
 class Parser {
  public:
   Parser(std::string source, std::vector<FastaRecord>& records)
@@ -57,6 +76,17 @@ class Parser {
       record.source = source_;
       record.line = line_number_;
       if (record.id.empty()) return Error("header has no id after '>'");
+      // gRPC carries ids as protobuf strings, which must be UTF-8.
+      for (size_t i = 0; i < record.id.size();) {
+        const size_t n = Utf8Length(std::string_view(record.id).substr(i));
+        if (n == 0) {
+          return Error(absl::StrCat(
+              "id is not valid UTF-8 (byte ",
+              DescribeByte(static_cast<unsigned char>(record.id[i])),
+              " at column ", i + 2, ")"));
+        }
+        i += n;
+      }
       current_ = std::move(record);
       in_record_ = true;
       return absl::OkStatus();

@@ -52,6 +52,9 @@ TEST(Fasta, ErrorsNameFileLineAndRecord) {
       ParseError(">a\nMK*\nL\n"),
       HasSubstr("in.fa:2: record 'a': internal stop codon '*' at residue 3"));
   EXPECT_THAT(ParseError(">\nMK\n"), HasSubstr("in.fa:1: header has no id"));
+  EXPECT_THAT(
+      ParseError(">ok\nMK\n>b\xff\xfe\nMK\n"),
+      HasSubstr("in.fa:3: id is not valid UTF-8 (byte \\xff at column 3)"));
   EXPECT_THAT(ParseError(std::string(">a\nMK\x00\x01garbage\n", 14)),
               HasSubstr("in.fa:2: binary data (byte \\x00)"));
 }

@@ -45,6 +45,7 @@ def test_help_exits_0():
     (">a\nMK*LV\n", "in.fa:2: record 'a': internal stop codon '*' at residue 3"),
     (">a\nMK\x00\x13\x88junk\n", "in.fa:2: binary data"),
     (">a\nMK\n>a\nML\n", "in.fa:3: duplicate id 'a' (first seen at in.fa:1)"),
+    (">a\xff\nMK\n", "in.fa:1: id is not valid UTF-8 (byte \\xff at column 3)"),
 ])
 def test_malformed_fasta_is_reported_before_sending(tmp_path, text, message):
     path = tmp_path / "in.fa"
