@@ -22,6 +22,7 @@ ABSL_FLAG(std::string, fasta, "", "Sequences");
 ABSL_FLAG(int, sequences, 2000, "Sequences drawn (seeded) from --fasta");
 ABSL_FLAG(int, seed, 1, "Random seed");
 ABSL_FLAG(int, threads, 2, "Torch intra-op threads");
+ABSL_FLAG(std::string, precision, "fp32", "fp32 or bf16 (autocast)");
 ABSL_FLAG(int, max_batch_size, 64, "Most sequences per batch");
 ABSL_FLAG(int64_t, max_batch_tokens, 16384, "Most padded tokens per batch");
 ABSL_FLAG(int, rounds, 2, "Passes over the sequences (the first is warm-up)");
@@ -34,6 +35,7 @@ int Run() {
   TorchClassifierOptions options;
   options.device = "cpu";
   options.intra_op_threads = absl::GetFlag(FLAGS_threads);
+  options.precision = absl::GetFlag(FLAGS_precision);
   auto model = LoadTorchClassifier(absl::GetFlag(FLAGS_model), options);
   if (!model.ok()) {
     std::fprintf(stderr, "argserve-raw-bench: %s\n",
@@ -109,6 +111,7 @@ int Run() {
   for (const auto& r : rows) tokens += static_cast<int64_t>(r.size());
   nlohmann::json result = {{"model", m.name},
                            {"threads", absl::GetFlag(FLAGS_threads)},
+                           {"precision", absl::GetFlag(FLAGS_precision)},
                            {"sequences", rows.size()},
                            {"batches", batches.size()},
                            {"seconds", best_seconds},
@@ -116,9 +119,11 @@ int Run() {
                            {"residues_per_second", residues / best_seconds},
                            {"tokens_per_second", tokens / best_seconds}};
   std::printf(
-      "raw model %-20s threads=%d | %9.1f seq/s %11.0f res/s %11.0f tokens/s | "
-      "%zu batches\n",
-      m.name.c_str(), absl::GetFlag(FLAGS_threads), rows.size() / best_seconds,
+      "raw model %-20s %s threads=%d | %9.1f seq/s %11.0f res/s %11.0f "
+      "tokens/s "
+      "| %zu batches\n",
+      m.name.c_str(), absl::GetFlag(FLAGS_precision).c_str(),
+      absl::GetFlag(FLAGS_threads), rows.size() / best_seconds,
       residues / best_seconds, tokens / best_seconds, batches.size());
   if (const std::string path = absl::GetFlag(FLAGS_json_out); !path.empty()) {
     FILE* out = std::fopen(path.c_str(), "w");

@@ -1,3 +1,4 @@
+#include <ATen/autocast_mode.h>
 #include <torch/script.h>
 #include <torch/torch.h>
 
@@ -19,13 +20,46 @@ std::string FirstLine(const std::string& text) {
   return line.empty() ? "unknown error" : line;
 }
 
+// Enables bfloat16 autocast on this thread for one forward, as torch.autocast
+// does in Python.
+class AutocastScope {
+ public:
+  AutocastScope(bool enabled, bool cuda) : enabled_(enabled), cuda_(cuda) {
+    if (!enabled_) return;
+    if (cuda_) {
+      at::autocast::set_autocast_gpu_dtype(at::kBFloat16);
+      at::autocast::set_enabled(true);
+    } else {
+      at::autocast::set_autocast_cpu_dtype(at::kBFloat16);
+      at::autocast::set_cpu_enabled(true);
+    }
+    at::autocast::increment_nesting();
+  }
+  ~AutocastScope() {
+    if (!enabled_) return;
+    if (at::autocast::decrement_nesting() == 0) at::autocast::clear_cache();
+    if (cuda_) {
+      at::autocast::set_enabled(false);
+    } else {
+      at::autocast::set_cpu_enabled(false);
+    }
+  }
+  AutocastScope(const AutocastScope&) = delete;
+  AutocastScope& operator=(const AutocastScope&) = delete;
+
+ private:
+  const bool enabled_;
+  const bool cuda_;
+};
+
 class TorchClassifier final : public Classifier {
  public:
   TorchClassifier(torch::jit::Module module, ModelMetadata metadata,
-                  torch::Device device)
+                  torch::Device device, bool bf16)
       : module_(std::move(module)),
         metadata_(std::move(metadata)),
-        device_(device) {}
+        device_(device),
+        bf16_(bf16) {}
 
   const ModelMetadata& metadata() const override { return metadata_; }
 
@@ -38,6 +72,7 @@ class TorchClassifier final : public Classifier {
     }
     try {
       c10::InferenceMode inference_mode;
+      AutocastScope autocast(bf16_, device_.is_cuda());
       // from_blob does not copy; the batch outlives this call.
       auto tokens = torch::from_blob(const_cast<int64_t*>(batch.tokens.data()),
                                      {batch.rows, batch.cols}, torch::kInt64);
@@ -67,6 +102,7 @@ class TorchClassifier final : public Classifier {
   torch::jit::Module module_;
   ModelMetadata metadata_;
   torch::Device device_;
+  const bool bf16_;
 };
 
 absl::StatusOr<torch::Device> ResolveDevice(const std::string& name) {
@@ -97,6 +133,10 @@ absl::StatusOr<std::unique_ptr<Classifier>> LoadTorchClassifier(
     const std::string& path, const TorchClassifierOptions& options) {
   auto device = ResolveDevice(options.device);
   if (!device.ok()) return device.status();
+  if (options.precision != "fp32" && options.precision != "bf16") {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "precision must be fp32 or bf16, not '", options.precision, "'"));
+  }
   if (!std::ifstream(path).good()) {
     return absl::NotFoundError(absl::StrCat(
         "model file '", path, "': cannot be opened (missing or unreadable)"));
@@ -130,7 +170,8 @@ absl::StatusOr<std::unique_ptr<Classifier>> LoadTorchClassifier(
   }
   module.eval();
   return std::unique_ptr<Classifier>(
-      new TorchClassifier(std::move(module), *std::move(metadata), *device));
+      new TorchClassifier(std::move(module), *std::move(metadata), *device,
+                          options.precision == "bf16"));
 }
 
 }  // namespace argserve

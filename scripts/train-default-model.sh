@@ -5,7 +5,8 @@
 #   3. LoRA fine-tuning of the classifier on each split's training set
 #   4. evaluation of both next to the DIAMOND best-hit baseline
 #   5. export of the homology-split model to model/default/ with its metrics
-# Wall time on 2 CPU cores: about 75 minutes (budgets below). Outputs under runs/default-model/.
+# Wall time on 2 CPU cores: about 75 minutes (budgets below). Outputs under runs/default-model/;
+# a finished pretraining is kept when the script runs again.
 #
 #   bash scripts/train-default-model.sh
 #   PRETRAIN_MINUTES=60 FINETUNE_MINUTES=30 bash scripts/train-default-model.sh   # better, slower
@@ -48,17 +49,22 @@ write_fasta("runs/default-model/pretrain.fasta", kept)
 print(f"pretraining corpus: {len(kept)} proteins ({dropped} dropped: in a test split)")
 PYEOF
 
+if [ -e "$RUN/pretrain.done" ]; then
+  log "pretrain: done before, kept (remove $RUN/pretrain.done to redo)"
+else
 log "pretrain ${LAYERS}x${DIM}, ${HEADS} heads, ${PRETRAIN_MINUTES} min"
 $PY -m argtrain pretrain --train "$RUN/pretrain.fasta" --valid-fraction 0.02 --valid-max 300 \
   --num-layers "$LAYERS" --embed-dim "$DIM" --attention-heads "$HEADS" --max-length 512 --lr 2e-3 \
   --warmup-fraction 0.05 --max-minutes "$PRETRAIN_MINUTES" --eval-every 300 --save-every 300 \
   --num-threads "$THREADS" --seed "$SEED" $BF16 --no-progress --out "$RUN/pretrain"
+touch "$RUN/pretrain.done"
+fi
 
 finetune() {  # split, minutes
   log "LoRA fine-tune on $1 (${2} min)"
   $PY -m argtrain finetune --train "data/$1/train.fasta" --valid "data/$1/valid.fasta" \
     --backbone "$RUN/pretrain" --lora-targets q,k,v,out,fc1,fc2 --lora-rank 16 --lora-alpha 32 \
-    --lr 2e-3 --class-weights balanced --max-per-class 3000 --max-residues 512 --epochs 20 --patience 4 \
+    --lr 2e-3 --class-weights sqrt --max-per-class 3000 --max-residues 512 --epochs 20 --patience 4 \
     --max-minutes "$2" --num-threads "$THREADS" --seed "$SEED" $BF16 --no-progress --out "$RUN/finetune-$1"
   $PY -m argtrain export --checkpoint "$RUN/finetune-$1" --name "argserve-default-$1" \
     --max-residues 1022 --out "$RUN/model-$1.pt"

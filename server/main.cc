@@ -40,6 +40,10 @@ ABSL_FLAG(std::string, device, "auto",
           "auto (CUDA when available), cpu, cuda or cuda:N");
 ABSL_FLAG(int, intra_op_threads, 0,
           "Torch intra-op threads per forward; 0 = number of cores / workers");
+ABSL_FLAG(std::string, precision, "fp32",
+          "fp32, or bf16 (bfloat16 autocast: faster on CPUs with "
+          "AMX/AVX512-BF16, probabilities "
+          "within about 1e-3; see bench/results)");
 ABSL_FLAG(int, workers, 1, "Model worker threads (batches run concurrently)");
 ABSL_FLAG(int, max_batch_size, argserve::BatcherOptions().max_batch_size,
           "Most sequences per batch (1 disables batching)");
@@ -216,6 +220,7 @@ int Run() {
   TorchClassifierOptions model_options;
   model_options.device = absl::GetFlag(FLAGS_device);
   model_options.intra_op_threads = absl::GetFlag(FLAGS_intra_op_threads);
+  model_options.precision = absl::GetFlag(FLAGS_precision);
   if (model_options.intra_op_threads <= 0) {
     const int cores =
         static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
@@ -230,6 +235,7 @@ int Run() {
                            {"version", meta.version},
                            {"classes", std::to_string(meta.classes.size())},
                            {"device", (*classifier)->device()},
+                           {"precision", model_options.precision},
                            {"intra_op_threads",
                             std::to_string(model_options.intra_op_threads)}});
 

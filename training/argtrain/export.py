@@ -22,7 +22,7 @@ from .checkpoints import FINETUNE_FORMAT, CheckpointError, _strict_load, torch_l
 from .classifier import ARGClassifier
 from .esm2 import ESM2Config
 from .lora import LoRAConfig, apply_lora, merge_lora
-from .trainutil import set_threads
+from .trainutil import HelpFormatter, set_threads
 
 ARTIFACT_FORMAT = "argserve-model/1"
 REQUIRED_KEYS = ["format", "name", "version", "classes", "nonarg_class", "alphabet",
@@ -34,7 +34,8 @@ def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="argtrain export",
         description="Export a fine-tuned ARG classifier (or a random one) as the TorchScript artifact "
-                    "the argserve server loads, with model.json stored inside it.")
+                    "the argserve server loads, with model.json stored inside it.",
+        formatter_class=HelpFormatter)
     src = p.add_mutually_exclusive_group(required=True)
     src.add_argument("--checkpoint", help="fine-tune checkpoint: a file, or the directory "
                      "'argtrain finetune' wrote (its best.pt is used)")
@@ -52,9 +53,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--check-sequences", type=int, default=8,
                    help="random sequences used to compare scripted and eager outputs")
     g = p.add_argument_group("random init (with --random-init)")
-    g.add_argument("--num-layers", type=int, default=2)
-    g.add_argument("--embed-dim", type=int, default=32)
-    g.add_argument("--attention-heads", type=int, default=4)
+    g.add_argument("--num-layers", type=int, default=2, help="transformer layers")
+    g.add_argument("--embed-dim", type=int, default=32, help="model width")
+    g.add_argument("--attention-heads", type=int, default=4, help="attention heads")
     g.add_argument("--classes", default="aminoglycoside,beta-lactam,tetracycline,nonarg",
                    help="comma-separated class names in logit order")
     g.add_argument("--nonarg-class", default="nonarg", help="name of the non-ARG class")

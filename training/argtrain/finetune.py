@@ -33,8 +33,8 @@ from .checkpoints import FINETUNE_FORMAT, CheckpointError, load_backbone, torch_
 from .classifier import ARGClassifier
 from .esm2 import ESM2, ESM2Config, num_parameters
 from .lora import LoRAConfig, apply_lora, parse_targets
-from .trainutil import (Deadline, Record, lr_at, pick_device, read_labelled, seed_everything,
-                        set_threads, token_budget_batches)
+from .trainutil import (Deadline, HelpFormatter, Record, lr_at, pick_device, read_labelled,
+                        seed_everything, set_threads, token_budget_batches)
 
 STATE_FORMAT = "argtrain-finetune-state/1"
 
@@ -44,13 +44,14 @@ def build_parser() -> argparse.ArgumentParser:
         prog="argtrain finetune",
         description="Fine-tune an ESM-2 ARG classifier on labelled FASTA ('>id|class' headers; "
                     "'nonarg' is a class). Writes OUT/best.pt for 'argtrain export --checkpoint OUT'.",
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+        formatter_class=HelpFormatter)
     d = p.add_argument_group("data")
     d.add_argument("--train", required=True, help="training FASTA with '>id|class' headers")
     d.add_argument("--valid", help="validation FASTA; default: a stratified --valid-fraction of --train")
-    d.add_argument("--valid-fraction", type=float, default=0.1)
+    d.add_argument("--valid-fraction", type=float, default=0.1,
+                   help="validation share per class when --valid is not given")
     d.add_argument("--classes", help="comma-separated class order (default: sorted, nonarg last)")
-    d.add_argument("--nonarg-class", default="nonarg")
+    d.add_argument("--nonarg-class", default="nonarg", help="name of the non-ARG class")
     d.add_argument("--max-per-class", type=int, default=0,
                    help="keep at most this many training examples per class (0 = all)")
     d.add_argument("--max-residues", type=int, default=1022,
@@ -65,30 +66,41 @@ def build_parser() -> argparse.ArgumentParser:
     m.add_argument("--embed-dim", type=int, default=128, help="with --random-init")
     m.add_argument("--attention-heads", type=int, default=None,
                    help="with --random-init (default 8), or for a fair-esm file without config")
-    m.add_argument("--head-dropout", type=float, default=0.1)
+    m.add_argument("--head-dropout", type=float, default=0.1,
+                   help="dropout on the pooled embedding before the linear head")
     a = p.add_argument_group("adaptation")
     a.add_argument("--lora-targets", default="q,k,v,out,fc1,fc2",
                    help="comma list of q,k,v,out,fc1,fc2,classifier or 'all'; 'classifier' alone "
                         "trains only the head on a frozen backbone")
-    a.add_argument("--lora-rank", type=int, default=8)
-    a.add_argument("--lora-alpha", type=float, default=16.0)
-    a.add_argument("--lora-dropout", type=float, default=0.1)
+    a.add_argument("--lora-rank", type=int, default=8, help="rank r of the update B A")
+    a.add_argument("--lora-alpha", type=float, default=16.0,
+                   help="the update is scaled by alpha / rank")
+    a.add_argument("--lora-dropout", type=float, default=0.1,
+                   help="dropout on the input of the LoRA branch")
     a.add_argument("--lora-last-layers", type=int, default=0,
                    help="put LoRA only in the last N layers (0 = all); cheaper backward pass")
     a.add_argument("--full-finetune", action="store_true", help="train all weights instead of LoRA")
     o = p.add_argument_group("optimisation")
-    o.add_argument("--optimizer", choices=["adamw", "adam"], default="adamw")
+    o.add_argument("--optimizer", choices=["adamw", "adam"], default="adamw",
+                   help="AdamW (decoupled weight decay) or Adam (L2 in the gradient)")
     o.add_argument("--lr", type=float, default=None,
                    help="peak learning rate (default 1e-3 LoRA, 3e-3 head only, 1e-4 full)")
-    o.add_argument("--weight-decay", type=float, default=0.01)
-    o.add_argument("--warmup-fraction", type=float, default=0.06)
-    o.add_argument("--schedule", choices=["cosine", "linear", "constant"], default="cosine")
-    o.add_argument("--class-weights", choices=["balanced", "none"], default="balanced")
+    o.add_argument("--weight-decay", type=float, default=0.01,
+                   help="on weight matrices only, not on biases or layer norms")
+    o.add_argument("--warmup-fraction", type=float, default=0.06,
+                   help="linear warm-up over this share of the steps")
+    o.add_argument("--schedule", choices=["cosine", "linear", "constant"], default="cosine",
+                   help="decay after warm-up (to 10%% of the peak)")
+    o.add_argument("--class-weights", choices=["balanced", "sqrt", "none"], default="balanced",
+                   help="loss weights: balanced = N / (C * n_c) as in scikit-learn (C classes "
+                        "present); sqrt = proportional to 1 / sqrt(n_c), milder for classes with "
+                        "a handful of examples")
     o.add_argument("--max-tokens", type=int, default=8192,
                    help="token budget per batch (batch size x longest sequence incl. padding)")
     o.add_argument("--max-batch", type=int, default=64, help="most sequences per batch")
     o.add_argument("--grad-accum", type=int, default=1, help="batches per optimizer step")
-    o.add_argument("--grad-clip", type=float, default=1.0)
+    o.add_argument("--grad-clip", type=float, default=1.0,
+                   help="clip the gradient norm (0 = off)")
     o.add_argument("--epochs", type=int, default=None,
                    help="epochs (default 10; 200 head only, where an epoch costs next to nothing)")
     o.add_argument("--max-steps", type=int, default=0, help="stop after this many steps (0 = none)")
@@ -102,7 +114,8 @@ def build_parser() -> argparse.ArgumentParser:
     r = p.add_argument_group("run")
     r.add_argument("--out", required=True, help="output directory")
     r.add_argument("--resume", action="store_true", help="continue from OUT/last.pt")
-    r.add_argument("--seed", type=int, default=0)
+    r.add_argument("--seed", type=int, default=0,
+                   help="seeds weights, splits, caps, batch order and crops")
     r.add_argument("--num-threads", type=int, default=0, help="torch threads (0 = torch default)")
     r.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:1, ...")
     r.add_argument("--no-progress", action="store_true", help="no tqdm progress bars")
@@ -268,7 +281,13 @@ def class_weights(y: np.ndarray, n_classes: int, mode: str) -> torch.Tensor | No
     if mode == "none":
         return None
     counts = np.bincount(y, minlength=n_classes).astype(np.float64)
-    w = np.where(counts > 0, counts.sum() / (n_classes * np.maximum(counts, 1)), 0.0)
+    present = counts > 0
+    if mode == "sqrt":
+        # Scaled so that the average weight per training example is 1, as with "balanced".
+        w = np.where(present, counts.sum() / (np.sqrt(np.maximum(counts, 1)) * np.sqrt(counts).sum()),
+                     0.0)
+    else:
+        w = np.where(present, counts.sum() / (present.sum() * np.maximum(counts, 1)), 0.0)
     return torch.tensor(w, dtype=torch.float32)
 
 
@@ -423,7 +442,7 @@ def run(args) -> int:
     total_steps = args.epochs * steps_per_epoch
     if args.max_steps:
         total_steps = min(total_steps, args.max_steps) if total_steps else args.max_steps
-    warmup = int(args.warmup_fraction * total_steps)
+    fixed_total = total_steps
 
     step, epoch, batch_pos, seen_tokens = 0, 0, 0, 0
     best = {"macro_f1": -1.0, "loss": math.inf, "epoch": -1, "step": -1}
@@ -447,6 +466,8 @@ def run(args) -> int:
     }
     deadline = Deadline(args.max_minutes)
     elapsed_before = state.get("elapsed_s", 0.0) if state else 0.0
+    if args.max_minutes:  # the budget covers the whole run, earlier sessions included
+        deadline.seconds = max(0.0, args.max_minutes * 60.0 - elapsed_before)
 
     def checkpoint_meta() -> dict:
         return {
@@ -521,6 +542,13 @@ def run(args) -> int:
             batch_pos = bi + 1
             if micro % args.grad_accum and bi != len(plan) - 1:
                 continue
+            if args.max_minutes and step >= 20 and (step < 100 or step % 20 == 0):
+                # With a time budget, stretch the schedule over the steps this speed allows, so
+                # the learning rate has decayed when time runs out (as pretrain does).
+                rate = step / max(1e-9, elapsed_before + deadline.elapsed())
+                by_time = int(rate * (elapsed_before + deadline.seconds))
+                total_steps = max(step + 1, min(fixed_total, by_time))
+            warmup = int(args.warmup_fraction * total_steps)
             for g in optimizer.param_groups:
                 g["lr"] = lr_at(step, total_steps, warmup, args.lr, args.schedule)
             if args.grad_clip > 0:

@@ -26,10 +26,11 @@ import torch
 import torch.nn.functional as F
 
 from . import alphabet
-from .checkpoints import PRETRAIN_FORMAT, CheckpointError, load_backbone, save_pretrain_checkpoint, torch_load
+from .checkpoints import (PRETRAIN_FORMAT, CheckpointError, load_backbone, save_pretrain_checkpoint,
+                          torch_load)
 from .esm2 import ESM2, ESM2Config, num_parameters
-from .trainutil import (Deadline, lr_at, pick_device, read_sequences, seed_everything, set_threads,
-                        token_budget_batches)
+from .trainutil import (Deadline, HelpFormatter, lr_at, pick_device, read_sequences,
+                        seed_everything, set_threads, token_budget_batches)
 
 IGNORE = -100
 
@@ -39,36 +40,41 @@ def build_parser() -> argparse.ArgumentParser:
         prog="argtrain pretrain",
         description="Masked-LM pretraining of an ESM-2 on protein FASTA (labels in headers are "
                     "ignored). Writes OUT/best.pt for 'argtrain finetune --backbone'.",
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+        formatter_class=HelpFormatter)
     d = p.add_argument_group("data")
     d.add_argument("--train", nargs="+", required=True, help="FASTA file(s), plain or gzip")
     d.add_argument("--valid", help="held-out FASTA for perplexity (default: --valid-fraction of train)")
-    d.add_argument("--valid-fraction", type=float, default=0.02)
+    d.add_argument("--valid-fraction", type=float, default=0.02,
+                   help="share of --train held out when --valid is not given")
     d.add_argument("--valid-max", type=int, default=1000, help="at most this many validation sequences")
     d.add_argument("--max-length", type=int, default=512,
                    help="crop sequences to this many tokens incl. <cls>/<eos> (random window)")
     m = p.add_argument_group("model")
     m.add_argument("--init-from", help="continue from a checkpoint (ours, fair-esm .pt, HF directory)")
-    m.add_argument("--num-layers", type=int, default=4)
-    m.add_argument("--embed-dim", type=int, default=128)
-    m.add_argument("--attention-heads", type=int, default=8)
+    m.add_argument("--num-layers", type=int, default=4, help="transformer layers (from scratch)")
+    m.add_argument("--embed-dim", type=int, default=128, help="model width (from scratch)")
+    m.add_argument("--attention-heads", type=int, default=8,
+                   help="heads; the head size embed-dim/heads must be even (from scratch)")
     m.add_argument("--no-token-dropout", action="store_true",
                    help="disable ESM-2's mask-token embedding rescaling")
     o = p.add_argument_group("optimisation")
-    o.add_argument("--mask-prob", type=float, default=0.15)
+    o.add_argument("--mask-prob", type=float, default=0.15, help="share of residues selected")
     o.add_argument("--lr", type=float, default=1e-3, help="peak learning rate")
     o.add_argument("--min-lr-ratio", type=float, default=0.1, help="final lr as a fraction of peak")
-    o.add_argument("--weight-decay", type=float, default=0.01)
-    o.add_argument("--betas", default="0.9,0.98")
+    o.add_argument("--weight-decay", type=float, default=0.01,
+                   help="on weight matrices only, not on biases or layer norms")
+    o.add_argument("--betas", default="0.9,0.98", help="AdamW beta1,beta2")
     o.add_argument("--warmup-steps", type=int, default=0,
                    help="warm-up steps (0 = --warmup-fraction of the total)")
-    o.add_argument("--warmup-fraction", type=float, default=0.05)
-    o.add_argument("--schedule", choices=["cosine", "linear", "constant"], default="cosine")
+    o.add_argument("--warmup-fraction", type=float, default=0.05,
+                   help="warm-up share of the total steps")
+    o.add_argument("--schedule", choices=["cosine", "linear", "constant"], default="cosine",
+                   help="decay after warm-up")
     o.add_argument("--max-tokens", type=int, default=8192,
                    help="token budget per batch (batch size x longest sequence incl. padding)")
-    o.add_argument("--max-batch", type=int, default=256)
-    o.add_argument("--grad-accum", type=int, default=1)
-    o.add_argument("--grad-clip", type=float, default=1.0)
+    o.add_argument("--max-batch", type=int, default=256, help="most sequences per batch")
+    o.add_argument("--grad-accum", type=int, default=1, help="batches per optimizer step")
+    o.add_argument("--grad-clip", type=float, default=1.0, help="clip the gradient norm (0 = off)")
     o.add_argument("--epochs", type=int, default=0, help="epoch budget (0 = none)")
     o.add_argument("--max-steps", type=int, default=0, help="step budget (0 = none)")
     o.add_argument("--max-minutes", type=float, default=0, help="wall-clock budget (0 = none)")
@@ -78,10 +84,12 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--eval-every", type=int, default=500, help="validate every N steps")
     r.add_argument("--save-every", type=int, default=500, help="write last.pt every N steps")
     r.add_argument("--resume", action="store_true", help="continue from OUT/last.pt")
-    r.add_argument("--seed", type=int, default=0)
+    r.add_argument("--seed", type=int, default=0,
+                   help="seeds weights, held-out split, batch order, crops and masking")
     r.add_argument("--num-threads", type=int, default=0, help="torch threads (0 = torch default)")
-    r.add_argument("--device", default="auto")
-    r.add_argument("--no-progress", action="store_true")
+    r.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:1, ...")
+    r.add_argument("--no-progress", action="store_true",
+                   help="no tqdm progress bar (it is shown only on a terminal anyway)")
     return p
 
 

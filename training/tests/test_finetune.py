@@ -117,3 +117,17 @@ def test_tokenize_records_drops_and_counts_bad_sequences():
     toks, labels, dropped = finetune.tokenize_records(recs, "test")
     assert len(toks) == 1 and toks[0].tolist() == alphabet.encode("MKV")[1:-1]
     assert sum(dropped.values()) == 2
+
+
+def test_class_weights():
+    import numpy as np
+
+    y = np.array([0] * 90 + [1] * 9 + [2] * 1)
+    bal = finetune.class_weights(y, 4, "balanced").numpy()
+    sq = finetune.class_weights(y, 4, "sqrt").numpy()
+    assert finetune.class_weights(y, 4, "none") is None
+    assert bal[3] == 0 and sq[3] == 0  # a class without examples
+    assert bal[0] * 90 == pytest.approx(bal[2] * 1)  # balanced: every class weighs the same
+    assert sq[2] / sq[0] == pytest.approx(90 ** 0.5)
+    for w in (bal, sq):
+        assert (w[y]).mean() == pytest.approx(1.0)
