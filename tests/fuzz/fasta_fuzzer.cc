@@ -1,4 +1,5 @@
-// Fuzzes the client's FASTA parser: any bytes must give records or a clean error, never a crash.
+// Fuzzes the client's FASTA parser: any bytes must give records or a clean
+// error, never a crash.
 #include <cstddef>
 #include <cstdint>
 #include <string>

@@ -1,5 +1,5 @@
-// Fuzzes request validation: any ClassifyRequest bytes must be accepted (with tokens of the right
-// shape) or refused with INVALID_ARGUMENT, never crash.
+// Fuzzes request validation: any ClassifyRequest bytes must be accepted (with
+// tokens of the right shape) or refused with INVALID_ARGUMENT, never crash.
 #include <cstddef>
 #include <cstdint>
 #include <memory>
@@ -15,11 +15,12 @@ struct Fixture {
     argserve::BatcherOptions options;
     options.num_workers = 1;
     metrics = *argserve::Metrics::Create("", "fuzz", "1", "cpu");
-    batcher = std::make_unique<argserve::Batcher>(options, &model, metrics.get());
+    batcher =
+        std::make_unique<argserve::Batcher>(options, &model, metrics.get());
     argserve::ServiceOptions service_options;
     service_options.max_sequences_per_request = 1000;
-    service = std::make_unique<argserve::ArgClassifierService>(service_options, &model, batcher.get(),
-                                                               metrics.get());
+    service = std::make_unique<argserve::ArgClassifierService>(
+        service_options, &model, batcher.get(), metrics.get());
   }
   argserve::testing::FakeClassifier model{200};
   std::unique_ptr<argserve::Metrics> metrics;
@@ -35,13 +36,16 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   if (!request.ParseFromArray(data, static_cast<int>(size))) return 0;
   std::vector<std::vector<int64_t>> tokens;
   std::vector<argserve::v1::Prediction> predictions;
-  const grpc::Status status = fixture->service->Prepare(request.sequences(), tokens, predictions);
+  const grpc::Status status =
+      fixture->service->Prepare(request.sequences(), tokens, predictions);
   if (status.ok()) {
-    if (tokens.size() != static_cast<size_t>(request.sequences_size())) __builtin_trap();
+    if (tokens.size() != static_cast<size_t>(request.sequences_size()))
+      __builtin_trap();
     for (size_t i = 0; i < tokens.size(); ++i) {
       // <cls> residues <eos>, never longer than the model allows.
       if (tokens[i].size() < 3 || tokens[i].size() > 202) __builtin_trap();
-      if (predictions[i].id() != request.sequences(static_cast<int>(i)).id()) __builtin_trap();
+      if (predictions[i].id() != request.sequences(static_cast<int>(i)).id())
+        __builtin_trap();
     }
   } else if (status.error_code() != grpc::StatusCode::INVALID_ARGUMENT) {
     __builtin_trap();
