@@ -12,6 +12,7 @@ cd "$(dirname "$0")/.."
 DURATION="${DURATION:-15s}"
 WARMUP="${WARMUP:-3s}"
 THREADS="${THREADS:-2}"
+RAW_SEQUENCES="${RAW_SEQUENCES:-500}"
 BIN=build/bin
 PY=/usr/bin/python3
 work="$(mktemp -d)"
@@ -69,7 +70,7 @@ load() {  # label, flags...
 for model in model/default/argserve-default.pt "$esm8m"; do
   [ -s "$model" ] || { echo "skipping missing $model"; continue; }
   : > "$log.lines"; : > "$log.commands"
-  run $BIN/argserve-raw-bench --model="$model" --fasta="$fasta" --threads="$THREADS" --json_out="$work/raw.json"
+  run $BIN/argserve-raw-bench --model="$model" --fasta="$fasta" --threads="$THREADS" --sequences="$RAW_SEQUENCES" --json_out="$work/raw.json"
   raw_sps="$($PY -c "import json;print(json.load(open('$work/raw.json'))['sequences_per_second'])")"
 
   start_server "$model"
@@ -85,6 +86,11 @@ for model in model/default/argserve-default.pt "$esm8m"; do
 
   start_server "$model" --max_batch_size=1
   load no-batching --mode=closed --concurrency=32
+  stop_server
+
+  run $BIN/argserve-raw-bench --model="$model" --fasta="$fasta" --threads="$THREADS" --sequences="$RAW_SEQUENCES" --precision=bf16
+  start_server "$model" --precision=bf16
+  load batching-bf16 --mode=closed --concurrency=32
   stop_server
 
   {

@@ -42,8 +42,8 @@ ABSL_FLAG(int, intra_op_threads, 0,
           "Torch intra-op threads per forward; 0 = number of cores / workers");
 ABSL_FLAG(std::string, precision, "fp32",
           "fp32, or bf16 (bfloat16 autocast: faster on CPUs with "
-          "AMX/AVX512-BF16, probabilities "
-          "within about 1e-3; see bench/results)");
+          "AMX/AVX512-BF16; on the default model 99% of calls unchanged, "
+          "probabilities differ by up to 0.2; see bench/results)");
 ABSL_FLAG(int, workers, 1, "Model worker threads (batches run concurrently)");
 ABSL_FLAG(int, max_batch_size, argserve::BatcherOptions().max_batch_size,
           "Most sequences per batch (1 disables batching)");
