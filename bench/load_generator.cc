@@ -27,6 +27,7 @@
 #include "absl/strings/str_split.h"
 #include "absl/time/time.h"
 #include "argserve/v1/argserve.grpc.pb.h"
+#include "bench/json_out.h"
 #include "client/fasta.h"
 #include "nlohmann/json.hpp"
 
@@ -296,14 +297,7 @@ int Run() {
   for (const auto& [code, count] : codes)
     std::printf("%s=%d ", code.c_str(), count);
   std::printf("\n");
-  if (const std::string path = absl::GetFlag(FLAGS_json_out); !path.empty()) {
-    FILE* out = std::fopen(path.c_str(), "w");
-    if (out != nullptr) {
-      const std::string text = result.dump(2) + "\n";
-      std::fwrite(text.data(), 1, text.size(), out);
-      std::fclose(out);
-    }
-  }
+  if (!WriteJsonFile(absl::GetFlag(FLAGS_json_out), result)) return 1;
   return codes.size() == 1 && codes.count("OK") == 1 ? 0 : 1;
 }
 

@@ -14,6 +14,7 @@
 #include "absl/flags/usage.h"
 #include "argserve/model/classifier.h"
 #include "argserve/model/tokenizer.h"
+#include "bench/json_out.h"
 #include "client/fasta.h"
 #include "nlohmann/json.hpp"
 
@@ -125,14 +126,7 @@ int Run() {
       m.name.c_str(), absl::GetFlag(FLAGS_precision).c_str(),
       absl::GetFlag(FLAGS_threads), rows.size() / best_seconds,
       residues / best_seconds, tokens / best_seconds, batches.size());
-  if (const std::string path = absl::GetFlag(FLAGS_json_out); !path.empty()) {
-    FILE* out = std::fopen(path.c_str(), "w");
-    if (out != nullptr) {
-      const std::string text = result.dump(2) + "\n";
-      std::fwrite(text.data(), 1, text.size(), out);
-      std::fclose(out);
-    }
-  }
+  if (!WriteJsonFile(absl::GetFlag(FLAGS_json_out), result)) return 1;
   return 0;
 }
 
