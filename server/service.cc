@@ -243,15 +243,11 @@ class StreamReactor final
                          " (sequences #", it->second + 1, " and #", i + 1,
                          " of this message)"));
       } else {
-        google::protobuf::RepeatedPtrField<v1::Sequence> one;
-        *one.Add() = sequence;
-        std::vector<std::vector<int64_t>> one_tokens;
-        std::vector<v1::Prediction> one_prediction;
-        status = service_->Prepare(one, one_tokens, one_prediction);
+        std::vector<int64_t> sequence_tokens;
+        status =
+            service_->PrepareOne(sequence, i, sequence_tokens, *prediction);
         if (status.ok()) {
-          prediction->set_length(one_prediction[0].length());
-          prediction->set_truncated(one_prediction[0].truncated());
-          tokens.push_back(std::move(one_tokens[0]));
+          tokens.push_back(std::move(sequence_tokens));
           positions.push_back(i);
           continue;
         }
@@ -451,36 +447,45 @@ grpc::Status ArgClassifierService::Prepare(
   predictions.assign(count, v1::Prediction());
   std::unordered_map<std::string_view, int> seen;
   seen.reserve(count);
-  TokenizedSequence tokenized;
   for (int i = 0; i < count; ++i) {
     const v1::Sequence& sequence = sequences.Get(i);
-    if (sequence.id().empty()) {
-      return grpc::Status(
-          grpc::StatusCode::INVALID_ARGUMENT,
-          absl::StrCat("sequence #", i + 1, " has an empty id"));
-    }
-    if (auto [it, inserted] = seen.emplace(sequence.id(), i); !inserted) {
+    if (auto [it, inserted] = seen.emplace(sequence.id(), i);
+        !inserted && !sequence.id().empty()) {
       return grpc::Status(
           grpc::StatusCode::INVALID_ARGUMENT,
           absl::StrCat("duplicate sequence id ", DescribeId(sequence.id()),
                        " (sequences #", it->second + 1, " and #", i + 1, ")"));
     }
-    absl::Status status = tokenizer_.Tokenize(
-        sequence.residues(), options_.long_sequences, tokenized);
-    if (!status.ok()) {
-      std::string hint;
-      if (absl::StrContains(status.message(), "maximum"))
-        hint = " (server policy: --long_sequences=reject)";
-      return grpc::Status(
-          grpc::StatusCode::INVALID_ARGUMENT,
-          absl::StrCat("sequence ", DescribeId(sequence.id()), " (#", i + 1,
-                       "): ", status.message(), hint));
-    }
-    tokens[i] = std::move(tokenized.tokens);
-    predictions[i].set_id(sequence.id());
-    predictions[i].set_length(tokenized.residues);
-    predictions[i].set_truncated(tokenized.truncated);
+    grpc::Status status = PrepareOne(sequence, i, tokens[i], predictions[i]);
+    if (!status.ok()) return status;
   }
+  return grpc::Status::OK;
+}
+
+grpc::Status ArgClassifierService::PrepareOne(
+    const v1::Sequence& sequence, int index, std::vector<int64_t>& tokens,
+    v1::Prediction& prediction) const {
+  if (sequence.id().empty()) {
+    return grpc::Status(
+        grpc::StatusCode::INVALID_ARGUMENT,
+        absl::StrCat("sequence #", index + 1, " has an empty id"));
+  }
+  TokenizedSequence tokenized;
+  absl::Status status = tokenizer_.Tokenize(sequence.residues(),
+                                            options_.long_sequences, tokenized);
+  if (!status.ok()) {
+    std::string hint;
+    if (absl::StrContains(status.message(), "maximum"))
+      hint = " (server policy: --long_sequences=reject)";
+    return grpc::Status(
+        grpc::StatusCode::INVALID_ARGUMENT,
+        absl::StrCat("sequence ", DescribeId(sequence.id()), " (#", index + 1,
+                     "): ", status.message(), hint));
+  }
+  tokens = std::move(tokenized.tokens);
+  prediction.set_id(sequence.id());
+  prediction.set_length(tokenized.residues);
+  prediction.set_truncated(tokenized.truncated);
   return grpc::Status::OK;
 }
 

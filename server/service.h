@@ -58,6 +58,13 @@ class ArgClassifierService final : public v1::ArgClassifier::CallbackService {
       std::vector<std::vector<int64_t>>& tokens,
       std::vector<v1::Prediction>& predictions) const;
 
+  // Validates and tokenizes the sequence at `index` (0-based) of its request
+  // or stream message; fills `tokens` and the prediction's id, length and
+  // truncated flag. Duplicate ids are the caller's check.
+  grpc::Status PrepareOne(const v1::Sequence& sequence, int index,
+                          std::vector<int64_t>& tokens,
+                          v1::Prediction& prediction) const;
+
   // Fills a prediction's class fields from class probabilities.
   void FillPrediction(absl::Span<const float> probabilities, uint32_t top_k,
                       v1::Prediction& prediction) const;

@@ -133,7 +133,7 @@ TEST_F(ServiceTest, StreamAnswersPerMessageAndReportsBadSequences) {
       if (i == 3 && m % 4 == 0) {
         EXPECT_EQ(p.status().code(), grpc::StatusCode::INVALID_ARGUMENT);
         EXPECT_THAT(p.status().message(),
-                    HasSubstr("invalid character '@' at position 3"));
+                    HasSubstr("(#4): invalid character '@' at position 3"));
       } else {
         EXPECT_EQ(p.status().code(), 0);
         EXPECT_EQ(p.length(), static_cast<uint32_t>(10 + i));
