@@ -1,12 +1,15 @@
 // argserve-raw-bench: the exported model without the server. Same TorchScript
 // forward, same thread settings, best-case batching (all sequences known up
 // front, sorted by length, packed to a token budget), so the server's overhead
-// is a ratio against this.
+// is a ratio against this. With --workers > 1, that many threads take batches
+// from one shared list, as the server's workers do.
 #include <algorithm>
+#include <atomic>
 #include <chrono>
 #include <cstdio>
 #include <random>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "absl/flags/flag.h"
@@ -22,7 +25,9 @@ ABSL_FLAG(std::string, model, "", "Model artifact");
 ABSL_FLAG(std::string, fasta, "", "Sequences");
 ABSL_FLAG(int, sequences, 2000, "Sequences drawn (seeded) from --fasta");
 ABSL_FLAG(int, seed, 1, "Random seed");
-ABSL_FLAG(int, threads, 2, "Torch intra-op threads");
+ABSL_FLAG(int, threads, 1, "Torch intra-op threads");
+ABSL_FLAG(int, workers, 1, "Threads running batches concurrently");
+ABSL_FLAG(int, blas_threads, 1, "OpenBLAS threads (0 = its default)");
 ABSL_FLAG(std::string, precision, "fp32", "fp32 or bf16 (autocast)");
 ABSL_FLAG(int, max_batch_size, 64, "Most sequences per batch");
 ABSL_FLAG(int64_t, max_batch_tokens, 16384, "Most padded tokens per batch");
@@ -36,6 +41,7 @@ int Run() {
   TorchClassifierOptions options;
   options.device = "cpu";
   options.intra_op_threads = absl::GetFlag(FLAGS_threads);
+  options.blas_threads = absl::GetFlag(FLAGS_blas_threads);
   options.precision = absl::GetFlag(FLAGS_precision);
   auto model = LoadTorchClassifier(absl::GetFlag(FLAGS_model), options);
   if (!model.ok()) {
@@ -92,16 +98,27 @@ int Run() {
     batches.push_back(std::move(batch));
     i = j;
   }
+  const int workers = std::max(1, absl::GetFlag(FLAGS_workers));
   double best_seconds = 1e30;
   for (int round = 0; round < absl::GetFlag(FLAGS_rounds); ++round) {
-    const auto start = std::chrono::steady_clock::now();
-    for (const TokenBatch& batch : batches) {
-      if (auto result = (*model)->Predict(batch); !result.ok()) {
-        std::fprintf(stderr, "argserve-raw-bench: %s\n",
-                     std::string(result.status().message()).c_str());
-        return 1;
+    std::atomic<size_t> next_batch{0};
+    std::atomic<bool> failed{false};
+    auto work = [&] {
+      for (size_t b = next_batch++; b < batches.size() && !failed;
+           b = next_batch++) {
+        if (auto result = (*model)->Predict(batches[b]); !result.ok()) {
+          std::fprintf(stderr, "argserve-raw-bench: %s\n",
+                       std::string(result.status().message()).c_str());
+          failed = true;
+        }
       }
-    }
+    };
+    const auto start = std::chrono::steady_clock::now();
+    std::vector<std::thread> threads;
+    for (int w = 1; w < workers; ++w) threads.emplace_back(work);
+    work();
+    for (auto& t : threads) t.join();
+    if (failed) return 1;
     const double seconds =
         std::chrono::duration<double>(std::chrono::steady_clock::now() - start)
             .count();
@@ -112,6 +129,9 @@ int Run() {
   for (const auto& r : rows) tokens += static_cast<int64_t>(r.size());
   nlohmann::json result = {{"model", m.name},
                            {"threads", absl::GetFlag(FLAGS_threads)},
+                           {"workers", workers},
+                           {"blas_threads", absl::GetFlag(FLAGS_blas_threads)},
+                           {"max_batch_size", absl::GetFlag(FLAGS_max_batch_size)},
                            {"precision", absl::GetFlag(FLAGS_precision)},
                            {"sequences", rows.size()},
                            {"batches", batches.size()},
@@ -120,11 +140,11 @@ int Run() {
                            {"residues_per_second", residues / best_seconds},
                            {"tokens_per_second", tokens / best_seconds}};
   std::printf(
-      "raw model %-20s %s threads=%d | %9.1f seq/s %11.0f res/s %11.0f "
-      "tokens/s "
-      "| %zu batches\n",
-      m.name.c_str(), absl::GetFlag(FLAGS_precision).c_str(),
-      absl::GetFlag(FLAGS_threads), rows.size() / best_seconds,
+      "raw model %-20s %s workers=%d threads=%d batch<=%-3d | %9.1f seq/s "
+      "%11.0f res/s %11.0f tokens/s | %zu batches\n",
+      m.name.c_str(), absl::GetFlag(FLAGS_precision).c_str(), workers,
+      absl::GetFlag(FLAGS_threads), absl::GetFlag(FLAGS_max_batch_size),
+      rows.size() / best_seconds,
       residues / best_seconds, tokens / best_seconds, batches.size());
   if (!WriteJsonFile(absl::GetFlag(FLAGS_json_out), result)) return 1;
   return 0;

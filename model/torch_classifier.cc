@@ -1,3 +1,5 @@
+#include <dlfcn.h>
+
 #include <ATen/autocast_mode.h>
 #include <torch/script.h>
 #include <torch/torch.h>
@@ -105,6 +107,18 @@ class TorchClassifier final : public Classifier {
   const bool bf16_;
 };
 
+// Debian's LibTorch calls OpenBLAS (through libblas.so.3) for fp32 matrix
+// products. OpenBLAS sizes its thread pool from the environment at start-up;
+// the setter is looked up at run time because another BLAS may be installed as
+// the libblas.so.3 alternative, in which case there is nothing to set.
+void SetBlasThreads(int threads) {
+  using SetThreads = void (*)(int);
+  if (auto* set = reinterpret_cast<SetThreads>(
+          dlsym(RTLD_DEFAULT, "openblas_set_num_threads"))) {
+    set(threads);
+  }
+}
+
 absl::StatusOr<torch::Device> ResolveDevice(const std::string& name) {
   if (name == "auto")
     return torch::cuda::is_available() ? torch::Device("cuda:0")
@@ -143,6 +157,7 @@ absl::StatusOr<std::unique_ptr<Classifier>> LoadTorchClassifier(
   }
   if (options.intra_op_threads > 0)
     at::set_num_threads(options.intra_op_threads);
+  if (options.blas_threads > 0) SetBlasThreads(options.blas_threads);
 
   torch::jit::ExtraFilesMap extra_files{{"model.json", ""}};
   torch::jit::Module module;

@@ -15,6 +15,7 @@
 #include "absl/flags/flag.h"
 #include "absl/flags/parse.h"
 #include "absl/flags/usage.h"
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/time/time.h"
 #include "argserve/model/classifier.h"
@@ -38,13 +39,20 @@ ABSL_FLAG(std::string, port_file, "",
           "and scripts using port 0)");
 ABSL_FLAG(std::string, device, "auto",
           "auto (CUDA when available), cpu, cuda or cuda:N");
-ABSL_FLAG(int, intra_op_threads, 0,
-          "Torch intra-op threads per forward; 0 = number of cores / workers");
+ABSL_FLAG(int, intra_op_threads, 1,
+          "Torch intra-op threads per forward; 0 = number of cores / workers. "
+          "On CPU, one thread per worker and one worker per core is fastest "
+          "(bench/results)");
+ABSL_FLAG(int, blas_threads, 1,
+          "OpenBLAS threads (process-wide); 0 = OpenBLAS's default of one per "
+          "core, which competes with the workers for the same cores");
 ABSL_FLAG(std::string, precision, "fp32",
           "fp32, or bf16 (bfloat16 autocast: faster on CPUs with "
           "AMX/AVX512-BF16; on the default model 99% of calls unchanged, "
           "probabilities differ by up to 0.2; see bench/results)");
-ABSL_FLAG(int, workers, 1, "Model worker threads (batches run concurrently)");
+ABSL_FLAG(int, workers, 0,
+          "Model worker threads (batches run concurrently); 0 = number of "
+          "cores / intra-op threads on CPU, 1 on CUDA");
 ABSL_FLAG(int, max_batch_size, argserve::BatcherOptions().max_batch_size,
           "Most sequences per batch (1 disables batching)");
 ABSL_FLAG(int64_t, max_batch_tokens,
@@ -203,7 +211,7 @@ int Run() {
     Fail("--max_batch_size must be at least 1");
   if (batcher_options.max_batch_tokens < 1)
     Fail("--max_batch_tokens must be at least 1");
-  if (batcher_options.num_workers < 1) Fail("--workers must be at least 1");
+  if (batcher_options.num_workers < 0) Fail("--workers must not be negative");
   if (batcher_options.max_queue_delay.count() < 0)
     Fail("--max_queue_delay must not be negative");
   if (service_options.max_sequences_per_request < 1)
@@ -220,15 +228,27 @@ int Run() {
   TorchClassifierOptions model_options;
   model_options.device = absl::GetFlag(FLAGS_device);
   model_options.intra_op_threads = absl::GetFlag(FLAGS_intra_op_threads);
+  model_options.blas_threads = absl::GetFlag(FLAGS_blas_threads);
   model_options.precision = absl::GetFlag(FLAGS_precision);
+  const int cores =
+      static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
   if (model_options.intra_op_threads <= 0) {
-    const int cores =
-        static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
     model_options.intra_op_threads =
-        std::max(1, cores / batcher_options.num_workers);
+        batcher_options.num_workers > 0
+            ? std::max(1, cores / batcher_options.num_workers)
+            : 1;
   }
   auto classifier = LoadTorchClassifier(model_path, model_options);
   if (!classifier.ok()) Fail(std::string(classifier.status().message()));
+  if (batcher_options.num_workers == 0) {
+    // On CPU a forward's matrix products do not speed up with more threads at
+    // these sizes, so whole batches run side by side, one per core. A GPU
+    // runs one batch at a time anyway.
+    batcher_options.num_workers =
+        absl::StartsWith((*classifier)->device(), "cuda")
+            ? 1
+            : std::max(1, cores / model_options.intra_op_threads);
+  }
   const ModelMetadata& meta = (*classifier)->metadata();
   LogInfo("model loaded", {{"path", model_path},
                            {"name", meta.name},
@@ -236,8 +256,11 @@ int Run() {
                            {"classes", std::to_string(meta.classes.size())},
                            {"device", (*classifier)->device()},
                            {"precision", model_options.precision},
+                           {"workers", std::to_string(batcher_options.num_workers)},
                            {"intra_op_threads",
-                            std::to_string(model_options.intra_op_threads)}});
+                            std::to_string(model_options.intra_op_threads)},
+                           {"blas_threads",
+                            std::to_string(model_options.blas_threads)}});
 
   auto created =
       Metrics::Create(absl::GetFlag(FLAGS_metrics_address), meta.name,

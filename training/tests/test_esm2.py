@@ -106,6 +106,30 @@ def test_representations_do_not_depend_on_padding(weights):
     assert torch.allclose(alone, batched, atol=1e-5, rtol=0)
 
 
+@pytest.mark.parametrize("max_scores", [1, 7 * 30 * 30])
+def test_chunked_attention_matches_reference(weights, tokens, max_scores):
+    # 1: one (sequence, head) score matrix at a time; 7*T*T: chunks that split a sequence's heads.
+    model = _ours(weights)
+    for layer in model.layers:
+        layer.self_attn.max_scores = max_scores
+    ref_reps, _ = reference_forward(weights, tokens, HEADS)
+    with torch.no_grad():
+        reps = model.representations(tokens)
+    real = tokens.ne(alphabet.PAD)
+    assert (reps - ref_reps)[real].abs().max().item() < 1e-5
+
+
+def test_training_and_inference_attention_agree(weights, tokens):
+    # Training keeps the official float softmax; inference skips the copy. Same numbers in fp32.
+    model = _ours(weights)
+    with torch.no_grad():
+        inference = model.representations(tokens)
+        model.train()
+        training = model.representations(tokens)
+    real = tokens.ne(alphabet.PAD)
+    assert (inference - training)[real].abs().max().item() < 1e-6
+
+
 def test_random_init_is_deterministic():
     torch.manual_seed(5)
     a = ESM2(ESM2Config(2, 32, 4))

@@ -40,6 +40,11 @@ struct TorchClassifierOptions {
   std::string device = "auto";
   // Torch intra-op threads; 0 leaves Torch's default.
   int intra_op_threads = 0;
+  // OpenBLAS threads for the matrix products Torch hands to it (process-wide);
+  // 0 leaves OpenBLAS's default of one per core. OpenBLAS's own threads compete
+  // with Torch's for the same cores: on a 2-core machine the default made the
+  // forward 2x slower than 1 (bench/results).
+  int blas_threads = 1;
   // "fp32", or "bf16": bfloat16 autocast for matrix products (fast on CPUs with
   // AMX or AVX512-BF16 and on recent GPUs); probabilities change by about 1e-3.
   std::string precision = "fp32";
