@@ -11,7 +11,8 @@ cd "$(dirname "$0")/.."
 
 DURATION="${DURATION:-15s}"
 WARMUP="${WARMUP:-3s}"
-THREADS="${THREADS:-2}"
+WORKERS="${WORKERS:-$(nproc)}"   # model workers (batches side by side)
+THREADS="${THREADS:-1}"          # Torch intra-op threads per worker
 RAW_SEQUENCES="${RAW_SEQUENCES:-500}"
 BIN=build/bin
 PY=/usr/bin/python3
@@ -43,12 +44,12 @@ start_server() {  # model, extra flags...
   local model="$1"; shift
   rm -f "$work/ports"
   $BIN/argserve --model="$model" --address=127.0.0.1:0 --metrics_address=127.0.0.1:0 --port_file="$work/ports" \
-    --intra_op_threads="$THREADS" "$@" 2> "$work/server.log" &
+    --workers="$WORKERS" --intra_op_threads="$THREADS" "$@" 2> "$work/server.log" &
   server_pid=$!
   for _ in $(seq 1 600); do [ -s "$work/ports" ] && break; sleep 0.1; done
   grpc_port="$(sed -n 's/.*grpc=\([0-9]*\).*/\1/p' "$work/ports")"
   metrics_port="$(sed -n 's/.*metrics=\([0-9]*\).*/\1/p' "$work/ports")"
-  echo "\$ argserve --model=$model --intra_op_threads=$THREADS $*" >> "$log.commands"
+  echo "\$ argserve --model=$model --workers=$WORKERS --intra_op_threads=$THREADS $*" >> "$log.commands"
 }
 stop_server() { kill -TERM "$server_pid"; wait "$server_pid" || true; }
 
@@ -62,7 +63,7 @@ load() {  # label, flags...
   echo "# argserve benchmark, $(date -u +%Y-%m-%dT%H:%MZ), $(hostname -s)"
   echo
   echo "CPU: $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs), $(nproc) cores;" \
-       "sequences drawn from \`$fasta\` ($(grep -c '^>' "$fasta") proteins); $THREADS Torch threads;" \
+       "sequences drawn from \`$fasta\` ($(grep -c '^>' "$fasta") proteins); $WORKERS workers x $THREADS Torch thread(s), OpenBLAS 1 thread;" \
        "runs of $DURATION after $WARMUP warm-up."
   echo
 } > "$out"
@@ -70,27 +71,39 @@ load() {  # label, flags...
 for model in model/default/argserve-default.pt "$esm8m"; do
   [ -s "$model" ] || { echo "skipping missing $model"; continue; }
   : > "$log.lines"; : > "$log.commands"
-  run $BIN/argserve-raw-bench --model="$model" --fasta="$fasta" --threads="$THREADS" --sequences="$RAW_SEQUENCES" --json_out="$work/raw.json"
-  raw_sps="$($PY -c "import json;print(json.load(open('$work/raw.json'))['sequences_per_second'])")"
+  # The raw model's best batching: sorted and packed, at the server's largest batch and at
+  # smaller ones (on CPU, small batches are often faster per token); the best one is the reference.
+  raw_sps=0
+  for raw_batch in 1 8 64; do
+    run $BIN/argserve-raw-bench --model="$model" --fasta="$fasta" --workers="$WORKERS" --threads="$THREADS" \
+      --sequences="$RAW_SEQUENCES" --max_batch_size="$raw_batch" --json_out="$work/raw.json"
+    raw_sps="$($PY -c "import json;print(max($raw_sps, json.load(open('$work/raw.json'))['sequences_per_second']))")"
+  done
 
   start_server "$model"
   load single --mode=closed --concurrency=1
   single_p50="$($PY -c "import json;print(json.load(open('$work/last.json'))['latency_seconds']['p50'])")"
+  single_p99="$($PY -c "import json;print(json.load(open('$work/last.json'))['latency_seconds']['p99'])")"
   load batching --mode=closed --concurrency=8
   load batching --mode=closed --concurrency=32
   saturated="$($PY -c "import json;print(json.load(open('$work/last.json'))['sequences_per_second'])")"
+  saturated_tokens="$($PY -c "import json;d=json.load(open('$work/last.json'));print(d['residues_per_second'] + 2 * d['sequences_per_second'])")"
   load batching --mode=closed --concurrency=64
   half="$($PY -c "print(max(1.0, $saturated / 2))")"
   load half-load --mode=open --rate="$half"
+  half_p99="$($PY -c "import json;print(json.load(open('$work/last.json'))['latency_seconds']['p99'])")"
   stop_server
 
   start_server "$model" --max_batch_size=1
   load no-batching --mode=closed --concurrency=32
+  unbatched="$($PY -c "import json;print(json.load(open('$work/last.json'))['sequences_per_second'])")"
   stop_server
 
-  run $BIN/argserve-raw-bench --model="$model" --fasta="$fasta" --threads="$THREADS" --sequences="$RAW_SEQUENCES" --precision=bf16
+  run $BIN/argserve-raw-bench --model="$model" --fasta="$fasta" --workers="$WORKERS" --threads="$THREADS" \
+    --sequences="$RAW_SEQUENCES" --max_batch_size=1 --precision=bf16
   start_server "$model" --precision=bf16
   load batching-bf16 --mode=closed --concurrency=32
+  bf16_tokens="$($PY -c "import json;d=json.load(open('$work/last.json'));print(d['residues_per_second'] + 2 * d['sequences_per_second'])")"
   stop_server
 
   {
@@ -100,11 +113,15 @@ for model in model/default/argserve-default.pt "$esm8m"; do
     cat "$log.lines"
     echo '```'
     echo
-    $PY - "$raw_sps" "$saturated" "$single_p50" <<'PYEOF'
+    $PY - "$raw_sps" "$saturated" "$single_p50" "$single_p99" "$half_p99" "$unbatched" "$saturated_tokens" \
+      "$bf16_tokens" <<'PYEOF'
 import sys
-raw, sat, single = map(float, sys.argv[1:])
-print(f"- server at saturation (32 callers) / raw model: {sat:.1f} / {raw:.1f} seq/s = {sat / raw:.2f}")
-print(f"- single-request p50 latency: {single * 1e3:.1f} ms")
+raw, sat, p50, p99, half_p99, unbatched, sat_tok, bf16_tok = map(float, sys.argv[1:])
+print(f"- server at saturation (32 callers) / best raw model: {sat:.1f} / {raw:.1f} seq/s = {sat / raw:.2f}")
+print(f"- dynamic batching / batching disabled (32 callers): {sat:.1f} / {unbatched:.1f} seq/s = {sat / unbatched:.2f}")
+print(f"- single request: p50 {p50 * 1e3:.1f} ms, p99 {p99 * 1e3:.1f} ms; at half of saturation p99 "
+      f"{half_p99 * 1e3:.1f} ms = {half_p99 / p50:.1f}x single p50, {half_p99 / p99:.1f}x single p99")
+print(f"- server end to end at 32 callers: {sat_tok:.0f} tokens/s fp32, {bf16_tok:.0f} tokens/s bf16")
 PYEOF
     echo
     echo "Commands:"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import signal
 import socket
 import threading
@@ -228,3 +229,22 @@ def test_busy_port_and_bad_flags_fail_fast(tmp_path):
     assert "--long_sequences must be" in run_server(f"--model={TEST_MODEL}", "--long_sequences=maybe").stderr.decode()
     assert run_server(f"--model={TEST_MODEL}", "--max_batch_size=0").returncode != 0
     assert run_server("--no_such_flag").returncode != 0
+
+
+@pytest.mark.parametrize("flags, workers, intra_op", [
+    ((), os.cpu_count(), 1),                                   # CPU default: one worker per core
+    (("--workers=3",), 3, 1),
+    (("--workers=1", "--intra_op_threads=0"), 1, os.cpu_count()),
+])
+def test_thread_layout_defaults_are_applied_and_logged(tmp_path, flags, workers, intra_op):
+    s = Server(tmp_path, *flags).wait_ready()
+    try:
+        loaded = next(line for line in s.logs().splitlines() if "model loaded" in line)
+        assert f"workers={workers} " in loaded + " "
+        assert f"intra_op_threads={intra_op} " in loaded + " "
+        assert "blas_threads=1" in loaded
+        with ArgServeClient(s.target) as client:
+            assert len(client.classify([("a", "MKLV"), ("b", "MKVLAG")])) == 2
+    finally:
+        s.kill()
+    assert "--workers must not be negative" in run_server(f"--model={TEST_MODEL}", "--workers=-1").stderr.decode()
