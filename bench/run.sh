@@ -99,9 +99,12 @@ for model in model/default/argserve-default.pt "$esm8m"; do
   unbatched="$($PY -c "import json;print(json.load(open('$work/last.json'))['sequences_per_second'])")"
   stop_server
 
-  run $BIN/argserve-raw-bench --model="$model" --fasta="$fasta" --workers="$WORKERS" --threads="$THREADS" \
-    --sequences="$RAW_SEQUENCES" --max_batch_size=1 --precision=bf16
-  start_server "$model" --precision=bf16
+  # bf16 forwards on CPU run one at a time (see model/torch_classifier.cc): one worker, all cores.
+  for raw_batch in 1 8; do
+    run $BIN/argserve-raw-bench --model="$model" --fasta="$fasta" --workers=1 --threads="$(nproc)" \
+      --sequences="$RAW_SEQUENCES" --max_batch_size="$raw_batch" --precision=bf16
+  done
+  start_server "$model" --precision=bf16 --workers=1 --intra_op_threads="$(nproc)"
   load batching-bf16 --mode=closed --concurrency=32
   bf16_tokens="$($PY -c "import json;d=json.load(open('$work/last.json'));print(d['residues_per_second'] + 2 * d['sequences_per_second'])")"
   stop_server

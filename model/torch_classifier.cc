@@ -5,6 +5,7 @@
 #include <torch/torch.h>
 
 #include <fstream>
+#include <mutex>
 #include <sstream>
 #include <utility>
 
@@ -72,6 +73,11 @@ class TorchClassifier final : public Classifier {
         static_cast<int64_t>(batch.tokens.size()) != batch.rows * batch.cols) {
       return absl::InvalidArgumentError("malformed token batch");
     }
+    // bfloat16 forwards on CPU from two threads at once fail inside LibTorch
+    // 1.13 (std::bad_alloc / broken promise after some hundred calls, seen on
+    // the default model with two workers), so they take turns.
+    std::unique_lock<std::mutex> serial(bf16_cpu_mu_, std::defer_lock);
+    if (bf16_ && !device_.is_cuda()) serial.lock();
     try {
       c10::InferenceMode inference_mode;
       AutocastScope autocast(bf16_, device_.is_cuda());
@@ -105,6 +111,7 @@ class TorchClassifier final : public Classifier {
   ModelMetadata metadata_;
   torch::Device device_;
   const bool bf16_;
+  std::mutex bf16_cpu_mu_;
 };
 
 // Debian's LibTorch calls OpenBLAS (through libblas.so.3) for fp32 matrix

@@ -1,5 +1,9 @@
 #include "server/batcher.h"
 
+#if defined(__GLIBC__)
+#include <malloc.h>
+#endif
+
 #include <algorithm>
 #include <utility>
 
@@ -131,8 +135,24 @@ void Batcher::WorkerLoop() {
     cv_.notify_one();
     if (observer_ != nullptr) observer_->OnQueueDepth(depth);
     RunBatch(batch);
+    MaybeReturnFreedMemory();
     lock.lock();
   }
+}
+
+void Batcher::MaybeReturnFreedMemory() {
+#if defined(__GLIBC__)
+  // Tensors of every batch shape are freed into glibc's per-thread arenas,
+  // which keep the pages: with two workers RSS grew from 220 to 960 MiB over a
+  // 10-minute soak. Handing free pages back at most once a second bounds RSS
+  // by the working set, for about a millisecond a second.
+  constexpr int64_t kIntervalNs = 1'000'000'000;
+  const int64_t now = Clock::now().time_since_epoch() / std::chrono::nanoseconds(1);
+  int64_t last = last_trim_ns_.load(std::memory_order_relaxed);
+  if (now - last < kIntervalNs) return;
+  if (!last_trim_ns_.compare_exchange_strong(last, now)) return;
+  malloc_trim(0);
+#endif
 }
 
 void Batcher::RunBatch(Batch& batch) {

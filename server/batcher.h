@@ -10,6 +10,7 @@
 #ifndef ARGSERVE_SERVER_BATCHER_H_
 #define ARGSERVE_SERVER_BATCHER_H_
 
+#include <atomic>
 #include <chrono>
 #include <condition_variable>
 #include <cstdint>
@@ -125,6 +126,8 @@ class Batcher {
   size_t BucketOf(size_t length) const;
   // Picks the bucket to release now, or -1 and the time at which one becomes
   // due.
+  // Returns memory freed by the model to the OS, at most once a second.
+  void MaybeReturnFreedMemory();
   int DueBucket(Clock::time_point now, Clock::time_point& wake_at) const;
   Batch TakeBatch(int bucket);
   void WorkerLoop();
@@ -140,6 +143,7 @@ class Batcher {
   std::vector<std::deque<Item>> buckets_;  // Guarded by mu_.
   int64_t queued_ = 0;                     // Guarded by mu_.
   bool stopping_ = false;                  // Guarded by mu_.
+  std::atomic<int64_t> last_trim_ns_{0};
   std::vector<std::thread> workers_;
 };
 

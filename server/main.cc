@@ -39,20 +39,19 @@ ABSL_FLAG(std::string, port_file, "",
           "and scripts using port 0)");
 ABSL_FLAG(std::string, device, "auto",
           "auto (CUDA when available), cpu, cuda or cuda:N");
-ABSL_FLAG(int, intra_op_threads, 1,
-          "Torch intra-op threads per forward; 0 = number of cores / workers. "
-          "On CPU, one thread per worker and one worker per core is fastest "
-          "(bench/results)");
+ABSL_FLAG(int, intra_op_threads, 0,
+          "Torch intra-op threads per forward; 0 = number of cores / workers");
 ABSL_FLAG(int, blas_threads, 1,
           "OpenBLAS threads (process-wide); 0 = OpenBLAS's default of one per "
           "core, which competes with the workers for the same cores");
 ABSL_FLAG(std::string, precision, "fp32",
-          "fp32, or bf16 (bfloat16 autocast: faster on CPUs with "
-          "AMX/AVX512-BF16; on the default model 99% of calls unchanged, "
-          "probabilities differ by up to 0.2; see bench/results)");
+          "fp32, or bf16 (bfloat16 autocast: faster forwards on CPUs with "
+          "AMX/AVX512-BF16, but one at a time on CPU; on the default model "
+          "99% of calls unchanged, probabilities differ by up to 0.2; see "
+          "bench/results)");
 ABSL_FLAG(int, workers, 0,
-          "Model worker threads (batches run concurrently); 0 = number of "
-          "cores / intra-op threads on CPU, 1 on CUDA");
+          "Model worker threads (batches run concurrently); 0 = one per core "
+          "for fp32 on CPU (one thread each), else 1");
 ABSL_FLAG(int, max_batch_size, argserve::BatcherOptions().max_batch_size,
           "Most sequences per batch (1 disables batching)");
 ABSL_FLAG(int64_t, max_batch_tokens,
@@ -230,24 +229,23 @@ int Run() {
   model_options.intra_op_threads = absl::GetFlag(FLAGS_intra_op_threads);
   model_options.blas_threads = absl::GetFlag(FLAGS_blas_threads);
   model_options.precision = absl::GetFlag(FLAGS_precision);
+  // On CPU a forward's matrix products hardly speed up with more threads at
+  // these sizes, so fp32 batches run side by side, one per core, on one thread
+  // each. bf16 forwards on CPU run one at a time (see torch_classifier.cc), so
+  // they get one worker with every core; a GPU runs one batch at a time anyway.
   const int cores =
       static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
-  if (model_options.intra_op_threads <= 0) {
-    model_options.intra_op_threads =
-        batcher_options.num_workers > 0
-            ? std::max(1, cores / batcher_options.num_workers)
-            : 1;
-  }
+  const bool bf16 = model_options.precision == "bf16";
+  const int cpu_workers = batcher_options.num_workers > 0
+                              ? batcher_options.num_workers
+                              : (bf16 ? 1 : cores);
+  if (model_options.intra_op_threads <= 0)
+    model_options.intra_op_threads = std::max(1, cores / cpu_workers);
   auto classifier = LoadTorchClassifier(model_path, model_options);
   if (!classifier.ok()) Fail(std::string(classifier.status().message()));
   if (batcher_options.num_workers == 0) {
-    // On CPU a forward's matrix products do not speed up with more threads at
-    // these sizes, so whole batches run side by side, one per core. A GPU
-    // runs one batch at a time anyway.
     batcher_options.num_workers =
-        absl::StartsWith((*classifier)->device(), "cuda")
-            ? 1
-            : std::max(1, cores / model_options.intra_op_threads);
+        absl::StartsWith((*classifier)->device(), "cuda") ? 1 : cpu_workers;
   }
   const ModelMetadata& meta = (*classifier)->metadata();
   LogInfo("model loaded", {{"path", model_path},

@@ -232,9 +232,10 @@ def test_busy_port_and_bad_flags_fail_fast(tmp_path):
 
 
 @pytest.mark.parametrize("flags, workers, intra_op", [
-    ((), os.cpu_count(), 1),                                   # CPU default: one worker per core
+    ((), os.cpu_count(), 1),  # fp32 on CPU: one worker per core, one thread each
     (("--workers=3",), 3, 1),
     (("--workers=1", "--intra_op_threads=0"), 1, os.cpu_count()),
+    (("--precision=bf16", "--intra_op_threads=0"), 1, os.cpu_count()),  # bf16 CPU forwards take turns
 ])
 def test_thread_layout_defaults_are_applied_and_logged(tmp_path, flags, workers, intra_op):
     s = Server(tmp_path, *flags).wait_ready()
