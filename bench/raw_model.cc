@@ -127,25 +127,26 @@ int Run() {
   }
   int64_t tokens = 0;
   for (const auto& r : rows) tokens += static_cast<int64_t>(r.size());
-  nlohmann::json result = {{"model", m.name},
-                           {"threads", absl::GetFlag(FLAGS_threads)},
-                           {"workers", workers},
-                           {"blas_threads", absl::GetFlag(FLAGS_blas_threads)},
-                           {"max_batch_size", absl::GetFlag(FLAGS_max_batch_size)},
-                           {"precision", absl::GetFlag(FLAGS_precision)},
-                           {"sequences", rows.size()},
-                           {"batches", batches.size()},
-                           {"seconds", best_seconds},
-                           {"sequences_per_second", rows.size() / best_seconds},
-                           {"residues_per_second", residues / best_seconds},
-                           {"tokens_per_second", tokens / best_seconds}};
+  nlohmann::json result = {
+      {"model", m.name},
+      {"threads", absl::GetFlag(FLAGS_threads)},
+      {"workers", workers},
+      {"blas_threads", absl::GetFlag(FLAGS_blas_threads)},
+      {"max_batch_size", absl::GetFlag(FLAGS_max_batch_size)},
+      {"precision", absl::GetFlag(FLAGS_precision)},
+      {"sequences", rows.size()},
+      {"batches", batches.size()},
+      {"seconds", best_seconds},
+      {"sequences_per_second", rows.size() / best_seconds},
+      {"residues_per_second", residues / best_seconds},
+      {"tokens_per_second", tokens / best_seconds}};
   std::printf(
       "raw model %-20s %s workers=%d threads=%d batch<=%-3d | %9.1f seq/s "
       "%11.0f res/s %11.0f tokens/s | %zu batches\n",
       m.name.c_str(), absl::GetFlag(FLAGS_precision).c_str(), workers,
       absl::GetFlag(FLAGS_threads), absl::GetFlag(FLAGS_max_batch_size),
-      rows.size() / best_seconds,
-      residues / best_seconds, tokens / best_seconds, batches.size());
+      rows.size() / best_seconds, residues / best_seconds,
+      tokens / best_seconds, batches.size());
   if (!WriteJsonFile(absl::GetFlag(FLAGS_json_out), result)) return 1;
   return 0;
 }

@@ -1,6 +1,5 @@
-#include <dlfcn.h>
-
 #include <ATen/autocast_mode.h>
+#include <dlfcn.h>
 #include <torch/script.h>
 #include <torch/torch.h>
 

@@ -147,7 +147,8 @@ void Batcher::MaybeReturnFreedMemory() {
   // 10-minute soak. Handing free pages back at most once a second bounds RSS
   // by the working set, for about a millisecond a second.
   constexpr int64_t kIntervalNs = 1'000'000'000;
-  const int64_t now = Clock::now().time_since_epoch() / std::chrono::nanoseconds(1);
+  const int64_t now =
+      Clock::now().time_since_epoch() / std::chrono::nanoseconds(1);
   int64_t last = last_trim_ns_.load(std::memory_order_relaxed);
   if (now - last < kIntervalNs) return;
   if (!last_trim_ns_.compare_exchange_strong(last, now)) return;

@@ -248,17 +248,16 @@ int Run() {
         absl::StartsWith((*classifier)->device(), "cuda") ? 1 : cpu_workers;
   }
   const ModelMetadata& meta = (*classifier)->metadata();
-  LogInfo("model loaded", {{"path", model_path},
-                           {"name", meta.name},
-                           {"version", meta.version},
-                           {"classes", std::to_string(meta.classes.size())},
-                           {"device", (*classifier)->device()},
-                           {"precision", model_options.precision},
-                           {"workers", std::to_string(batcher_options.num_workers)},
-                           {"intra_op_threads",
-                            std::to_string(model_options.intra_op_threads)},
-                           {"blas_threads",
-                            std::to_string(model_options.blas_threads)}});
+  LogInfo("model loaded",
+          {{"path", model_path},
+           {"name", meta.name},
+           {"version", meta.version},
+           {"classes", std::to_string(meta.classes.size())},
+           {"device", (*classifier)->device()},
+           {"precision", model_options.precision},
+           {"workers", std::to_string(batcher_options.num_workers)},
+           {"intra_op_threads", std::to_string(model_options.intra_op_threads)},
+           {"blas_threads", std::to_string(model_options.blas_threads)}});
 
   auto created =
       Metrics::Create(absl::GetFlag(FLAGS_metrics_address), meta.name,
