@@ -42,6 +42,9 @@ struct BatcherOptions {
   int64_t max_queue_size = 100000;
   // Model worker threads; each runs one batch at a time.
   int num_workers = 1;
+  // After a batch, hand memory freed by the model back to the OS if this long
+  // has passed since the last time (glibc only); zero disables it.
+  std::chrono::milliseconds memory_release_interval{1000};
   // Upper bounds (in tokens) of the length buckets, ascending; longer items
   // share a last bucket. Neighbouring bounds differ by at most 25%, which
   // bounds padding within a bucket.

@@ -249,3 +249,14 @@ def test_thread_layout_defaults_are_applied_and_logged(tmp_path, flags, workers,
     finally:
         s.kill()
     assert "--workers must not be negative" in run_server(f"--model={TEST_MODEL}", "--workers=-1").stderr.decode()
+
+
+def test_memory_release_interval_flag(tmp_path):
+    s = Server(tmp_path, "--memory_release_interval=0").wait_ready()  # 0 disables it
+    try:
+        with ArgServeClient(s.target) as client:
+            assert [r.id for r in client.classify([("a", "MKLV"), ("b", "MKVLAG")])] == ["a", "b"]
+    finally:
+        s.kill()
+    message = run_server(f"--model={TEST_MODEL}", "--memory_release_interval=-1s").stderr.decode()
+    assert "--memory_release_interval must not be negative" in message
