@@ -236,6 +236,10 @@ int Run() {
   model_options.device = absl::GetFlag(FLAGS_device);
   model_options.intra_op_threads = absl::GetFlag(FLAGS_intra_op_threads);
   model_options.blas_threads = absl::GetFlag(FLAGS_blas_threads);
+  if (model_options.blas_threads < 0)
+    Fail("--blas_threads must not be negative");
+  if (model_options.intra_op_threads < 0)
+    Fail("--intra_op_threads must not be negative");
   model_options.precision = absl::GetFlag(FLAGS_precision);
   // On CPU a forward's matrix products hardly speed up with more threads at
   // these sizes, so fp32 batches run side by side, one per core, on one thread

@@ -248,7 +248,8 @@ def test_thread_layout_defaults_are_applied_and_logged(tmp_path, flags, workers,
             assert len(client.classify([("a", "MKLV"), ("b", "MKVLAG")])) == 2
     finally:
         s.kill()
-    assert "--workers must not be negative" in run_server(f"--model={TEST_MODEL}", "--workers=-1").stderr.decode()
+    for flag in ("--workers", "--intra_op_threads", "--blas_threads"):
+        assert f"{flag} must not be negative" in run_server(f"--model={TEST_MODEL}", f"{flag}=-1").stderr.decode()
 
 
 def test_memory_release_interval_flag(tmp_path):
