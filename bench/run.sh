@@ -52,6 +52,9 @@ start_server() {  # model, extra flags...
   echo "\$ argserve --model=$model --workers=$WORKERS --intra_op_threads=$THREADS $*" >> "$log.commands"
 }
 stop_server() { kill -TERM "$server_pid"; wait "$server_pid" || true; }
+json_get() {  # file, Python expression over its JSON as d
+  $PY -c "import json, sys; d = json.load(open(sys.argv[1])); print($2)" "$1"
+}
 
 load() {  # label, flags...
   local label="$1"; shift
@@ -77,26 +80,26 @@ for model in model/default/argserve-default.pt "$esm8m"; do
   for raw_batch in 1 8 64; do
     run $BIN/argserve-raw-bench --model="$model" --fasta="$fasta" --workers="$WORKERS" --threads="$THREADS" \
       --sequences="$RAW_SEQUENCES" --max_batch_size="$raw_batch" --json_out="$work/raw.json"
-    raw_sps="$($PY -c "import json;print(max($raw_sps, json.load(open('$work/raw.json'))['sequences_per_second']))")"
+    raw_sps="$(json_get "$work/raw.json" "max($raw_sps, d['sequences_per_second'])")"
   done
 
   start_server "$model"
   load single --mode=closed --concurrency=1
-  single_p50="$($PY -c "import json;print(json.load(open('$work/last.json'))['latency_seconds']['p50'])")"
-  single_p99="$($PY -c "import json;print(json.load(open('$work/last.json'))['latency_seconds']['p99'])")"
+  single_p50="$(json_get "$work/last.json" "d['latency_seconds']['p50']")"
+  single_p99="$(json_get "$work/last.json" "d['latency_seconds']['p99']")"
   load batching --mode=closed --concurrency=8
   load batching --mode=closed --concurrency=32
-  saturated="$($PY -c "import json;print(json.load(open('$work/last.json'))['sequences_per_second'])")"
-  saturated_tokens="$($PY -c "import json;d=json.load(open('$work/last.json'));print(d['residues_per_second'] + 2 * d['sequences_per_second'])")"
+  saturated="$(json_get "$work/last.json" "d['sequences_per_second']")"
+  saturated_tokens="$(json_get "$work/last.json" "d['residues_per_second'] + 2 * d['sequences_per_second']")"
   load batching --mode=closed --concurrency=64
   half="$($PY -c "print(max(1.0, $saturated / 2))")"
   load half-load --mode=open --rate="$half"
-  half_p99="$($PY -c "import json;print(json.load(open('$work/last.json'))['latency_seconds']['p99'])")"
+  half_p99="$(json_get "$work/last.json" "d['latency_seconds']['p99']")"
   stop_server
 
   start_server "$model" --max_batch_size=1
   load no-batching --mode=closed --concurrency=32
-  unbatched="$($PY -c "import json;print(json.load(open('$work/last.json'))['sequences_per_second'])")"
+  unbatched="$(json_get "$work/last.json" "d['sequences_per_second']")"
   stop_server
 
   # bf16 forwards on CPU run one at a time (see model/torch_classifier.cc): one worker, all cores.
@@ -106,7 +109,7 @@ for model in model/default/argserve-default.pt "$esm8m"; do
   done
   start_server "$model" --precision=bf16 --workers=1 --intra_op_threads="$(nproc)"
   load batching-bf16 --mode=closed --concurrency=32
-  bf16_tokens="$($PY -c "import json;d=json.load(open('$work/last.json'));print(d['residues_per_second'] + 2 * d['sequences_per_second'])")"
+  bf16_tokens="$(json_get "$work/last.json" "d['residues_per_second'] + 2 * d['sequences_per_second']")"
   stop_server
 
   {

@@ -129,11 +129,12 @@ class Batcher {
   size_t BucketOf(size_t length) const;
   // Picks the bucket to release now, or -1 and the time at which one becomes
   // due.
-  // Returns memory freed by the model to the OS, at most once a second.
-  void MaybeReturnFreedMemory();
   int DueBucket(Clock::time_point now, Clock::time_point& wake_at) const;
   Batch TakeBatch(int bucket);
   void WorkerLoop();
+  // Returns memory freed by the model to the OS, at most once per
+  // options_.memory_release_interval.
+  void MaybeReturnFreedMemory();
   void RunBatch(Batch& batch);
 
   const BatcherOptions options_;
