@@ -20,6 +20,7 @@
 #include "bench/json_out.h"
 #include "client/fasta.h"
 #include "nlohmann/json.hpp"
+#include "server/memory.h"
 
 ABSL_FLAG(std::string, model, "", "Model artifact");
 ABSL_FLAG(std::string, fasta, "", "Sequences");
@@ -134,6 +135,7 @@ int Run() {
       {"blas_threads", absl::GetFlag(FLAGS_blas_threads)},
       {"max_batch_size", absl::GetFlag(FLAGS_max_batch_size)},
       {"precision", absl::GetFlag(FLAGS_precision)},
+      {"allocator", AllocatorName()},
       {"sequences", rows.size()},
       {"batches", batches.size()},
       {"seconds", best_seconds},
@@ -142,11 +144,11 @@ int Run() {
       {"tokens_per_second", tokens / best_seconds}};
   std::printf(
       "raw model %-20s %s workers=%d threads=%d batch<=%-3d | %9.1f seq/s "
-      "%11.0f res/s %11.0f tokens/s | %zu batches\n",
+      "%11.0f res/s %11.0f tokens/s | %zu batches, %s\n",
       m.name.c_str(), absl::GetFlag(FLAGS_precision).c_str(), workers,
       absl::GetFlag(FLAGS_threads), absl::GetFlag(FLAGS_max_batch_size),
       rows.size() / best_seconds, residues / best_seconds,
-      tokens / best_seconds, batches.size());
+      tokens / best_seconds, batches.size(), AllocatorName().c_str());
   if (!WriteJsonFile(absl::GetFlag(FLAGS_json_out), result)) return 1;
   return 0;
 }

@@ -7,7 +7,7 @@ PACKAGES=(
   # build toolchain
   build-essential cmake pkg-config git ca-certificates clang-format clang-tidy
   # C++ libraries
-  libtorch-dev libopenblas0-pthread
+  libtorch-dev libopenblas0-pthread libjemalloc-dev
   libgrpc++-dev libgrpc-dev protobuf-compiler-grpc libprotobuf-dev protobuf-compiler
   libabsl-dev prometheus-cpp-dev zlib1g-dev nlohmann-json3-dev
   libgtest-dev libgmock-dev

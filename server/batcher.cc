@@ -1,13 +1,10 @@
 #include "server/batcher.h"
 
-#if defined(__GLIBC__)
-#include <malloc.h>
-#endif
-
 #include <algorithm>
 #include <utility>
 
 #include "absl/strings/str_cat.h"
+#include "server/memory.h"
 
 namespace argserve {
 
@@ -141,10 +138,6 @@ void Batcher::WorkerLoop() {
 }
 
 void Batcher::MaybeReturnFreedMemory() {
-#if defined(__GLIBC__)
-  // Tensors of every batch shape are freed into glibc's per-thread arenas,
-  // which keep the pages: with two workers RSS grew from 220 to 960 MiB over a
-  // 10-minute soak; returning them once a second kept the peak at 540 MiB.
   using std::chrono::duration_cast;
   using std::chrono::nanoseconds;
   const int64_t interval_ns =
@@ -155,8 +148,7 @@ void Batcher::MaybeReturnFreedMemory() {
   int64_t last = last_trim_ns_.load(std::memory_order_relaxed);
   if (now - last < interval_ns) return;
   if (!last_trim_ns_.compare_exchange_strong(last, now)) return;
-  malloc_trim(0);
-#endif
+  ReleaseFreedMemory();
 }
 
 void Batcher::RunBatch(Batch& batch) {

@@ -21,6 +21,7 @@
 #include "argserve/model/classifier.h"
 #include "server/batcher.h"
 #include "server/log.h"
+#include "server/memory.h"
 #include "server/metrics.h"
 #include "server/service.h"
 
@@ -59,10 +60,14 @@ ABSL_FLAG(int64_t, max_batch_tokens,
           "Most padded tokens (rows x longest row) per batch");
 ABSL_FLAG(absl::Duration, max_queue_delay, absl::Milliseconds(2),
           "Longest time a sequence waits for its batch to fill (e.g. 2ms)");
-ABSL_FLAG(absl::Duration, memory_release_interval, absl::Seconds(1),
+// jemalloc returns unused pages by itself; glibc's arenas need trimming, or
+// RSS quadruples under mixed-length load (bench/results/*-soak*.md).
+ABSL_FLAG(absl::Duration, memory_release_interval,
+          argserve::AllocatorName() == "glibc" ? absl::Seconds(1)
+                                               : absl::ZeroDuration(),
           "After a batch, return memory freed by the model to the OS if this "
-          "long has passed since the last time; 0 disables (higher, steadier "
-          "RSS, a few % more throughput; bench/results)");
+          "long has passed since the last time; 0 disables. Default: 0 with "
+          "jemalloc (the default build), 1s with glibc's allocator");
 ABSL_FLAG(int64_t, max_queue_size, argserve::BatcherOptions().max_queue_size,
           "Most sequences waiting for a batch; more is rejected with "
           "RESOURCE_EXHAUSTED");
@@ -260,6 +265,8 @@ int Run() {
         absl::StartsWith((*classifier)->device(), "cuda") ? 1 : cpu_workers;
   }
   const ModelMetadata& meta = (*classifier)->metadata();
+  const std::string release_interval =
+      absl::FormatDuration(absl::GetFlag(FLAGS_memory_release_interval));
   LogInfo("model loaded",
           {{"path", model_path},
            {"name", meta.name},
@@ -269,7 +276,9 @@ int Run() {
            {"precision", model_options.precision},
            {"workers", std::to_string(batcher_options.num_workers)},
            {"intra_op_threads", std::to_string(model_options.intra_op_threads)},
-           {"blas_threads", std::to_string(model_options.blas_threads)}});
+           {"blas_threads", std::to_string(model_options.blas_threads)},
+           {"allocator", AllocatorName()},
+           {"memory_release_interval", release_interval}});
 
   auto created =
       Metrics::Create(absl::GetFlag(FLAGS_metrics_address), meta.name,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import signal
 import socket
 import threading
@@ -252,11 +253,28 @@ def test_thread_layout_defaults_are_applied_and_logged(tmp_path, flags, workers,
         assert f"{flag} must not be negative" in run_server(f"--model={TEST_MODEL}", f"{flag}=-1").stderr.decode()
 
 
-def test_memory_release_interval_flag(tmp_path):
-    s = Server(tmp_path, "--memory_release_interval=0").wait_ready()  # 0 disables it
+def test_logged_allocator_is_the_one_in_use_with_its_release_default(tmp_path):
+    s = Server(tmp_path).wait_ready()
     try:
+        loaded = next(line for line in s.logs().splitlines() if "model loaded" in line)
+        maps = Path(f"/proc/{s.process.pid}/maps").read_text()
+    finally:
+        s.kill()
+    allocator = re.search(r"allocator=(\S+)", loaded).group(1)
+    interval = re.search(r"memory_release_interval=(\S+)", loaded).group(1)
+    # jemalloc releases pages by itself; glibc's arenas are trimmed every second.
+    assert (allocator, interval) in {("jemalloc", "0"), ("glibc", "1s")}, loaded
+    assert ("libjemalloc" in maps) == (allocator == "jemalloc")
+
+
+def test_memory_release_interval_flag(tmp_path):
+    # 1ms: memory is released after nearly every batch, which must not disturb the answers.
+    s = Server(tmp_path, "--memory_release_interval=1ms").wait_ready()
+    try:
+        assert "memory_release_interval=1ms" in s.logs()
         with ArgServeClient(s.target) as client:
-            assert [r.id for r in client.classify([("a", "MKLV"), ("b", "MKVLAG")])] == ["a", "b"]
+            records = many_sequences(40)
+            assert [r.id for r in client.classify(records)] == [rid for rid, _ in records]
     finally:
         s.kill()
     message = run_server(f"--model={TEST_MODEL}", "--memory_release_interval=-1s").stderr.decode()
