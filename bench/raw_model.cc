@@ -39,6 +39,14 @@ namespace argserve {
 namespace {
 
 int Run() {
+  if (absl::GetFlag(FLAGS_sequences) < 1 ||
+      absl::GetFlag(FLAGS_max_batch_size) < 1 ||
+      absl::GetFlag(FLAGS_rounds) < 1) {
+    std::fprintf(stderr,
+                 "argserve-raw-bench: --sequences, --max_batch_size and "
+                 "--rounds must be at least 1\n");
+    return 2;
+  }
   TorchClassifierOptions options;
   options.device = "cpu";
   options.intra_op_threads = absl::GetFlag(FLAGS_threads);
@@ -58,20 +66,31 @@ int Run() {
                  std::string(status.message()).c_str());
     return 2;
   }
+  // Only sequences the model accepts are drawn; a FASTA without any would
+  // otherwise never fill the sample.
   Tokenizer tokenizer(m);
+  std::vector<TokenizedSequence> usable;
+  for (const FastaRecord& record : records) {
+    TokenizedSequence t;
+    if (tokenizer.Tokenize(record.residues, LongSequencePolicy::kReject, t)
+            .ok())
+      usable.push_back(std::move(t));
+  }
+  if (usable.empty()) {
+    std::fprintf(stderr,
+                 "argserve-raw-bench: no sequence in %s is usable by the model "
+                 "(all invalid or longer than its max_residues %d)\n",
+                 absl::GetFlag(FLAGS_fasta).c_str(), m.max_residues);
+    return 2;
+  }
   std::mt19937_64 rng(absl::GetFlag(FLAGS_seed));
-  std::uniform_int_distribution<size_t> pick(0, records.size() - 1);
+  std::uniform_int_distribution<size_t> pick(0, usable.size() - 1);
   std::vector<std::vector<int64_t>> rows;
   int64_t residues = 0;
   while (static_cast<int>(rows.size()) < absl::GetFlag(FLAGS_sequences)) {
-    TokenizedSequence t;
-    if (tokenizer
-            .Tokenize(records[pick(rng)].residues, LongSequencePolicy::kReject,
-                      t)
-            .ok()) {
-      residues += t.residues;
-      rows.push_back(std::move(t.tokens));
-    }
+    const TokenizedSequence& t = usable[pick(rng)];
+    residues += t.residues;
+    rows.push_back(t.tokens);
   }
   std::sort(rows.begin(), rows.end(),
             [](const auto& a, const auto& b) { return a.size() < b.size(); });

@@ -62,12 +62,27 @@ load() {  # label, flags...
     --duration="$DURATION" --warmup="$WARMUP" --label="$label" --json_out="$work/last.json" "$@" || true
 }
 
+# The machine's matrix-product ceiling, the scale every throughput here is bounded by.
+gemm_ceiling="$(OPENBLAS_NUM_THREADS="$(nproc)" $PY - <<'PYEOF'
+import time, torch
+a, b = torch.randn(2048, 2048), torch.randn(2048, 2048)
+for _ in range(3):
+    a @ b
+start, n = time.perf_counter(), 10
+for _ in range(n):
+    a @ b
+print(f"{2 * 2048**3 * n / (time.perf_counter() - start) / 1e9:.0f}")
+PYEOF
+)"
+
 {
   echo "# argserve benchmark, $(date -u +%Y-%m-%dT%H:%MZ), $(hostname -s)"
   echo
   echo "CPU: $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs), $(nproc) cores;" \
        "sequences drawn from \`$fasta\` ($(grep -c '^>' "$fasta") proteins); $WORKERS workers x $THREADS Torch thread(s), OpenBLAS 1 thread;" \
        "runs of $DURATION after $WARMUP warm-up."
+  echo
+  echo "fp32 GEMM ceiling (2048^3, OpenBLAS, all cores): $gemm_ceiling GFLOP/s"
   echo
 } > "$out"
 
@@ -82,12 +97,14 @@ for model in model/default/argserve-default.pt "$esm8m"; do
       --sequences="$RAW_SEQUENCES" --max_batch_size="$raw_batch" --json_out="$work/raw.json"
     raw_sps="$(json_get "$work/raw.json" "max($raw_sps, d['sequences_per_second'])")"
   done
+  mean_tokens="$(json_get "$work/raw.json" "d['tokens_per_second'] / d['sequences_per_second']")"
 
   start_server "$model"
   load single --mode=closed --concurrency=1
   single_p50="$(json_get "$work/last.json" "d['latency_seconds']['p50']")"
   single_p99="$(json_get "$work/last.json" "d['latency_seconds']['p99']")"
   load batching --mode=closed --concurrency=8
+  at8="$(json_get "$work/last.json" "d['sequences_per_second']")"
   load batching --mode=closed --concurrency=32
   saturated="$(json_get "$work/last.json" "d['sequences_per_second']")"
   saturated_tokens="$(json_get "$work/last.json" "d['residues_per_second'] + 2 * d['sequences_per_second']")"
@@ -112,6 +129,16 @@ for model in model/default/argserve-default.pt "$esm8m"; do
   bf16_tokens="$(json_get "$work/last.json" "d['residues_per_second'] + 2 * d['sequences_per_second']")"
   stop_server
 
+  # The yardstick of the ESM-2 8M target: the official forward, eager in Python, PyTorch defaults.
+  official_tps=0
+  if [ "$model" = "$esm8m" ]; then
+    echo "\$ PYTHONPATH=training:training/tests $PY bench/official_eager.py --fasta=$fasta --sequences=$RAW_SEQUENCES --rounds=1" \
+      >> "$log.commands"
+    PYTHONPATH=training:training/tests $PY bench/official_eager.py --fasta="$fasta" --sequences="$RAW_SEQUENCES" \
+      --rounds=1 --json-out="$work/official.json" | tee -a "$log.lines"
+    official_tps="$(json_get "$work/official.json" "d['best_tokens_per_second']")"
+  fi
+
   {
     echo "## $(basename "$model")"
     echo
@@ -120,14 +147,26 @@ for model in model/default/argserve-default.pt "$esm8m"; do
     echo '```'
     echo
     $PY - "$raw_sps" "$saturated" "$single_p50" "$single_p99" "$half_p99" "$unbatched" "$saturated_tokens" \
-      "$bf16_tokens" <<'PYEOF'
+      "$bf16_tokens" "$at8" "$official_tps" "$mean_tokens" "$gemm_ceiling" <<'PYEOF'
 import sys
-raw, sat, p50, p99, half_p99, unbatched, sat_tok, bf16_tok = map(float, sys.argv[1:])
-print(f"- server at saturation (32 callers) / best raw model: {sat:.1f} / {raw:.1f} seq/s = {sat / raw:.2f}")
+raw, sat, p50, p99, half_p99, unbatched, sat_tok, bf16_tok, at8, official, mean_tokens, ceiling = map(
+    float, sys.argv[1:])
+print(f"- server at saturation (32 callers) / best raw model: {sat:.1f} / {raw:.1f} seq/s = {sat / raw:.2f};"
+      f" at 8 callers {at8:.1f} / {raw:.1f} = {at8 / raw:.2f}")
 print(f"- dynamic batching / batching disabled (32 callers): {sat:.1f} / {unbatched:.1f} seq/s = {sat / unbatched:.2f}")
 print(f"- single request: p50 {p50 * 1e3:.1f} ms, p99 {p99 * 1e3:.1f} ms; at half of saturation p99 "
       f"{half_p99 * 1e3:.1f} ms = {half_p99 / p50:.1f}x single p50, {half_p99 / p99:.1f}x single p99")
 print(f"- server end to end at 32 callers: {sat_tok:.0f} tokens/s fp32, {bf16_tok:.0f} tokens/s bf16")
+if official > 0:
+    print(f"- server end to end / official eager fp32 forward: {sat_tok:.0f} / {official:.0f} tokens/s"
+          f" = {sat_tok / official:.2f}x")
+    # ESM-2 8M: 6 layers of width 320; 2 FLOP per weight per token in the projections and MLP
+    # (12 d^2 weights a layer) plus 4 d FLOP per token pair in attention, at the mean length.
+    layers, dim = 6, 320
+    flops_per_token = 2 * 12 * layers * dim * dim + 4 * layers * dim * mean_tokens
+    print(f"- server end to end in FLOP: {sat_tok * flops_per_token / 1e9:.0f} GFLOP/s"
+          f" ({flops_per_token / 1e6:.1f} MFLOP per token at the mean {mean_tokens:.0f} tokens)"
+          f" = {sat_tok * flops_per_token / 1e9 / ceiling:.2f} of the {ceiling:.0f} GFLOP/s GEMM ceiling")
 PYEOF
     echo
     echo "Commands:"

@@ -72,9 +72,10 @@ class TorchClassifier final : public Classifier {
         static_cast<int64_t>(batch.tokens.size()) != batch.rows * batch.cols) {
       return absl::InvalidArgumentError("malformed token batch");
     }
-    // bfloat16 forwards on CPU from two threads at once fail inside LibTorch
-    // 1.13 (std::bad_alloc / broken promise after some hundred calls, seen on
-    // the default model with two workers), so they take turns.
+    // bfloat16 matrix products on CPU go through oneDNN 2.6, whose primitive
+    // cache is not safe when it evicts (past 1024 distinct shapes) while
+    // another thread runs: two concurrent forwards then fail with
+    // std::bad_alloc or "Broken promise", or crash. So they take turns.
     std::unique_lock<std::mutex> serial(bf16_cpu_mu_, std::defer_lock);
     if (bf16_ && !device_.is_cuda()) serial.lock();
     try {

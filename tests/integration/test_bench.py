@@ -1,0 +1,122 @@
+"""The benchmark tools: argserve-bench (load generator), argserve-raw-bench and bench/official_eager.py."""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from conftest import BIN_DIR, TEST_MODEL, Server, many_sequences, model_metadata, write_fasta
+
+SOURCE_DIR = Path(os.environ.get("ARGSERVE_SOURCE_DIR", "."))
+
+
+def run_tool(*args: str, timeout: float = 120) -> subprocess.CompletedProcess:
+    return subprocess.run([str(a) for a in args], capture_output=True, timeout=timeout)
+
+
+def test_raw_bench_packs_sorted_batches_and_reports_them(tmp_path):
+    fasta = write_fasta(tmp_path / "p.faa", many_sequences(30))
+    for batch, batches in ((1, 30), (8, 4)):  # 30 sequences: 30 batches of 1, or 8 + 8 + 8 + 6
+        out = tmp_path / f"raw-{batch}.json"
+        result = run_tool(BIN_DIR / "argserve-raw-bench", f"--model={TEST_MODEL}", f"--fasta={fasta}",
+                          "--sequences=30", f"--max_batch_size={batch}", "--workers=2", "--rounds=1",
+                          f"--json_out={out}")
+        assert result.returncode == 0, result.stderr.decode()
+        report = json.loads(out.read_text())
+        assert (report["sequences"], report["batches"]) == (30, batches)
+        assert (report["workers"], report["max_batch_size"], report["precision"]) == (2, batch, "fp32")
+        # Tokens add <cls> and <eos> to every sequence's residues.
+        assert report["tokens_per_second"] > report["residues_per_second"] > 0
+        assert report["allocator"] in ("jemalloc", "glibc")
+        assert f"batch<={batch} " in result.stdout.decode()
+
+
+def test_raw_bench_refuses_input_it_cannot_use_instead_of_hanging(tmp_path):
+    too_long = "M" * (model_metadata()["max_residues"] + 5)
+    fasta = write_fasta(tmp_path / "long.faa", [("a", too_long), ("b", too_long)])
+    result = run_tool(BIN_DIR / "argserve-raw-bench", f"--model={TEST_MODEL}", f"--fasta={fasta}",
+                      "--sequences=5", timeout=60)
+    assert result.returncode == 2
+    assert str(fasta) in result.stderr.decode() and "max_residues" in result.stderr.decode()
+    result = run_tool(BIN_DIR / "argserve-raw-bench", f"--model={TEST_MODEL}", f"--fasta={fasta}",
+                      "--sequences=0")
+    assert result.returncode == 2 and "--sequences" in result.stderr.decode()
+
+
+def test_load_generator_measures_a_server_in_closed_and_open_loop(tmp_path):
+    fasta = write_fasta(tmp_path / "p.faa", many_sequences(50))
+    s = Server(tmp_path).wait_ready()
+    try:
+        common = [BIN_DIR / "argserve-bench", f"--target={s.target}", f"--metrics_url_port={s.metrics_port}",
+                  f"--fasta={fasta}", "--warmup=0.5s", "--duration=2s"]
+        out = tmp_path / "closed.json"
+        result = run_tool(*common, "--mode=closed", "--concurrency=4", "--sequences_per_request=2",
+                          f"--json_out={out}")
+        assert result.returncode == 0, result.stdout.decode() + result.stderr.decode()
+        closed = json.loads(out.read_text())
+        assert closed["requests_ok"] > 0 and closed["codes"] == {"OK": closed["requests_ok"]}
+        assert closed["sequences_per_second"] == pytest.approx(2 * closed["requests_ok"] / 2.0)
+        latency = closed["latency_seconds"]
+        assert 0 < latency["p50"] <= latency["p90"] <= latency["p99"] <= latency["max"]
+        # Read from the server's /metrics over the measured window.
+        assert closed["server_mean_batch_size"] >= 1
+        assert 0 < closed["server_padding_efficiency"] <= 1
+
+        out = tmp_path / "open.json"
+        result = run_tool(*common, "--mode=open", "--rate=20", f"--json_out={out}")
+        assert result.returncode == 0, result.stdout.decode() + result.stderr.decode()
+        opened = json.loads(out.read_text())
+        # Open loop: exactly the calls scheduled inside the 2 s window at 20/s, each answered.
+        assert opened["codes"] == {"OK": 40} and opened["rate"] == 20
+    finally:
+        s.kill()
+
+
+def test_load_generator_counts_failures_by_status_code(tmp_path):
+    fasta = write_fasta(tmp_path / "p.faa", many_sequences(5))
+    with socket.socket() as sock:  # a port with nothing listening
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    out = tmp_path / "down.json"
+    result = run_tool(BIN_DIR / "argserve-bench", f"--target=127.0.0.1:{port}", f"--fasta={fasta}",
+                      "--mode=open", "--rate=10", "--warmup=0s", "--duration=1s", f"--json_out={out}")
+    assert result.returncode == 1  # not every call succeeded
+    report = json.loads(out.read_text())
+    assert report["requests_ok"] == 0 and report["codes"] == {"UNAVAILABLE": 10}
+    assert "UNAVAILABLE=10" in result.stdout.decode()
+
+
+@pytest.fixture(scope="module")
+def official_eager():
+    sys.path[:0] = [str(SOURCE_DIR / "bench"), str(SOURCE_DIR / "training" / "tests"),
+                    str(SOURCE_DIR / "training")]
+    import official_eager as module
+    return module
+
+
+def test_official_eager_batches_follow_the_token_budget(official_eager):
+    tokens = [[0] + [4] * n + [2] for n in (5, 40, 12, 30, 7, 90, 3)]
+    batches = official_eager.batches_by_tokens(tokens, toks_per_batch=100)
+    assert sorted(len(t) for t in tokens) == [int(n) for b in batches for n in b.ne(1).sum(1)]
+    assert all(b.numel() <= 100 or b.shape[0] == 1 for b in batches)
+    # Token lengths 5, 7, 9, 14 padded to 14 (56); 32, 42 padded to 42 (84); 92 alone.
+    assert [b.shape[0] for b in batches] == [4, 2, 1]
+
+
+def test_official_eager_reports_throughput(tmp_path):
+    fasta = write_fasta(tmp_path / "p.faa", many_sequences(6))
+    out = tmp_path / "eager.json"
+    env = dict(os.environ, PYTHONPATH=f"{SOURCE_DIR / 'training'}:{SOURCE_DIR / 'training' / 'tests'}")
+    result = subprocess.run([sys.executable, str(SOURCE_DIR / "bench" / "official_eager.py"), f"--fasta={fasta}",
+                             "--sequences=6", "--layers=2", "--embed-dim=32", "--heads=4", "--rounds=1",
+                             f"--json-out={out}"], capture_output=True, env=env, timeout=300)
+    assert result.returncode == 0, result.stderr.decode()
+    report = json.loads(out.read_text())
+    assert report["sequences"] == 6 and report["best_tokens_per_second"] > 0
+    assert report["best_tokens_per_second"] == max(report["batch 1"], report["toks_per_batch 4096"])
