@@ -31,7 +31,8 @@ ABSL_FLAG(int, workers, 1, "Threads running batches concurrently");
 ABSL_FLAG(int, blas_threads, 1, "OpenBLAS threads (0 = its default)");
 ABSL_FLAG(std::string, precision, "fp32", "fp32 or bf16 (autocast)");
 ABSL_FLAG(int, max_batch_size, 64, "Most sequences per batch");
-ABSL_FLAG(int64_t, max_batch_tokens, 16384, "Most padded tokens per batch");
+ABSL_FLAG(int64_t, max_batch_tokens, 1024,
+          "Most padded tokens per batch (the server's default on CPU)");
 ABSL_FLAG(int, rounds, 2, "Passes over the sequences (the first is warm-up)");
 ABSL_FLAG(std::string, json_out, "", "Also write the results as JSON here");
 
@@ -41,10 +42,11 @@ namespace {
 int Run() {
   if (absl::GetFlag(FLAGS_sequences) < 1 ||
       absl::GetFlag(FLAGS_max_batch_size) < 1 ||
+      absl::GetFlag(FLAGS_max_batch_tokens) < 1 ||
       absl::GetFlag(FLAGS_rounds) < 1) {
     std::fprintf(stderr,
-                 "argserve-raw-bench: --sequences, --max_batch_size and "
-                 "--rounds must be at least 1\n");
+                 "argserve-raw-bench: --sequences, --max_batch_size, "
+                 "--max_batch_tokens and --rounds must be at least 1\n");
     return 2;
   }
   TorchClassifierOptions options;
@@ -153,6 +155,7 @@ int Run() {
       {"workers", workers},
       {"blas_threads", absl::GetFlag(FLAGS_blas_threads)},
       {"max_batch_size", absl::GetFlag(FLAGS_max_batch_size)},
+      {"max_batch_tokens", absl::GetFlag(FLAGS_max_batch_tokens)},
       {"precision", absl::GetFlag(FLAGS_precision)},
       {"allocator", AllocatorName()},
       {"sequences", rows.size()},
@@ -162,10 +165,12 @@ int Run() {
       {"residues_per_second", residues / best_seconds},
       {"tokens_per_second", tokens / best_seconds}};
   std::printf(
-      "raw model %-20s %s workers=%d threads=%d batch<=%-3d | %9.1f seq/s "
+      "raw model %-20s %s workers=%d threads=%d batch<=%-3d tokens<=%-5lld | "
+      "%9.1f seq/s "
       "%11.0f res/s %11.0f tokens/s | %zu batches, %s\n",
       m.name.c_str(), absl::GetFlag(FLAGS_precision).c_str(), workers,
       absl::GetFlag(FLAGS_threads), absl::GetFlag(FLAGS_max_batch_size),
+      static_cast<long long>(absl::GetFlag(FLAGS_max_batch_tokens)),
       rows.size() / best_seconds, residues / best_seconds,
       tokens / best_seconds, batches.size(), AllocatorName().c_str());
   if (!WriteJsonFile(absl::GetFlag(FLAGS_json_out), result)) return 1;

@@ -21,16 +21,20 @@ def run_tool(*args: str, timeout: float = 120) -> subprocess.CompletedProcess:
 
 
 def test_raw_bench_packs_sorted_batches_and_reports_them(tmp_path):
-    fasta = write_fasta(tmp_path / "p.faa", many_sequences(30))
-    for batch, batches in ((1, 30), (8, 4)):  # 30 sequences: 30 batches of 1, or 8 + 8 + 8 + 6
-        out = tmp_path / f"raw-{batch}.json"
+    mixed = write_fasta(tmp_path / "mixed.faa", many_sequences(30))
+    # 200 residues are 202 tokens: five fit in 1024 padded tokens, so 30 make 6 batches.
+    equal = write_fasta(tmp_path / "equal.faa", [(f"e{i}", "ACDEFGHIKLMNPQRSTVWY" * 10) for i in range(10)])
+    for fasta, batch, max_tokens, batches in ((mixed, 1, 1024, 30), (mixed, 8, 100000, 4),
+                                              (equal, 64, 1024, 6)):
+        out = tmp_path / f"raw-{batch}-{max_tokens}.json"
         result = run_tool(BIN_DIR / "argserve-raw-bench", f"--model={TEST_MODEL}", f"--fasta={fasta}",
-                          "--sequences=30", f"--max_batch_size={batch}", "--workers=2", "--rounds=1",
-                          f"--json_out={out}")
+                          "--sequences=30", f"--max_batch_size={batch}", f"--max_batch_tokens={max_tokens}",
+                          "--workers=2", "--rounds=1", f"--json_out={out}")
         assert result.returncode == 0, result.stderr.decode()
         report = json.loads(out.read_text())
         assert (report["sequences"], report["batches"]) == (30, batches)
         assert (report["workers"], report["max_batch_size"], report["precision"]) == (2, batch, "fp32")
+        assert report["max_batch_tokens"] == max_tokens
         # Tokens add <cls> and <eos> to every sequence's residues.
         assert report["tokens_per_second"] > report["residues_per_second"] > 0
         assert report["allocator"] in ("jemalloc", "glibc")

@@ -253,6 +253,28 @@ def test_thread_layout_defaults_are_applied_and_logged(tmp_path, flags, workers,
         assert f"{flag} must not be negative" in run_server(f"--model={TEST_MODEL}", f"{flag}=-1").stderr.decode()
 
 
+@pytest.mark.parametrize("flags, expected", [((), 1024), (("--max_batch_tokens=5000",), 5000)])
+def test_cpu_batches_hold_at_most_1024_tokens_unless_told(tmp_path, flags, expected):
+    s = Server(tmp_path, *flags).wait_ready()
+    try:
+        # 40 sequences at once: however they are batched, each answer comes back.
+        with ArgServeClient(s.target) as client:
+            records = many_sequences(40)
+            assert [r.id for r in client.classify(records)] == [rid for rid, _ in records]
+        # Logged just after the port file that wait_ready() reads, so looked up after a call.
+        serving = next(line for line in s.logs().splitlines() if "msg=serving " in line)
+        assert f"max_batch_tokens={expected} " in serving + " "
+        # Every batch held at most the budget (one longer sequence alone may exceed it).
+        metrics = parse_metrics(s.metrics())
+        batches = metrics["argserve_batch_size_count"]
+        computed = metrics['argserve_tokens_total{kind="computed"}']
+        assert batches >= 1 and computed <= batches * max(expected, 242)
+    finally:
+        s.kill()
+    assert "--max_batch_tokens must not be negative" in run_server(
+        f"--model={TEST_MODEL}", "--max_batch_tokens=-1").stderr.decode()
+
+
 def test_logged_allocator_is_the_one_in_use_with_its_release_default(tmp_path):
     s = Server(tmp_path).wait_ready()
     try:
