@@ -7,6 +7,7 @@
 #include <atomic>
 #include <chrono>
 #include <cstdio>
+#include <exception>
 #include <random>
 #include <string>
 #include <thread>
@@ -57,7 +58,7 @@ int Run() {
   auto model = LoadTorchClassifier(absl::GetFlag(FLAGS_model), options);
   if (!model.ok()) {
     std::fprintf(stderr, "argserve-raw-bench: %s\n",
-                 std::string(model.status().message()).c_str());
+                 std::string{model.status().message()}.c_str());
     return 2;
   }
   const ModelMetadata& m = (*model)->metadata();
@@ -65,7 +66,7 @@ int Run() {
   if (auto status = ReadFasta(absl::GetFlag(FLAGS_fasta), records);
       !status.ok()) {
     std::fprintf(stderr, "argserve-raw-bench: %s\n",
-                 std::string(status.message()).c_str());
+                 std::string{status.message()}.c_str());
     return 2;
   }
   // Only sequences the model accepts are drawn; a FASTA without any would
@@ -130,7 +131,7 @@ int Run() {
            b = next_batch++) {
         if (auto result = (*model)->Predict(batches[b]); !result.ok()) {
           std::fprintf(stderr, "argserve-raw-bench: %s\n",
-                       std::string(result.status().message()).c_str());
+                       std::string{result.status().message()}.c_str());
           failed = true;
         }
       }
@@ -184,5 +185,10 @@ int main(int argc, char** argv) {
   absl::SetProgramUsageMessage(
       "argserve-raw-bench: TorchScript forward throughput without the server");
   absl::ParseCommandLine(argc, argv);
-  return argserve::Run();
+  try {
+    return argserve::Run();
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "argserve-raw-bench: %s\n", e.what());
+    return 1;
+  }
 }

@@ -29,7 +29,7 @@ size_t Batcher::BucketOf(size_t length) const {
          bounds.begin();
 }
 
-absl::Status Batcher::Submit(std::shared_ptr<BatchJob> job,
+absl::Status Batcher::Submit(const std::shared_ptr<BatchJob>& job,
                              std::vector<std::vector<int64_t>> sequences,
                              Clock::time_point deadline) {
   const auto now = Clock::now();

@@ -103,7 +103,7 @@ class Batcher {
   // none: RESOURCE_EXHAUSTED when they do not fit in the queue, UNAVAILABLE
   // after Stop(). An item whose deadline passes before its batch runs gets
   // DEADLINE_EXCEEDED.
-  absl::Status Submit(std::shared_ptr<BatchJob> job,
+  absl::Status Submit(const std::shared_ptr<BatchJob>& job,
                       std::vector<std::vector<int64_t>> sequences,
                       Clock::time_point deadline = Clock::time_point::max());
 

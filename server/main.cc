@@ -3,9 +3,9 @@
 #include <grpcpp/ext/proto_server_reflection_plugin.h>
 #include <grpcpp/grpcpp.h>
 #include <grpcpp/health_check_service_interface.h>
-#include <signal.h>
 
 #include <cctype>
+#include <csignal>
 #include <cstdio>
 #include <fstream>
 #include <memory>
@@ -151,7 +151,8 @@ std::shared_ptr<grpc::ServerCredentials> ServerCredentials() {
 
 [[noreturn]] void Fail(const std::string& message) {
   std::fprintf(stderr, "argserve: error: %s\n", message.c_str());
-  std::exit(1);
+  // Only called while starting up, before any request is served.
+  std::exit(1);  // NOLINT(concurrency-mt-unsafe)
 }
 
 void Warmup(Classifier& classifier, int batches) {
@@ -265,7 +266,7 @@ int Run() {
   if (model_options.intra_op_threads <= 0)
     model_options.intra_op_threads = std::max(1, cores / cpu_workers);
   auto classifier = LoadTorchClassifier(model_path, model_options);
-  if (!classifier.ok()) Fail(std::string(classifier.status().message()));
+  if (!classifier.ok()) Fail(std::string{classifier.status().message()});
   const bool on_gpu = absl::StartsWith((*classifier)->device(), "cuda");
   if (batcher_options.num_workers == 0)
     batcher_options.num_workers = on_gpu ? 1 : cpu_workers;
