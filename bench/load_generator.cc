@@ -10,8 +10,10 @@
 #include <algorithm>
 #include <atomic>
 #include <chrono>
+#include <cmath>
 #include <condition_variable>
 #include <cstdio>
+#include <exception>
 #include <map>
 #include <mutex>
 #include <random>
@@ -97,8 +99,9 @@ std::map<std::string, double> ScrapeMetrics(const std::string& port) {
 
 double Percentile(std::vector<double> sorted, double q) {
   if (sorted.empty()) return 0;
-  const size_t index = std::min(
-      sorted.size() - 1, static_cast<size_t>(q * (sorted.size() - 1) + 0.5));
+  const size_t index =
+      std::min(sorted.size() - 1,
+               static_cast<size_t>(std::llround(q * (sorted.size() - 1))));
   return sorted[index];
 }
 
@@ -107,7 +110,7 @@ int Run() {
   if (auto status = ReadFasta(absl::GetFlag(FLAGS_fasta), records);
       !status.ok()) {
     std::fprintf(stderr, "argserve-bench: %s\n",
-                 std::string(status.message()).c_str());
+                 std::string{status.message()}.c_str());
     return 2;
   }
   const int max_residues = absl::GetFlag(FLAGS_max_residues);
@@ -163,6 +166,7 @@ int Run() {
   const std::string mode = absl::GetFlag(FLAGS_mode);
   if (mode == "closed") {
     std::vector<std::thread> callers;
+    callers.reserve(absl::GetFlag(FLAGS_concurrency));
     for (int c = 0; c < absl::GetFlag(FLAGS_concurrency); ++c) {
       callers.emplace_back([&] {
         while (SteadyClock::now() < stop_at) {
@@ -211,7 +215,7 @@ int Run() {
       }
       stub->async()->Classify(
           &call->context, &call->request, &call->response,
-          [&, call, scheduled](grpc::Status s) {
+          [&, call, scheduled](const grpc::Status& s) {
             const auto end = SteadyClock::now();
             // Latency counts from the scheduled start: time lost before sending
             // is the server's too.
@@ -241,7 +245,8 @@ int Run() {
   const double seconds = std::chrono::duration<double>(duration).count();
   std::vector<double> latencies;
   std::map<std::string, int> codes;
-  int64_t sequences = 0, residues = 0;
+  int64_t sequences = 0;
+  int64_t residues = 0;
   for (const Sample& s : recorder.samples) {
     codes[absl::StatusCodeToString(static_cast<absl::StatusCode>(s.code))]++;
     if (s.code == grpc::StatusCode::OK) {
@@ -308,5 +313,10 @@ int main(int argc, char** argv) {
   absl::SetProgramUsageMessage(
       "argserve-bench: load generator for argserve (closed or open loop)");
   absl::ParseCommandLine(argc, argv);
-  return argserve::Run();
+  try {
+    return argserve::Run();
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "argserve-bench: %s\n", e.what());
+    return 1;
+  }
 }

@@ -5,6 +5,7 @@
 #include <array>
 #include <cerrno>
 #include <cstring>
+#include <system_error>
 #include <unordered_map>
 
 #include "absl/strings/str_cat.h"
@@ -78,7 +79,7 @@ class Parser {
       if (record.id.empty()) return Error("header has no id after '>'");
       // gRPC carries ids as protobuf strings, which must be UTF-8.
       for (size_t i = 0; i < record.id.size();) {
-        const size_t n = Utf8Length(std::string_view(record.id).substr(i));
+        const size_t n = Utf8Length(std::string_view{record.id}.substr(i));
         if (n == 0) {
           return Error(absl::StrCat(
               "id is not valid UTF-8 (byte ",
@@ -169,7 +170,7 @@ absl::Status ParseFasta(const std::string& text, const std::string& source,
     size_t end = text.find('\n', start);
     if (end == std::string::npos) end = text.size();
     if (auto status =
-            parser.Line(std::string_view(text).substr(start, end - start));
+            parser.Line(std::string_view{text}.substr(start, end - start));
         !status.ok())
       return status;
     start = end + 1;
@@ -184,8 +185,8 @@ absl::Status ReadFasta(const std::string& path,
   // gzdopen/gzopen read gzip and plain files alike.
   gzFile file = is_stdin ? gzdopen(dup(0), "rb") : gzopen(path.c_str(), "rb");
   if (file == nullptr) {
-    return absl::NotFoundError(
-        absl::StrCat(source, ": cannot open: ", std::strerror(errno)));
+    return absl::NotFoundError(absl::StrCat(
+        source, ": cannot open: ", std::generic_category().message(errno)));
   }
   gzbuffer(file, 1 << 17);
   std::string text;

@@ -130,7 +130,9 @@ double ParseDouble(const std::string& flag, const std::string& value,
 
 Options ParseArgs(int argc, char** argv) {
   Options o;
-  const char* env_target = std::getenv("ARGSERVE_TARGET");
+  // Read while parsing arguments, before any thread starts.
+  const char* env_target =
+      std::getenv("ARGSERVE_TARGET");  // NOLINT(concurrency-mt-unsafe)
   o.target = env_target != nullptr && *env_target != '\0' ? env_target
                                                           : "127.0.0.1:50051";
   std::vector<std::string> args(argv + 1, argv + argc);
@@ -400,6 +402,7 @@ grpc::Status ClassifyUnary(const Options& o, v1::ArgClassifier::Stub& stub,
     }
   };
   std::vector<std::thread> threads;
+  threads.reserve(o.concurrency);
   for (int t = 0; t < o.concurrency; ++t) threads.emplace_back(worker);
   for (auto& thread : threads) thread.join();
   return first_error;
@@ -466,8 +469,7 @@ grpc::Status ClassifyStream(const Options& o, v1::ArgClassifier::Stub& stub,
       retry.clear();
       for (size_t i : pending) retry.push_back(i);
     }
-    std::vector<size_t> unanswered;
-    for (size_t i : retry) unanswered.push_back(i);
+    std::vector<size_t> unanswered(retry.begin(), retry.end());
     if (status.ok() && retry.empty()) return grpc::Status::OK;
     std::sort(unanswered.begin(), unanswered.end());
     // Only those not already delivered (a failed stream may have answered
@@ -507,20 +509,20 @@ int RunClassify(const Options& o) {
     if (auto status = ParseFasta(
             text, absl::StrCat("--seq #", &seq - o.seqs.data() + 1), records);
         !status.ok()) {
-      Fail(std::string(status.message()));
+      Fail(std::string{status.message()});
       return kExitBadInput;
     }
   }
   std::vector<std::string> inputs = o.inputs;
-  if (inputs.empty() && o.seqs.empty()) inputs.push_back("-");
+  if (inputs.empty() && o.seqs.empty()) inputs.emplace_back("-");
   for (const std::string& path : inputs) {
     if (auto status = ReadFasta(path, records); !status.ok()) {
-      Fail(std::string(status.message()));
+      Fail(std::string{status.message()});
       return kExitBadInput;
     }
   }
   if (auto status = CheckUniqueIds(records); !status.ok()) {
-    Fail(std::string(status.message()));
+    Fail(std::string{status.message()});
     return kExitBadInput;
   }
 
@@ -652,7 +654,15 @@ int RunHealth(const Options& o) {
 }  // namespace argserve
 
 int main(int argc, char** argv) {
-  using namespace argserve;
+  using argserve::kExitOk;
+  using argserve::kExitUsage;
+  using argserve::kUsage;
+  using argserve::Options;
+  using argserve::ParseArgs;
+  using argserve::RunClassify;
+  using argserve::RunHealth;
+  using argserve::RunInfo;
+  using argserve::UsageError;
   try {
     Options options = ParseArgs(argc, argv);
     if (options.command == "help") {

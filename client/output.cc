@@ -47,7 +47,8 @@ class TsvWriter final : public ResultWriter {
  public:
   TsvWriter(OutputOptions options, std::FILE* out)
       : options_(options), out_(out) {}
-  void Begin(const std::string&, const std::string&) override {
+  void Begin(const std::string& /*model_name*/,
+             const std::string& /*model_version*/) override {
     Put(out_,
         "id\tpredicted_class\tprobability\tis_"
         "arg\tuncertain\tlength\ttruncated\ttop_k\n");
@@ -76,7 +77,8 @@ class JsonLinesWriter final : public ResultWriter {
  public:
   JsonLinesWriter(OutputOptions options, std::FILE* out)
       : options_(options), out_(out) {}
-  void Begin(const std::string&, const std::string&) override {}
+  void Begin(const std::string& /*model_name*/,
+             const std::string& /*model_version*/) override {}
   void Write(const v1::Prediction& p) override {
     Put(out_, ToJson(p, options_).dump() + "\n");
   }

@@ -56,9 +56,10 @@ class AutocastScope {
 
 class TorchClassifier final : public Classifier {
  public:
-  TorchClassifier(torch::jit::Module module, ModelMetadata metadata,
+  // A Module is a handle to the loaded script module; copying it is cheap.
+  TorchClassifier(const torch::jit::Module& module, ModelMetadata metadata,
                   torch::Device device, bool bf16)
-      : module_(std::move(module)),
+      : module_(module),
         metadata_(std::move(metadata)),
         device_(device),
         bf16_(bf16) {}
@@ -191,9 +192,8 @@ absl::StatusOr<std::unique_ptr<Classifier>> LoadTorchClassifier(
     }
   }
   module.eval();
-  return std::unique_ptr<Classifier>(
-      new TorchClassifier(std::move(module), *std::move(metadata), *device,
-                          options.precision == "bf16"));
+  return std::unique_ptr<Classifier>(new TorchClassifier(
+      module, *std::move(metadata), *device, options.precision == "bf16"));
 }
 
 }  // namespace argserve

@@ -10,6 +10,7 @@
 
 #include <cerrno>
 #include <cstring>
+#include <system_error>
 
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
@@ -66,8 +67,8 @@ absl::StatusOr<std::unique_ptr<MetricsHttpServer>> MetricsHttpServer::Start(
   int fd = socket(found->ai_family, found->ai_socktype | SOCK_CLOEXEC, 0);
   if (fd < 0) {
     freeaddrinfo(found);
-    return absl::InternalError(
-        absl::StrCat("metrics socket: ", std::strerror(errno)));
+    return absl::InternalError(absl::StrCat(
+        "metrics socket: ", std::generic_category().message(errno)));
   }
   int one = 1;
   setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
@@ -75,8 +76,9 @@ absl::StatusOr<std::unique_ptr<MetricsHttpServer>> MetricsHttpServer::Start(
     const int error = errno;
     freeaddrinfo(found);
     close(fd);
-    return absl::UnavailableError(absl::StrCat("cannot listen on '", address,
-                                               "': ", std::strerror(error)));
+    return absl::UnavailableError(
+        absl::StrCat("cannot listen on '", address,
+                     "': ", std::generic_category().message(error)));
   }
   freeaddrinfo(found);
   sockaddr_storage bound{};
@@ -90,7 +92,7 @@ absl::StatusOr<std::unique_ptr<MetricsHttpServer>> MetricsHttpServer::Start(
   if (pipe2(wake, O_CLOEXEC) != 0) {
     close(fd);
     return absl::InternalError(
-        absl::StrCat("metrics pipe: ", std::strerror(errno)));
+        absl::StrCat("metrics pipe: ", std::generic_category().message(errno)));
   }
   return std::unique_ptr<MetricsHttpServer>(new MetricsHttpServer(
       fd, wake[0], wake[1], bound_port, std::move(render)));

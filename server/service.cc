@@ -347,7 +347,7 @@ void StreamMessageJob::OnResult(size_t index, const absl::Status& status,
       stream_->service()->FillPrediction(probabilities, top_k_, prediction);
     } else {
       prediction.mutable_status()->set_code(static_cast<int>(status.code()));
-      prediction.mutable_status()->set_message(std::string(status.message()));
+      prediction.mutable_status()->set_message(std::string{status.message()});
     }
   }
   if (remaining_.fetch_sub(1) != 1) return;
@@ -389,14 +389,13 @@ grpc::Status ArgClassifierService::Authenticate(
   }
   // The message never echoes what was sent: tokens must not reach logs or
   // clients.
-  return grpc::Status(grpc::StatusCode::UNAUTHENTICATED,
-                      "missing or invalid bearer token");
+  return {grpc::StatusCode::UNAUTHENTICATED, "missing or invalid bearer token"};
 }
 
 grpc::Status ToGrpc(const absl::Status& status) {
   if (status.ok()) return grpc::Status::OK;
-  return grpc::Status(static_cast<grpc::StatusCode>(status.code()),
-                      std::string(status.message()));
+  return {static_cast<grpc::StatusCode>(status.code()),
+          std::string{status.message()}};
 }
 
 ArgClassifierService::ArgClassifierService(ServiceOptions options,
@@ -434,14 +433,13 @@ grpc::Status ArgClassifierService::Prepare(
     std::vector<v1::Prediction>& predictions) const {
   const int count = sequences.size();
   if (count == 0)
-    return grpc::Status(grpc::StatusCode::INVALID_ARGUMENT,
-                        "request has no sequences");
+    return {grpc::StatusCode::INVALID_ARGUMENT, "request has no sequences"};
   if (count > options_.max_sequences_per_request) {
-    return grpc::Status(grpc::StatusCode::INVALID_ARGUMENT,
-                        absl::StrCat("request has ", count,
-                                     " sequences, more than the limit of ",
-                                     options_.max_sequences_per_request,
-                                     "; split it into several requests"));
+    return {grpc::StatusCode::INVALID_ARGUMENT,
+            absl::StrCat("request has ", count,
+                         " sequences, more than the limit of ",
+                         options_.max_sequences_per_request,
+                         "; split it into several requests")};
   }
   tokens.assign(count, {});
   predictions.assign(count, v1::Prediction());
@@ -451,10 +449,10 @@ grpc::Status ArgClassifierService::Prepare(
     const v1::Sequence& sequence = sequences.Get(i);
     if (auto [it, inserted] = seen.emplace(sequence.id(), i);
         !inserted && !sequence.id().empty()) {
-      return grpc::Status(
+      return {
           grpc::StatusCode::INVALID_ARGUMENT,
           absl::StrCat("duplicate sequence id ", DescribeId(sequence.id()),
-                       " (sequences #", it->second + 1, " and #", i + 1, ")"));
+                       " (sequences #", it->second + 1, " and #", i + 1, ")")};
     }
     grpc::Status status = PrepareOne(sequence, i, tokens[i], predictions[i]);
     if (!status.ok()) return status;
@@ -466,9 +464,8 @@ grpc::Status ArgClassifierService::PrepareOne(
     const v1::Sequence& sequence, int index, std::vector<int64_t>& tokens,
     v1::Prediction& prediction) const {
   if (sequence.id().empty()) {
-    return grpc::Status(
-        grpc::StatusCode::INVALID_ARGUMENT,
-        absl::StrCat("sequence #", index + 1, " has an empty id"));
+    return {grpc::StatusCode::INVALID_ARGUMENT,
+            absl::StrCat("sequence #", index + 1, " has an empty id")};
   }
   TokenizedSequence tokenized;
   absl::Status status = tokenizer_.Tokenize(sequence.residues(),
@@ -477,10 +474,9 @@ grpc::Status ArgClassifierService::PrepareOne(
     std::string hint;
     if (absl::StrContains(status.message(), "maximum"))
       hint = " (server policy: --long_sequences=reject)";
-    return grpc::Status(
-        grpc::StatusCode::INVALID_ARGUMENT,
-        absl::StrCat("sequence ", DescribeId(sequence.id()), " (#", index + 1,
-                     "): ", status.message(), hint));
+    return {grpc::StatusCode::INVALID_ARGUMENT,
+            absl::StrCat("sequence ", DescribeId(sequence.id()), " (#",
+                         index + 1, "): ", status.message(), hint)};
   }
   tokens = std::move(tokenized.tokens);
   prediction.set_id(sequence.id());

@@ -62,6 +62,7 @@ TEST(Batcher, EveryResultReturnsToItsItemExactlyOnce) {
   std::vector<std::shared_ptr<RecordingJob>> jobs;
   for (int j = 0; j < 20; ++j) {
     std::vector<std::vector<int64_t>> rows;
+    rows.reserve(13);
     for (int i = 0; i < 13; ++i)
       rows.push_back(Row(1 + (j * 37 + i * 11) % 300));
     auto job = std::make_shared<RecordingJob>(rows.size());
@@ -89,6 +90,7 @@ TEST(Batcher, BatchesRespectSizeAndTokenLimits) {
   model.Close();  // Let the queue fill so that full batches form.
   Batcher batcher(options, &model, nullptr);
   std::vector<std::vector<int64_t>> rows;
+  rows.reserve(501);
   for (int i = 0; i < 500; ++i) rows.push_back(Row(20 + (i * 7919) % 700));
   rows.push_back(
       Row(3000));  // Alone above the token budget: must still run, alone.
@@ -120,12 +122,14 @@ TEST(Batcher, BucketingKeepsPaddingLow) {
   model.Close();
   Batcher batcher(options, &model, nullptr);
   std::vector<std::vector<int64_t>> rows;
+  rows.reserve(2000);
   for (int i = 0; i < 2000; ++i) rows.push_back(Row(30 + (i * 7919) % 900));
   auto job = std::make_shared<RecordingJob>(rows.size());
   ASSERT_TRUE(batcher.Submit(job, rows).ok());
   model.Open();
   ASSERT_TRUE(job->WaitAll());
-  int64_t real = 0, computed = 0;
+  int64_t real = 0;
+  int64_t computed = 0;
   for (const TokenBatch& b : model.batches()) {
     computed += b.rows * b.cols;
     for (int64_t t : b.tokens) real += t != 1;

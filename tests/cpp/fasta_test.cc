@@ -16,7 +16,7 @@ std::string ParseError(const std::string& text) {
   std::vector<FastaRecord> records;
   absl::Status status = ParseFasta(text, "in.fa", records);
   EXPECT_FALSE(status.ok()) << text;
-  return std::string(status.message());
+  return std::string{status.message()};
 }
 
 TEST(Fasta, ReadsRecordsAcrossLinesAndFormats) {
@@ -76,7 +76,8 @@ TEST(Fasta, ReadsGzipAndPlainFiles) {
   gzFile file = gzopen(gz.c_str(), "wb");
   gzwrite(file, text.data(), text.size());
   gzclose(file);
-  std::vector<FastaRecord> from_plain, from_gz;
+  std::vector<FastaRecord> from_plain;
+  std::vector<FastaRecord> from_gz;
   ASSERT_TRUE(ReadFasta(plain, from_plain).ok());
   ASSERT_TRUE(ReadFasta(gz, from_gz).ok());
   ASSERT_EQ(from_gz.size(), 2u);

@@ -53,8 +53,8 @@ TEST(ModelMetadata, RejectsOtherFormats) {
 
 TEST(ModelMetadata, NonargClassMustBeAClass) {
   std::string json = testing::TestModelJson();
-  json.replace(json.find("\"nonarg_class\": \"nonarg\""), 24,
-               "\"nonarg_class\": \"other\"");
+  json.replace(json.find(R"("nonarg_class": "nonarg")"), 24,
+               R"("nonarg_class": "other")");
   auto m = ParseModelMetadata(json);
   ASSERT_FALSE(m.ok());
   EXPECT_THAT(std::string(m.status().message()),

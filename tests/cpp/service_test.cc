@@ -19,8 +19,8 @@ using ::testing::HasSubstr;
 
 class ServiceTest : public ::testing::Test {
  protected:
-  void Start(ServiceOptions service_options = {},
-             BatcherOptions batcher_options = {}) {
+  void Start(const ServiceOptions& service_options = {},
+             const BatcherOptions& batcher_options = {}) {
     model_.as_distribution = true;
     auto metrics = Metrics::Create("", "test", "1", "cpu");
     metrics_ = *std::move(metrics);

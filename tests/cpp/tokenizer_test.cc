@@ -31,7 +31,8 @@ TEST_F(TokenizerTest, AddsClsAndEosAroundEsmIndices) {
 }
 
 TEST_F(TokenizerTest, IsCaseInsensitiveAndDropsOneTrailingStop) {
-  TokenizedSequence lower, upper;
+  TokenizedSequence lower;
+  TokenizedSequence upper;
   ASSERT_TRUE(
       tokenizer_.Tokenize("mkla*", LongSequencePolicy::kReject, lower).ok());
   ASSERT_TRUE(

@@ -16,7 +16,9 @@ namespace {
 using ::testing::HasSubstr;
 
 std::string ModelPath() {
-  const char* path = std::getenv("ARGSERVE_TEST_MODEL");
+  // Read before the test starts any thread.
+  const char* path =
+      std::getenv("ARGSERVE_TEST_MODEL");  // NOLINT(concurrency-mt-unsafe)
   return path == nullptr ? "" : path;
 }
 
@@ -32,7 +34,8 @@ TEST(TorchClassifier, LoadsMetadataAndPredictsDistributions) {
   EXPECT_EQ((*model)->device(), "cpu");
 
   Tokenizer tokenizer(m);
-  TokenizedSequence a, b;
+  TokenizedSequence a;
+  TokenizedSequence b;
   ASSERT_TRUE(
       tokenizer.Tokenize("MKLVAAGGSTRE", LongSequencePolicy::kReject, a).ok());
   ASSERT_TRUE(

@@ -31,7 +31,7 @@ struct Fixture {
 }  // namespace
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
-  static Fixture* fixture = new Fixture();
+  static auto* fixture = new Fixture();
   argserve::v1::ClassifyRequest request;
   if (!request.ParseFromArray(data, static_cast<int>(size))) return 0;
   std::vector<std::vector<int64_t>> tokens;
