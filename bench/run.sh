@@ -151,9 +151,9 @@ for model in model/default/argserve-default.pt "$esm8m"; do
 import sys
 raw, sat, p50, p99, half_p99, unbatched, sat_tok, bf16_tok, at8, official, mean_tokens, ceiling = map(
     float, sys.argv[1:])
-print(f"- server at saturation (32 callers) / best raw model: {sat:.1f} / {raw:.1f} seq/s = {sat / raw:.2f};"
-      f" at 8 callers {at8:.1f} / {raw:.1f} = {at8 / raw:.2f}")
-print(f"- dynamic batching / batching disabled (32 callers): {sat:.1f} / {unbatched:.1f} seq/s = {sat / unbatched:.2f}")
+print(f"- server at saturation (32 callers) / best raw model: {sat:.1f} / {raw:.1f} seq/s = {sat / raw:.3f};"
+      f" at 8 callers {at8:.1f} / {raw:.1f} = {at8 / raw:.3f}")
+print(f"- dynamic batching / batching disabled (32 callers): {sat:.1f} / {unbatched:.1f} seq/s = {sat / unbatched:.3f}")
 print(f"- single request: p50 {p50 * 1e3:.1f} ms, p99 {p99 * 1e3:.1f} ms; at half of saturation p99 "
       f"{half_p99 * 1e3:.1f} ms = {half_p99 / p50:.1f}x single p50, {half_p99 / p99:.1f}x single p99")
 print(f"- server end to end at 32 callers: {sat_tok:.0f} tokens/s fp32, {bf16_tok:.0f} tokens/s bf16")
