@@ -82,6 +82,27 @@ def test_load_generator_measures_a_server_in_closed_and_open_loop(tmp_path):
         s.kill()
 
 
+def test_closed_loop_throughput_obeys_littles_law_when_latency_is_long(tmp_path):
+    # Each call waits out the server's 1 s batching delay (4 callers never fill a batch), so calls
+    # finish in rounds about 1 s apart. 4 callers at a mean latency L complete 4 / L calls a second;
+    # counting only calls that also started inside the 4 s window would report a quarter less.
+    fasta = write_fasta(tmp_path / "p.faa", many_sequences(20))
+    s = Server(tmp_path, "--max_queue_delay=1s").wait_ready()
+    try:
+        out = tmp_path / "closed.json"
+        result = run_tool(BIN_DIR / "argserve-bench", f"--target={s.target}", f"--fasta={fasta}",
+                          "--mode=closed", "--concurrency=4", "--warmup=0.5s", "--duration=4s",
+                          f"--json_out={out}")
+        assert result.returncode == 0, result.stdout.decode() + result.stderr.decode()
+        report = json.loads(out.read_text())
+        mean = report["latency_seconds"]["mean"]
+        assert 1.0 <= mean < 1.5
+        assert report["latency_seconds"]["p50"] <= report["latency_seconds"]["max"]
+        assert report["sequences_per_second"] * mean == pytest.approx(4, rel=0.1)
+    finally:
+        s.kill()
+
+
 def test_load_generator_counts_failures_by_status_code(tmp_path):
     fasta = write_fasta(tmp_path / "p.faa", many_sequences(5))
     with socket.socket() as sock:  # a port with nothing listening
