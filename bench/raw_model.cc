@@ -106,18 +106,19 @@ int Run() {
            static_cast<int>(j - i) < absl::GetFlag(FLAGS_max_batch_size)) {
       const int64_t next =
           std::max<int64_t>(longest, static_cast<int64_t>(rows[j].size()));
-      if (j > i && next * static_cast<int64_t>(j - i + 1) >
-                       absl::GetFlag(FLAGS_max_batch_tokens))
+      if (j > i &&
+          BatchColumns(**model, next) * static_cast<int64_t>(j - i + 1) >
+              absl::GetFlag(FLAGS_max_batch_tokens))
         break;
       longest = next;
       ++j;
     }
     batch.rows = static_cast<int64_t>(j - i);
-    batch.cols = longest;
+    batch.cols = BatchColumns(**model, longest);
     batch.tokens.assign(batch.rows * batch.cols, m.pad_token);
     for (size_t r = i; r < j; ++r)
       std::copy(rows[r].begin(), rows[r].end(),
-                batch.tokens.begin() + (r - i) * longest);
+                batch.tokens.begin() + (r - i) * batch.cols);
     batches.push_back(std::move(batch));
     i = j;
   }

@@ -119,12 +119,12 @@ for model in model/default/argserve-default.pt "$esm8m"; do
   unbatched="$(json_get "$work/last.json" "d['sequences_per_second']")"
   stop_server
 
-  # bf16 forwards on CPU run one at a time (see model/torch_classifier.cc): one worker, all cores.
+  # bfloat16 autocast, same worker layout.
   for raw_batch in 1 8; do
-    run $BIN/argserve-raw-bench --model="$model" --fasta="$fasta" --workers=1 --threads="$(nproc)" \
+    run $BIN/argserve-raw-bench --model="$model" --fasta="$fasta" --workers="$WORKERS" --threads="$THREADS" \
       --sequences="$RAW_SEQUENCES" --max_batch_size="$raw_batch" --precision=bf16
   done
-  start_server "$model" --precision=bf16 --workers=1 --intra_op_threads="$(nproc)"
+  start_server "$model" --precision=bf16
   load batching-bf16 --mode=closed --concurrency=32
   bf16_tokens="$(json_get "$work/last.json" "d['residues_per_second'] + 2 * d['sequences_per_second']")"
   stop_server

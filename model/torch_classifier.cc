@@ -3,8 +3,11 @@
 #include <torch/script.h>
 #include <torch/torch.h>
 
+#include <atomic>
 #include <fstream>
+#include <limits>
 #include <mutex>
+#include <shared_mutex>
 #include <sstream>
 #include <utility>
 
@@ -54,6 +57,61 @@ class AutocastScope {
   const bool cuda_;
 };
 
+// LibTorch runs bfloat16 matrix products on CPU through oneDNN (libdnnl 2.6),
+// which caches a primitive per matrix shape. Evicting from that cache fails
+// when the primitive was created on another thread (std::bad_alloc, "Broken
+// promise", or a crash), even with forwards taking turns; filling it from
+// several threads at once is safe. So the cache never evicts: its capacity is
+// doubled whenever it is half full, which it can be without evicting. Batches
+// whose column count is a multiple of kBf16CpuColumnMultiple keep the shapes
+// few: 1,024-token batches come in about 240 shapes (with and without padding)
+// of at most 8 primitives each.
+class OneDnnCache {
+ public:
+  static constexpr int kInitialCapacity = 16384;
+
+  // Finds the cache's controls and enlarges it; false when this oneDNN lacks
+  // them, and forwards must run one at a time.
+  bool Init() {
+    set_capacity_ = reinterpret_cast<Setter>(
+        dlsym(RTLD_DEFAULT, "dnnl_set_primitive_cache_capacity"));
+    get_capacity_ = reinterpret_cast<Getter>(
+        dlsym(RTLD_DEFAULT, "dnnl_get_primitive_cache_capacity"));
+    // dnnl::impl::get_primitive_cache_size(int*), exported by libdnnl 2.x.
+    get_size_ = reinterpret_cast<Getter>(
+        dlsym(RTLD_DEFAULT, "_ZN4dnnl4impl24get_primitive_cache_sizeEPi"));
+    if (set_capacity_ == nullptr || get_capacity_ == nullptr ||
+        get_size_ == nullptr)
+      return false;
+    int capacity = 0;
+    if (get_capacity_(&capacity) != 0) return false;
+    return capacity >= kInitialCapacity || set_capacity_(kInitialCapacity) == 0;
+  }
+
+  // Doubles the capacity if the cache is half full, so that the forwards
+  // running meanwhile cannot fill it; false if it cannot. The capacity is read
+  // each time: it is process-wide, and anyone may change it.
+  bool KeepRoom() {
+    std::lock_guard<std::mutex> lock(mu_);
+    int size = 0;
+    int capacity = 0;
+    if (get_size_(&size) != 0 || get_capacity_(&capacity) != 0) return false;
+    if (2 * size < capacity) return true;
+    return capacity <= std::numeric_limits<int>::max() / 2 &&
+           set_capacity_(2 * capacity) == 0;
+  }
+
+ private:
+  using Getter = int (*)(int*);
+  using Setter = int (*)(int);
+  Setter set_capacity_ = nullptr;
+  Getter get_capacity_ = nullptr;
+  Getter get_size_ = nullptr;
+  std::mutex mu_;
+};
+
+constexpr int64_t kBf16CpuColumnMultiple = 32;
+
 class TorchClassifier final : public Classifier {
  public:
   // A Module is a handle to the loaded script module; copying it is cheap.
@@ -62,23 +120,37 @@ class TorchClassifier final : public Classifier {
       : module_(module),
         metadata_(std::move(metadata)),
         device_(device),
-        bf16_(bf16) {}
+        bf16_(bf16),
+        // bf16 on CPU: forwards run side by side while oneDNN's cache can be
+        // kept from evicting (OneDnnCache); otherwise one at a time.
+        guard_onednn_(bf16 && !device.is_cuda()),
+        alone_(guard_onednn_ && !onednn_cache_.Init()) {}
 
   const ModelMetadata& metadata() const override { return metadata_; }
 
   std::string device() const override { return device_.str(); }
+
+  int64_t preferred_column_multiple() const override {
+    return guard_onednn_ ? kBf16CpuColumnMultiple : 1;
+  }
 
   absl::StatusOr<std::vector<float>> Predict(const TokenBatch& batch) override {
     if (batch.rows <= 0 || batch.cols <= 0 ||
         static_cast<int64_t>(batch.tokens.size()) != batch.rows * batch.cols) {
       return absl::InvalidArgumentError("malformed token batch");
     }
-    // bfloat16 matrix products on CPU go through oneDNN 2.6, whose primitive
-    // cache is not safe when it evicts (past 1024 distinct shapes) while
-    // another thread runs: two concurrent forwards then fail with
-    // std::bad_alloc or "Broken promise", or crash. So they take turns.
-    std::unique_lock<std::mutex> serial(bf16_cpu_mu_, std::defer_lock);
-    if (bf16_ && !device_.is_cuda()) serial.lock();
+    if (!guard_onednn_) return Forward(batch);
+    if (!alone_.load()) {
+      std::shared_lock<std::shared_mutex> side_by_side(onednn_mu_);
+      if (!alone_.load() && !onednn_cache_.KeepRoom()) alone_.store(true);
+      if (!alone_.load()) return Forward(batch);
+    }
+    std::unique_lock<std::shared_mutex> alone(onednn_mu_);
+    return Forward(batch);
+  }
+
+ private:
+  absl::StatusOr<std::vector<float>> Forward(const TokenBatch& batch) {
     try {
       c10::InferenceMode inference_mode;
       AutocastScope autocast(bf16_, device_.is_cuda());
@@ -107,12 +179,14 @@ class TorchClassifier final : public Classifier {
     }
   }
 
- private:
   torch::jit::Module module_;
   ModelMetadata metadata_;
   torch::Device device_;
   const bool bf16_;
-  std::mutex bf16_cpu_mu_;
+  const bool guard_onednn_;
+  OneDnnCache onednn_cache_;
+  std::atomic<bool> alone_{false};
+  std::shared_mutex onednn_mu_;
 };
 
 // Debian's LibTorch calls OpenBLAS (through libblas.so.3) for fp32 matrix

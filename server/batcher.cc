@@ -100,7 +100,8 @@ Batcher::Batch Batcher::TakeBatch(int bucket_index) {
     const int64_t longest = std::max<int64_t>(
         batch.longest, static_cast<int64_t>(item.tokens.size()));
     const auto rows = static_cast<int64_t>(batch.items.size()) + 1;
-    if (!batch.items.empty() && rows * longest > options_.max_batch_tokens)
+    if (!batch.items.empty() &&
+        rows * BatchColumns(*classifier_, longest) > options_.max_batch_tokens)
       break;
     batch.longest = longest;
     batch.items.push_back(std::move(item));
@@ -185,7 +186,7 @@ void Batcher::RunBatch(Batch& batch) {
             });
   TokenBatch tokens;
   tokens.rows = static_cast<int64_t>(batch.items.size());
-  tokens.cols = batch.longest;
+  tokens.cols = BatchColumns(*classifier_, batch.longest);
   tokens.tokens.assign(tokens.rows * tokens.cols,
                        classifier_->metadata().pad_token);
   BatchStats stats;

@@ -31,8 +31,9 @@ using Clock = std::chrono::steady_clock;
 struct BatcherOptions {
   // Most sequences in one batch.
   int max_batch_size = 64;
-  // Most padded tokens (rows x longest row, <cls>/<eos> included) in one batch.
-  // A single sequence longer than this still runs, alone.
+  // Most padded tokens (rows x columns, <cls>/<eos> included) in one batch;
+  // columns are the longest row rounded up to the classifier's preferred
+  // multiple. A single sequence longer than this still runs, alone.
   int64_t max_batch_tokens = 16384;
   // Longest time the oldest waiting sequence of a bucket waits for its batch to
   // fill.
@@ -74,7 +75,7 @@ class BatchJob {
 struct BatchStats {
   int rows = 0;
   int64_t real_tokens = 0;                 // Sum of row lengths.
-  int64_t computed_tokens = 0;             // rows x longest row.
+  int64_t computed_tokens = 0;             // rows x columns, padding included.
   std::vector<double> queue_wait_seconds;  // One per row.
   double inference_seconds = 0;
   bool ok = true;

@@ -47,12 +47,12 @@ ABSL_FLAG(int, blas_threads, 1,
           "core, which competes with the workers for the same cores");
 ABSL_FLAG(std::string, precision, "fp32",
           "fp32, or bf16 (bfloat16 autocast: faster forwards on CPUs with "
-          "AMX/AVX512-BF16, but one at a time on CPU; on the default model "
-          "99% of calls unchanged, probabilities differ by up to 0.2; see "
-          "bench/results)");
+          "AMX/AVX512-BF16 and on GPUs; on the default model 99% of "
+          "predicted classes unchanged, probabilities differ by up to 0.2; "
+          "see bench/results)");
 ABSL_FLAG(int, workers, 0,
           "Model worker threads (batches run concurrently); 0 = one per core "
-          "for fp32 on CPU (one thread each), else 1");
+          "on CPU (one thread each), 1 on a GPU");
 ABSL_FLAG(int, max_batch_size, argserve::BatcherOptions().max_batch_size,
           "Most sequences per batch (1 disables batching)");
 // On CPU, batches beyond about a thousand padded tokens only add padding and
@@ -161,7 +161,8 @@ void Warmup(Classifier& classifier, int batches) {
   for (int i = 0; i < batches; ++i) {
     TokenBatch batch;
     batch.rows = 8;
-    batch.cols = std::min(lengths[i % 3], m.max_residues) + 2;
+    batch.cols =
+        BatchColumns(classifier, std::min(lengths[i % 3], m.max_residues) + 2);
     batch.tokens.assign(batch.rows * batch.cols, m.cls_token);
     // Any residue token will do: warm-up is about allocations and kernels, not
     // results.
@@ -254,15 +255,14 @@ int Run() {
     Fail("--intra_op_threads must not be negative");
   model_options.precision = absl::GetFlag(FLAGS_precision);
   // On CPU a forward's matrix products hardly speed up with more threads at
-  // these sizes, so fp32 batches run side by side, one per core, on one thread
-  // each. bf16 forwards on CPU run one at a time (see torch_classifier.cc), so
-  // they get one worker with every core; a GPU runs one batch at a time anyway.
+  // these sizes, so batches run side by side, one per core, on one thread
+  // each (bf16 too: two threads on one forward ran 2x slower under load than
+  // two forwards side by side, bench/results). A GPU runs one batch at a time
+  // anyway.
   const int cores =
       static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
-  const bool bf16 = model_options.precision == "bf16";
-  const int cpu_workers = batcher_options.num_workers > 0
-                              ? batcher_options.num_workers
-                              : (bf16 ? 1 : cores);
+  const int cpu_workers =
+      batcher_options.num_workers > 0 ? batcher_options.num_workers : cores;
   if (model_options.intra_op_threads <= 0)
     model_options.intra_op_threads = std::max(1, cores / cpu_workers);
   auto classifier = LoadTorchClassifier(model_path, model_options);

@@ -114,6 +114,41 @@ TEST(Batcher, BatchesRespectSizeAndTokenLimits) {
   EXPECT_EQ(total_rows, 501);
 }
 
+// A classifier that prefers column counts of a multiple gets them, the token
+// budget counts the padded columns, and the extra padding leaves results alone.
+TEST(Batcher, ColumnsAreRoundedToTheClassifiersMultiple) {
+  testing::FakeClassifier model(/*max_residues=*/1000);
+  model.column_multiple = 32;
+  BatcherOptions options;
+  options.max_batch_size = 16;
+  options.max_batch_tokens = 1024;
+  options.max_queue_delay = 50ms;
+  model.Close();
+  Batcher batcher(options, &model, nullptr);
+  std::vector<std::vector<int64_t>> rows;
+  rows.reserve(301);
+  for (int i = 0; i < 300; ++i) rows.push_back(Row(10 + (i * 7919) % 500));
+  rows.push_back(Row(999));  // 1,001 tokens, one short of the model's longest.
+  auto job = std::make_shared<RecordingJob>(rows.size());
+  ASSERT_TRUE(batcher.Submit(job, rows).ok());
+  model.Open();
+  ASSERT_TRUE(job->WaitAll());
+  bool saw_longest = false;
+  for (const TokenBatch& b : model.batches()) {
+    if (b.cols == 1002) {
+      // 1,024 would pass the model's longest input (1,000 residues + 2).
+      saw_longest = true;
+      continue;
+    }
+    EXPECT_EQ(b.cols % 32, 0) << "batch of " << b.rows << " x " << b.cols;
+    EXPECT_LE(b.rows * b.cols, 1024)
+        << "batch of " << b.rows << " x " << b.cols;
+  }
+  EXPECT_TRUE(saw_longest);
+  for (size_t i = 0; i < rows.size(); ++i)
+    EXPECT_EQ(job->results_[i], static_cast<float>(rows[i].size())) << i;
+}
+
 TEST(Batcher, BucketingKeepsPaddingLow) {
   testing::FakeClassifier model;
   BatcherOptions options;

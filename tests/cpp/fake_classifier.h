@@ -24,6 +24,7 @@ class FakeClassifier : public Classifier {
       : metadata_(*ParseModelMetadata(TestModelJson(max_residues))) {}
   const ModelMetadata& metadata() const override { return metadata_; }
   std::string device() const override { return "cpu"; }
+  int64_t preferred_column_multiple() const override { return column_multiple; }
   absl::StatusOr<std::vector<float>> Predict(const TokenBatch& batch) override {
     {
       std::unique_lock<std::mutex> lock(mu_);
@@ -71,6 +72,7 @@ class FakeClassifier : public Classifier {
   }
   bool fail_ = false;
   bool as_distribution = false;
+  int64_t column_multiple = 1;
 
  private:
   ModelMetadata metadata_;
