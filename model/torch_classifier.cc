@@ -134,6 +134,8 @@ class TorchClassifier final : public Classifier {
     return guard_onednn_ ? kBf16CpuColumnMultiple : 1;
   }
 
+  bool forwards_side_by_side() const override { return !alone_.load(); }
+
   absl::StatusOr<std::vector<float>> Predict(const TokenBatch& batch) override {
     if (batch.rows <= 0 || batch.cols <= 0 ||
         static_cast<int64_t>(batch.tokens.size()) != batch.rows * batch.cols) {

@@ -277,18 +277,21 @@ int Run() {
   const ModelMetadata& meta = (*classifier)->metadata();
   const std::string release_interval =
       absl::FormatDuration(absl::GetFlag(FLAGS_memory_release_interval));
-  LogInfo("model loaded",
-          {{"path", model_path},
-           {"name", meta.name},
-           {"version", meta.version},
-           {"classes", std::to_string(meta.classes.size())},
-           {"device", (*classifier)->device()},
-           {"precision", model_options.precision},
-           {"workers", std::to_string(batcher_options.num_workers)},
-           {"intra_op_threads", std::to_string(model_options.intra_op_threads)},
-           {"blas_threads", std::to_string(model_options.blas_threads)},
-           {"allocator", AllocatorName()},
-           {"memory_release_interval", release_interval}});
+  LogInfo(
+      "model loaded",
+      {{"path", model_path},
+       {"name", meta.name},
+       {"version", meta.version},
+       {"classes", std::to_string(meta.classes.size())},
+       {"device", (*classifier)->device()},
+       {"precision", model_options.precision},
+       {"workers", std::to_string(batcher_options.num_workers)},
+       {"intra_op_threads", std::to_string(model_options.intra_op_threads)},
+       {"forwards", (*classifier)->forwards_side_by_side() ? "side_by_side"
+                                                           : "one_at_a_time"},
+       {"blas_threads", std::to_string(model_options.blas_threads)},
+       {"allocator", AllocatorName()},
+       {"memory_release_interval", release_interval}});
 
   auto created =
       Metrics::Create(absl::GetFlag(FLAGS_metrics_address), meta.name,

@@ -147,6 +147,7 @@ TEST(TorchClassifier, Bf16ForwardsOfManyShapesSideBySideMatchAlone) {
   auto model = LoadBf16OnCpu();
   ASSERT_TRUE(model.ok()) << model.status();
   EXPECT_EQ((*model)->preferred_column_multiple(), 32);
+  EXPECT_TRUE((*model)->forwards_side_by_side());
   // Rounded up to the multiple, never past the model's longest input.
   const int64_t longest = (*model)->metadata().max_residues + 2;
   EXPECT_EQ(BatchColumns(**model, 37), 64);

@@ -236,7 +236,7 @@ def test_busy_port_and_bad_flags_fail_fast(tmp_path):
     ((), os.cpu_count(), 1),  # fp32 on CPU: one worker per core, one thread each
     (("--workers=3",), 3, 1),
     (("--workers=1", "--intra_op_threads=0"), 1, os.cpu_count()),
-    (("--precision=bf16", "--intra_op_threads=0"), 1, os.cpu_count()),  # bf16 CPU forwards take turns
+    (("--precision=bf16", "--intra_op_threads=0"), os.cpu_count(), 1),  # bf16 too: forwards side by side
 ])
 def test_thread_layout_defaults_are_applied_and_logged(tmp_path, flags, workers, intra_op):
     s = Server(tmp_path, *flags).wait_ready()
@@ -245,6 +245,7 @@ def test_thread_layout_defaults_are_applied_and_logged(tmp_path, flags, workers,
         assert f"workers={workers} " in loaded + " "
         assert f"intra_op_threads={intra_op} " in loaded + " "
         assert "blas_threads=1" in loaded
+        assert "forwards=side_by_side" in loaded  # bf16 too, with Debian's oneDNN
         with ArgServeClient(s.target) as client:
             assert len(client.classify([("a", "MKLV"), ("b", "MKVLAG")])) == 2
     finally:

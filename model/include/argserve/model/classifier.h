@@ -39,6 +39,10 @@ class Classifier {
   // rows to it (bf16 on CPU: few distinct shapes let forwards run side by
   // side). 1: any width.
   virtual int64_t preferred_column_multiple() const { return 1; }
+
+  // Whether Predict() calls from several threads run at the same time, rather
+  // than one after another.
+  virtual bool forwards_side_by_side() const { return true; }
 };
 
 // Columns of a batch whose longest row has `longest` tokens: rounded up to the
