@@ -34,6 +34,14 @@ ABSL_FLAG(std::string, precision, "fp32", "fp32 or bf16 (autocast)");
 ABSL_FLAG(int, max_batch_size, 64, "Most sequences per batch");
 ABSL_FLAG(int64_t, max_batch_tokens, 1024,
           "Most padded tokens per batch (the server's default on CPU)");
+ABSL_FLAG(std::string, order, "sorted",
+          "sorted (batches of similar lengths, best case) or drawn (batches "
+          "in the order drawn, padding as it falls)");
+ABSL_FLAG(std::string, graph_passes, "none",
+          "TorchScript passes at load: none, freeze or optimize");
+ABSL_FLAG(std::string, grad_mode, "inference", "inference or no_grad");
+ABSL_FLAG(std::string, executor, "profiling",
+          "TorchScript executor: profiling or legacy");
 ABSL_FLAG(int, rounds, 2, "Passes over the sequences (the first is warm-up)");
 ABSL_FLAG(std::string, json_out, "", "Also write the results as JSON here");
 
@@ -55,6 +63,15 @@ int Run() {
   options.intra_op_threads = absl::GetFlag(FLAGS_threads);
   options.blas_threads = absl::GetFlag(FLAGS_blas_threads);
   options.precision = absl::GetFlag(FLAGS_precision);
+  options.graph_passes = absl::GetFlag(FLAGS_graph_passes);
+  options.grad_mode = absl::GetFlag(FLAGS_grad_mode);
+  options.executor = absl::GetFlag(FLAGS_executor);
+  const std::string order = absl::GetFlag(FLAGS_order);
+  if (order != "sorted" && order != "drawn") {
+    std::fprintf(stderr,
+                 "argserve-raw-bench: --order must be sorted or drawn\n");
+    return 2;
+  }
   auto model = LoadTorchClassifier(absl::GetFlag(FLAGS_model), options);
   if (!model.ok()) {
     std::fprintf(stderr, "argserve-raw-bench: %s\n",
@@ -95,9 +112,12 @@ int Run() {
     residues += t.residues;
     rows.push_back(t.tokens);
   }
-  std::sort(rows.begin(), rows.end(),
-            [](const auto& a, const auto& b) { return a.size() < b.size(); });
+  if (order == "sorted") {
+    std::sort(rows.begin(), rows.end(),
+              [](const auto& a, const auto& b) { return a.size() < b.size(); });
+  }
   std::vector<TokenBatch> batches;
+  int64_t computed_tokens = 0;
   for (size_t i = 0; i < rows.size();) {
     TokenBatch batch;
     size_t j = i;
@@ -119,9 +139,12 @@ int Run() {
     for (size_t r = i; r < j; ++r)
       std::copy(rows[r].begin(), rows[r].end(),
                 batch.tokens.begin() + (r - i) * batch.cols);
+    computed_tokens += batch.rows * batch.cols;
     batches.push_back(std::move(batch));
     i = j;
   }
+  int64_t tokens = 0;
+  for (const auto& r : rows) tokens += static_cast<int64_t>(r.size());
   const int workers = std::max(1, absl::GetFlag(FLAGS_workers));
   double best_seconds = 1e30;
   for (int round = 0; round < absl::GetFlag(FLAGS_rounds); ++round) {
@@ -149,8 +172,6 @@ int Run() {
     if (round > 0 || absl::GetFlag(FLAGS_rounds) == 1)
       best_seconds = std::min(best_seconds, seconds);
   }
-  int64_t tokens = 0;
-  for (const auto& r : rows) tokens += static_cast<int64_t>(r.size());
   nlohmann::json result = {
       {"model", m.name},
       {"threads", absl::GetFlag(FLAGS_threads)},
@@ -159,6 +180,11 @@ int Run() {
       {"max_batch_size", absl::GetFlag(FLAGS_max_batch_size)},
       {"max_batch_tokens", absl::GetFlag(FLAGS_max_batch_tokens)},
       {"precision", absl::GetFlag(FLAGS_precision)},
+      {"order", order},
+      {"graph_passes", options.graph_passes},
+      {"grad_mode", options.grad_mode},
+      {"executor", options.executor},
+      {"padding_efficiency", static_cast<double>(tokens) / computed_tokens},
       {"allocator", AllocatorName()},
       {"sequences", rows.size()},
       {"batches", batches.size()},
@@ -166,15 +192,27 @@ int Run() {
       {"sequences_per_second", rows.size() / best_seconds},
       {"residues_per_second", residues / best_seconds},
       {"tokens_per_second", tokens / best_seconds}};
+  // Settings other than the defaults, named at the end of the line.
+  std::string variant;
+  const TorchClassifierOptions defaults;
+  if (order != "sorted") variant += ", order=" + order;
+  if (options.graph_passes != defaults.graph_passes)
+    variant += ", graph_passes=" + options.graph_passes;
+  if (options.grad_mode != defaults.grad_mode)
+    variant += ", grad_mode=" + options.grad_mode;
+  if (options.executor != defaults.executor)
+    variant += ", executor=" + options.executor;
   std::printf(
       "raw model %-20s %s workers=%d threads=%d batch<=%-3d tokens<=%-5lld | "
       "%9.1f seq/s "
-      "%11.0f res/s %11.0f tokens/s | %zu batches, %s\n",
+      "%11.0f res/s %11.0f tokens/s | %zu batches, padding eff %.3f, %s%s\n",
       m.name.c_str(), absl::GetFlag(FLAGS_precision).c_str(), workers,
       absl::GetFlag(FLAGS_threads), absl::GetFlag(FLAGS_max_batch_size),
       static_cast<long long>(absl::GetFlag(FLAGS_max_batch_tokens)),
       rows.size() / best_seconds, residues / best_seconds,
-      tokens / best_seconds, batches.size(), AllocatorName().c_str());
+      tokens / best_seconds, batches.size(),
+      static_cast<double>(tokens) / computed_tokens, AllocatorName().c_str(),
+      variant.c_str());
   if (!WriteJsonFile(absl::GetFlag(FLAGS_json_out), result)) return 1;
   return 0;
 }

@@ -7,6 +7,7 @@
 #include <fstream>
 #include <limits>
 #include <mutex>
+#include <optional>
 #include <shared_mutex>
 #include <sstream>
 #include <utility>
@@ -116,11 +117,12 @@ class TorchClassifier final : public Classifier {
  public:
   // A Module is a handle to the loaded script module; copying it is cheap.
   TorchClassifier(const torch::jit::Module& module, ModelMetadata metadata,
-                  torch::Device device, bool bf16)
+                  torch::Device device, bool bf16, bool inference_mode)
       : module_(module),
         metadata_(std::move(metadata)),
         device_(device),
         bf16_(bf16),
+        inference_mode_(inference_mode),
         // bf16 on CPU: forwards run side by side while oneDNN's cache can be
         // kept from evicting (OneDnnCache); otherwise one at a time.
         guard_onednn_(bf16 && !device.is_cuda()),
@@ -154,7 +156,13 @@ class TorchClassifier final : public Classifier {
  private:
   absl::StatusOr<std::vector<float>> Forward(const TokenBatch& batch) {
     try {
-      c10::InferenceMode inference_mode;
+      std::optional<c10::InferenceMode> inference_mode;
+      std::optional<torch::NoGradGuard> no_grad;
+      if (inference_mode_) {
+        inference_mode.emplace();
+      } else {
+        no_grad.emplace();
+      }
       AutocastScope autocast(bf16_, device_.is_cuda());
       // from_blob does not copy; the batch outlives this call.
       auto tokens = torch::from_blob(const_cast<int64_t*>(batch.tokens.data()),
@@ -185,6 +193,7 @@ class TorchClassifier final : public Classifier {
   ModelMetadata metadata_;
   torch::Device device_;
   const bool bf16_;
+  const bool inference_mode_;
   const bool guard_onednn_;
   OneDnnCache onednn_cache_;
   std::atomic<bool> alone_{false};
@@ -235,6 +244,21 @@ absl::StatusOr<std::unique_ptr<Classifier>> LoadTorchClassifier(
     return absl::InvalidArgumentError(absl::StrCat(
         "precision must be fp32 or bf16, not '", options.precision, "'"));
   }
+  if (options.graph_passes != "none" && options.graph_passes != "freeze" &&
+      options.graph_passes != "optimize") {
+    return absl::InvalidArgumentError(
+        absl::StrCat("graph passes must be none, freeze or optimize, not '",
+                     options.graph_passes, "'"));
+  }
+  if (options.grad_mode != "inference" && options.grad_mode != "no_grad") {
+    return absl::InvalidArgumentError(
+        absl::StrCat("grad mode must be inference or no_grad, not '",
+                     options.grad_mode, "'"));
+  }
+  if (options.executor != "profiling" && options.executor != "legacy") {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "executor must be profiling or legacy, not '", options.executor, "'"));
+  }
   if (!std::ifstream(path).good()) {
     return absl::NotFoundError(absl::StrCat(
         "model file '", path, "': cannot be opened (missing or unreadable)"));
@@ -268,8 +292,22 @@ absl::StatusOr<std::unique_ptr<Classifier>> LoadTorchClassifier(
     }
   }
   module.eval();
+  torch::jit::getProfilingMode() = options.executor == "profiling";
+  try {
+    if (options.graph_passes == "freeze") {
+      module = torch::jit::freeze(module);
+    } else if (options.graph_passes == "optimize") {
+      module = torch::jit::freeze(module);
+      module = torch::jit::optimize_for_inference(module);
+    }
+  } catch (const std::exception& e) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("model file '", path, "': ", options.graph_passes,
+                     " failed: ", FirstLine(e.what())));
+  }
   return std::unique_ptr<Classifier>(new TorchClassifier(
-      module, *std::move(metadata), *device, options.precision == "bf16"));
+      module, *std::move(metadata), *device, options.precision == "bf16",
+      options.grad_mode == "inference"));
 }
 
 }  // namespace argserve

@@ -187,6 +187,63 @@ TEST(TorchClassifier, Fp32RunsAnyWidth) {
   EXPECT_EQ(BatchColumns(**model, 37), 37);
 }
 
+// Freezing, optimize_for_inference, NoGradGuard and the legacy executor change
+// how the forward runs, not what it computes.
+TEST(TorchClassifier, GraphPassesAndGradModesKeepTheOutputs) {
+  TorchClassifierOptions options;
+  options.device = "cpu";
+  options.intra_op_threads = 1;
+  auto reference = LoadTorchClassifier(ModelPath(), options);
+  ASSERT_TRUE(reference.ok()) << reference.status();
+  const std::vector<TokenBatch> batches = ManyShapes((*reference)->metadata());
+  std::vector<TorchClassifierOptions> variants(4, options);
+  variants[0].graph_passes = "freeze";
+  variants[1].graph_passes = "optimize";
+  variants[2].grad_mode = "no_grad";
+  variants[3].executor = "legacy";
+  for (const TorchClassifierOptions& variant : variants) {
+    auto model = LoadTorchClassifier(ModelPath(), variant);
+    ASSERT_TRUE(model.ok()) << model.status();
+    for (size_t b = 0; b < batches.size(); b += 37) {
+      auto expected = (*reference)->Predict(batches[b]);
+      auto got = (*model)->Predict(batches[b]);
+      ASSERT_TRUE(expected.ok()) << expected.status();
+      ASSERT_TRUE(got.ok()) << variant.graph_passes << " "
+                            << variant.grad_mode << ": " << got.status();
+      ASSERT_EQ(expected->size(), got->size());
+      for (size_t i = 0; i < got->size(); ++i)
+        EXPECT_NEAR((*expected)[i], (*got)[i], 1e-5)
+            << variant.graph_passes << " " << variant.grad_mode << " "
+            << variant.executor << ", batch of width " << batches[b].cols;
+    }
+  }
+  options.executor = "profiling";  // Process-wide: back to the default.
+  ASSERT_TRUE(LoadTorchClassifier(ModelPath(), options).ok());
+}
+
+TEST(TorchClassifier, UnknownLoadOptionsAreNamed) {
+  TorchClassifierOptions options;
+  options.device = "cpu";
+  options.graph_passes = "fold";
+  auto model = LoadTorchClassifier(ModelPath(), options);
+  ASSERT_FALSE(model.ok());
+  EXPECT_EQ(model.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(std::string(model.status().message()),
+              ::testing::HasSubstr("'fold'"));
+  options.graph_passes = "none";
+  options.grad_mode = "enabled";
+  EXPECT_THAT(std::string(LoadTorchClassifier(ModelPath(), options)
+                              .status()
+                              .message()),
+              ::testing::HasSubstr("grad mode must be inference or no_grad"));
+  options.grad_mode = "inference";
+  options.executor = "fast";
+  EXPECT_THAT(std::string(LoadTorchClassifier(ModelPath(), options)
+                              .status()
+                              .message()),
+              ::testing::HasSubstr("executor must be profiling or legacy"));
+}
+
 TEST(TorchClassifier, MissingFileIsNamed) {
   auto model = LoadTorchClassifier("/nonexistent/model.pt",
                                    TorchClassifierOptions{"cpu", 1});

@@ -41,6 +41,36 @@ def test_raw_bench_packs_sorted_batches_and_reports_them(tmp_path):
         assert f"batch<={batch} " in result.stdout.decode()
 
 
+def test_raw_bench_orders_and_load_options(tmp_path):
+    # Lengths alternate short and long: batches in drawn order pad the short ones, sorted ones do not.
+    alternating = [(f"s{i}", "ACDEFGHIKL" * (2 if i % 2 else 30)) for i in range(40)]
+    fasta = write_fasta(tmp_path / "alternating.faa", alternating)
+    efficiency = {}
+    for order in ("sorted", "drawn"):
+        out = tmp_path / f"{order}.json"
+        result = run_tool(BIN_DIR / "argserve-raw-bench", f"--model={TEST_MODEL}", f"--fasta={fasta}",
+                          "--sequences=40", "--max_batch_size=4", "--rounds=1", f"--order={order}",
+                          f"--json_out={out}")
+        assert result.returncode == 0, result.stderr.decode()
+        report = json.loads(out.read_text())
+        assert report["order"] == order
+        efficiency[order] = report["padding_efficiency"]
+        assert f"padding eff {efficiency[order]:.3f}" in result.stdout.decode()
+    assert efficiency["sorted"] > 0.9 and efficiency["drawn"] < 0.7
+    out = tmp_path / "frozen.json"
+    result = run_tool(BIN_DIR / "argserve-raw-bench", f"--model={TEST_MODEL}", f"--fasta={fasta}",
+                      "--sequences=8", "--rounds=1", "--graph_passes=optimize", "--grad_mode=no_grad",
+                      "--executor=legacy", f"--json_out={out}")
+    assert result.returncode == 0, result.stderr.decode()
+    report = json.loads(out.read_text())
+    assert (report["graph_passes"], report["grad_mode"], report["executor"]) == ("optimize", "no_grad", "legacy")
+    assert "graph_passes=optimize, grad_mode=no_grad, executor=legacy" in result.stdout.decode()
+    for flag, message in (("--order=random", "--order must be sorted or drawn"),
+                          ("--graph_passes=fold", "graph passes must be none, freeze or optimize")):
+        result = run_tool(BIN_DIR / "argserve-raw-bench", f"--model={TEST_MODEL}", f"--fasta={fasta}", flag)
+        assert result.returncode == 2 and message in result.stderr.decode()
+
+
 def test_raw_bench_refuses_input_it_cannot_use_instead_of_hanging(tmp_path):
     too_long = "M" * (model_metadata()["max_residues"] + 5)
     fasta = write_fasta(tmp_path / "long.faa", [("a", too_long), ("b", too_long)])
@@ -86,7 +116,9 @@ def test_closed_loop_throughput_obeys_littles_law_when_latency_is_long(tmp_path)
     # Each call waits out the server's 1 s batching delay (4 callers never fill a batch), so calls
     # finish in rounds about 1 s apart. 4 callers at a mean latency L complete 4 / L calls a second;
     # counting only calls that also started inside the 4 s window would report a quarter less.
-    fasta = write_fasta(tmp_path / "p.faa", many_sequences(20))
+    # Equal lengths put every call in one length bucket: calls of different buckets would drift
+    # apart, and a call joining a bucket whose oldest call had already waited would wait less.
+    fasta = write_fasta(tmp_path / "p.faa", [(f"e{i}", "ACDEFGHIKLMNPQRSTVWY" * 5) for i in range(20)])
     s = Server(tmp_path, "--max_queue_delay=1s").wait_ready()
     try:
         out = tmp_path / "closed.json"

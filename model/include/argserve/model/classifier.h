@@ -68,6 +68,16 @@ struct TorchClassifierOptions {
   // AMX or AVX512-BF16 and on recent GPUs). On the default model 99% of
   // predicted classes are unchanged; probabilities differ by up to 0.2.
   std::string precision = "fp32";
+  // TorchScript passes run at load: "none", "freeze" (torch::jit::freeze:
+  // parameters become constants) or "optimize" (freeze, then
+  // torch::jit::optimize_for_inference).
+  std::string graph_passes = "none";
+  // How autograd is switched off for forwards: "inference" (c10::InferenceMode)
+  // or "no_grad" (torch::NoGradGuard).
+  std::string grad_mode = "inference";
+  // TorchScript executor, process-wide: "profiling" (LibTorch's default: graphs
+  // specialised to the shapes seen) or "legacy".
+  std::string executor = "profiling";
 };
 
 // Loads a TorchScript artifact with its model.json. Errors are one line naming
