@@ -49,13 +49,14 @@ kill -TERM "$server_pid"; wait "$server_pid" || true
 
 out="bench/results/$(date +%Y-%m-%d)-$(hostname -s)-soak${SUFFIX:-}.md"
 /usr/bin/python3 - "$work/rss.txt" "$work/load.json" "$peak" "$DURATION" "$CONCURRENCY" "$MODEL" \
-  "$work/rss-after.txt" "$allocator" > "$out" <<'PYEOF'
+  "$work/rss-after.txt" "$allocator" "${SERVER_FLAGS:-}" > "$out" <<'PYEOF'
 import json, sys
 rows = [tuple(map(float, line.split())) for line in open(sys.argv[1]).read().splitlines()[1:] if len(line.split()) == 2]
 load = json.load(open(sys.argv[2]))
 peak_kib, duration, concurrency, model = float(sys.argv[3]), sys.argv[4], sys.argv[5], sys.argv[6]
 after_seconds, after_kib = map(float, open(sys.argv[7]).read().split())
 allocator = sys.argv[8] or "unknown"
+server_flags = sys.argv[9] or "none beyond the defaults"
 # Trend over the second half (after allocator pools and caches have grown to their working size).
 half = [r for r in rows if r[0] >= rows[-1][0] / 2] or rows
 n = len(half)
@@ -64,6 +65,7 @@ my = sum(r[1] for r in half) / n
 slope = sum((r[0] - mx) * (r[1] - my) for r in half) / max(1e-9, sum((r[0] - mx) ** 2 for r in half))
 lo, hi = min(r[1] for r in half), max(r[1] for r in half)
 print(f"# argserve soak: {duration} s, {concurrency} concurrent callers, model `{model}`, allocator {allocator}\n")
+print(f"- server flags: {server_flags}")
 print(f"- requests answered OK: {load['requests_ok']}; status codes: {load['codes']}")
 print(f"- throughput: {load['sequences_per_second']:.1f} sequences/s; latency p50 {load['latency_seconds']['p50']*1e3:.1f} ms,"
       f" p99 {load['latency_seconds']['p99']*1e3:.1f} ms")

@@ -193,10 +193,12 @@ TEST(TorchClassifier, GraphPassesAndGradModesKeepTheOutputs) {
   TorchClassifierOptions options;
   options.device = "cpu";
   options.intra_op_threads = 1;
+  options.graph_passes = "none";
   auto reference = LoadTorchClassifier(ModelPath(), options);
   ASSERT_TRUE(reference.ok()) << reference.status();
   const std::vector<TokenBatch> batches = ManyShapes((*reference)->metadata());
   std::vector<TorchClassifierOptions> variants(4, options);
+  EXPECT_EQ(TorchClassifierOptions().graph_passes, "freeze");
   variants[0].graph_passes = "freeze";
   variants[1].graph_passes = "optimize";
   variants[2].grad_mode = "no_grad";
@@ -208,8 +210,8 @@ TEST(TorchClassifier, GraphPassesAndGradModesKeepTheOutputs) {
       auto expected = (*reference)->Predict(batches[b]);
       auto got = (*model)->Predict(batches[b]);
       ASSERT_TRUE(expected.ok()) << expected.status();
-      ASSERT_TRUE(got.ok()) << variant.graph_passes << " "
-                            << variant.grad_mode << ": " << got.status();
+      ASSERT_TRUE(got.ok()) << variant.graph_passes << " " << variant.grad_mode
+                            << ": " << got.status();
       ASSERT_EQ(expected->size(), got->size());
       for (size_t i = 0; i < got->size(); ++i)
         EXPECT_NEAR((*expected)[i], (*got)[i], 1e-5)
@@ -232,16 +234,14 @@ TEST(TorchClassifier, UnknownLoadOptionsAreNamed) {
               ::testing::HasSubstr("'fold'"));
   options.graph_passes = "none";
   options.grad_mode = "enabled";
-  EXPECT_THAT(std::string(LoadTorchClassifier(ModelPath(), options)
-                              .status()
-                              .message()),
-              ::testing::HasSubstr("grad mode must be inference or no_grad"));
+  EXPECT_THAT(
+      std::string(LoadTorchClassifier(ModelPath(), options).status().message()),
+      ::testing::HasSubstr("grad mode must be inference or no_grad"));
   options.grad_mode = "inference";
   options.executor = "fast";
-  EXPECT_THAT(std::string(LoadTorchClassifier(ModelPath(), options)
-                              .status()
-                              .message()),
-              ::testing::HasSubstr("executor must be profiling or legacy"));
+  EXPECT_THAT(
+      std::string(LoadTorchClassifier(ModelPath(), options).status().message()),
+      ::testing::HasSubstr("executor must be profiling or legacy"));
 }
 
 TEST(TorchClassifier, MissingFileIsNamed) {

@@ -254,6 +254,29 @@ def test_thread_layout_defaults_are_applied_and_logged(tmp_path, flags, workers,
         assert f"{flag} must not be negative" in run_server(f"--model={TEST_MODEL}", f"{flag}=-1").stderr.decode()
 
 
+def test_graph_passes_are_applied_logged_and_checked(tmp_path):
+    records = many_sequences(30)
+    results = {}
+    for flags, passes in (((), "freeze"), (("--graph_passes=none",), "none"), (("--graph_passes=optimize",), "optimize")):
+        s = Server(tmp_path, *flags).wait_ready()
+        try:
+            loaded = next(line for line in s.logs().splitlines() if "model loaded" in line)
+            assert f"graph_passes={passes} " in loaded + " "
+            with ArgServeClient(s.target) as client:
+                results[passes] = client.classify(records, top_k=0)
+        finally:
+            s.kill()
+    # The passes change how the forward runs, not what it computes.
+    for passes in ("freeze", "optimize"):
+        for got, expected in zip(results[passes], results["none"]):
+            assert got.id == expected.id and got.predicted_class == expected.predicted_class
+            assert [c for c, _ in got.scores] == [c for c, _ in expected.scores]
+            assert [p for _, p in got.scores] == pytest.approx([p for _, p in expected.scores], abs=1e-5)
+    result = run_server(f"--model={TEST_MODEL}", "--graph_passes=fold")
+    assert result.returncode != 0
+    assert "graph passes must be none, freeze or optimize, not 'fold'" in result.stderr.decode()
+
+
 @pytest.mark.parametrize("flags, expected", [((), 1024), (("--max_batch_tokens=5000",), 5000)])
 def test_cpu_batches_hold_at_most_1024_tokens_unless_told(tmp_path, flags, expected):
     s = Server(tmp_path, *flags).wait_ready()
