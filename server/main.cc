@@ -53,8 +53,8 @@ ABSL_FLAG(std::string, precision, "fp32",
 ABSL_FLAG(std::string, graph_passes,
           argserve::TorchClassifierOptions().graph_passes,
           "TorchScript passes at load: freeze (parameters become constants; "
-          "ESM-2 8M forwards 5% faster), optimize (freeze, then "
-          "optimize_for_inference: 1% slower on CPU here) or none");
+          "ESM-2 8M forwards 1-5% faster), optimize (freeze, then "
+          "optimize_for_inference: 1-4% slower on CPU here) or none");
 ABSL_FLAG(int, workers, 0,
           "Model worker threads (batches run concurrently); 0 = one per core "
           "on CPU (one thread each), 1 on a GPU");

@@ -69,7 +69,7 @@ struct TorchClassifierOptions {
   // predicted classes are unchanged; probabilities differ by up to 0.2.
   std::string precision = "fp32";
   // TorchScript passes run at load: "freeze" (torch::jit::freeze: parameters
-  // become constants; ESM-2 8M forwards 5% faster on CPU, bench/steps.sh),
+  // become constants; ESM-2 8M forwards 1-5% faster on CPU, bench/steps.sh),
   // "optimize" (freeze, then torch::jit::optimize_for_inference) or "none".
   // Frozen modules keep only forward(), the one method Predict() runs.
   std::string graph_passes = "freeze";
