@@ -30,17 +30,21 @@ ABSL_FLAG(int, seed, 1, "Random seed");
 ABSL_FLAG(int, threads, 1, "Torch intra-op threads");
 ABSL_FLAG(int, workers, 1, "Threads running batches concurrently");
 ABSL_FLAG(int, blas_threads, 1, "OpenBLAS threads (0 = its default)");
-ABSL_FLAG(std::string, precision, "fp32", "fp32 or bf16 (autocast)");
+ABSL_FLAG(std::string, precision, argserve::TorchClassifierOptions().precision,
+          "fp32 or bf16 (autocast)");
 ABSL_FLAG(int, max_batch_size, 64, "Most sequences per batch");
 ABSL_FLAG(int64_t, max_batch_tokens, 1024,
           "Most padded tokens per batch (the server's default on CPU)");
 ABSL_FLAG(std::string, order, "sorted",
           "sorted (batches of similar lengths, best case) or drawn (batches "
           "in the order drawn, padding as it falls)");
-ABSL_FLAG(std::string, graph_passes, "none",
-          "TorchScript passes at load: none, freeze or optimize");
-ABSL_FLAG(std::string, grad_mode, "inference", "inference or no_grad");
-ABSL_FLAG(std::string, executor, "profiling",
+// The model's load options default to the server's.
+ABSL_FLAG(std::string, graph_passes,
+          argserve::TorchClassifierOptions().graph_passes,
+          "TorchScript passes at load: freeze, optimize or none");
+ABSL_FLAG(std::string, grad_mode, argserve::TorchClassifierOptions().grad_mode,
+          "inference or no_grad");
+ABSL_FLAG(std::string, executor, argserve::TorchClassifierOptions().executor,
           "TorchScript executor: profiling or legacy");
 ABSL_FLAG(int, rounds, 2, "Passes over the sequences (the first is warm-up)");
 ABSL_FLAG(std::string, json_out, "", "Also write the results as JSON here");
