@@ -21,13 +21,13 @@ work="$(mktemp -d)"
 trap 'rm -rf "$work"' EXIT
 
 # name|flags (the server's defaults: sorted batches of up to 64 rows and 1,024 tokens, InferenceMode,
-# a frozen TorchScript module, the profiling executor, fp32)
+# no TorchScript passes, the profiling executor, fp32)
 variants=(
   "defaults|"
   "order=drawn|--order=drawn"
   "batch 1|--max_batch_size=1"
   "grad_mode=no_grad|--grad_mode=no_grad"
-  "graph_passes=none|--graph_passes=none"
+  "graph_passes=freeze|--graph_passes=freeze"
   "graph_passes=optimize|--graph_passes=optimize"
   "executor=legacy|--executor=legacy"
   "precision=bf16|--precision=bf16"

@@ -50,11 +50,11 @@ ABSL_FLAG(std::string, precision, "fp32",
           "AMX/AVX512-BF16 and on GPUs; on the default model 99% of "
           "predicted classes unchanged, probabilities differ by up to 0.2; "
           "see bench/results)");
-ABSL_FLAG(std::string, graph_passes,
-          argserve::TorchClassifierOptions().graph_passes,
-          "TorchScript passes at load: freeze (parameters become constants; "
-          "ESM-2 8M forwards 1-5% faster), optimize (freeze, then "
-          "optimize_for_inference: 1-4% slower on CPU here) or none");
+ABSL_FLAG(
+    std::string, graph_passes, argserve::TorchClassifierOptions().graph_passes,
+    "TorchScript passes at load: none, freeze (parameters become "
+    "constants) or optimize (freeze, then optimize_for_inference); on CPU "
+    "neither changed throughput beyond noise (bench/results)");
 ABSL_FLAG(int, workers, 0,
           "Model worker threads (batches run concurrently); 0 = one per core "
           "on CPU (one thread each), 1 on a GPU");

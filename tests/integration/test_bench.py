@@ -35,7 +35,7 @@ def test_raw_bench_packs_sorted_batches_and_reports_them(tmp_path):
         assert (report["sequences"], report["batches"]) == (30, batches)
         assert (report["workers"], report["max_batch_size"], report["precision"]) == (2, batch, "fp32")
         # The server's load options unless told otherwise, so the two are compared like for like.
-        assert (report["graph_passes"], report["grad_mode"], report["executor"]) == ("freeze", "inference", "profiling")
+        assert (report["graph_passes"], report["grad_mode"], report["executor"]) == ("none", "inference", "profiling")
         assert "graph_passes=" not in result.stdout.decode()
         assert report["max_batch_tokens"] == max_tokens
         # Tokens add <cls> and <eos> to every sequence's residues.

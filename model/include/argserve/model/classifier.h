@@ -68,11 +68,13 @@ struct TorchClassifierOptions {
   // AMX or AVX512-BF16 and on recent GPUs). On the default model 99% of
   // predicted classes are unchanged; probabilities differ by up to 0.2.
   std::string precision = "fp32";
-  // TorchScript passes run at load: "freeze" (torch::jit::freeze: parameters
-  // become constants; ESM-2 8M forwards 1-5% faster on CPU, bench/steps.sh),
-  // "optimize" (freeze, then torch::jit::optimize_for_inference) or "none".
-  // Frozen modules keep only forward(), the one method Predict() runs.
-  std::string graph_passes = "freeze";
+  // TorchScript passes run at load: "none", "freeze" (torch::jit::freeze:
+  // parameters become constants; frozen modules keep only forward(), the one
+  // method Predict() runs) or "optimize" (freeze, then
+  // torch::jit::optimize_for_inference). Neither changed CPU throughput beyond
+  // run-to-run noise (bench/results/*-steps*.md), and freezing can fail on
+  // models it does not support, so none is the default.
+  std::string graph_passes = "none";
   // How autograd is switched off for forwards: "inference" (c10::InferenceMode)
   // or "no_grad" (torch::NoGradGuard).
   std::string grad_mode = "inference";
