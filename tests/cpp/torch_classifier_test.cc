@@ -212,10 +212,11 @@ TEST(TorchClassifier, GraphPassesAndGradModesKeepTheOutputs) {
       ASSERT_TRUE(got.ok()) << variant.graph_passes << " " << variant.grad_mode
                             << ": " << got.status();
       ASSERT_EQ(expected->size(), got->size());
-      for (size_t i = 0; i < got->size(); ++i)
+      for (size_t i = 0; i < got->size(); ++i) {
         EXPECT_NEAR((*expected)[i], (*got)[i], 1e-5)
             << variant.graph_passes << " " << variant.grad_mode << " "
             << variant.executor << ", batch of width " << batches[b].cols;
+      }
     }
   }
   options.executor = "profiling";  // Process-wide: back to the default.
