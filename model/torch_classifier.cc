@@ -65,8 +65,7 @@ class AutocastScope {
 // several threads at once is safe. So the cache never evicts: its capacity is
 // doubled whenever it is half full, which it can be without evicting. Batches
 // whose column count is a multiple of kBf16CpuColumnMultiple keep the shapes
-// few: 1,024-token batches come in about 240 shapes (with and without padding)
-// of at most 8 primitives each.
+// few: 1,024-token batches come in a few hundred.
 class OneDnnCache {
  public:
   static constexpr int kInitialCapacity = 16384;
