@@ -3,6 +3,7 @@
 #include <torch/script.h>
 #include <torch/torch.h>
 
+#include <algorithm>
 #include <atomic>
 #include <fstream>
 #include <limits>
@@ -211,6 +212,20 @@ void SetBlasThreads(int threads) {
   }
 }
 
+// OK if `value` is one of `choices`; else "<what> must be a, b or c, not 'x'".
+absl::Status CheckChoice(const std::string& what, const std::string& value,
+                         const std::vector<std::string>& choices) {
+  if (std::find(choices.begin(), choices.end(), value) != choices.end())
+    return absl::OkStatus();
+  std::string listed;
+  for (size_t i = 0; i < choices.size(); ++i) {
+    if (i > 0) listed += i + 1 == choices.size() ? " or " : ", ";
+    listed += choices[i];
+  }
+  return absl::InvalidArgumentError(
+      absl::StrCat(what, " must be ", listed, ", not '", value, "'"));
+}
+
 absl::StatusOr<torch::Device> ResolveDevice(const std::string& name) {
   if (name == "auto")
     return torch::cuda::is_available() ? torch::Device("cuda:0")
@@ -239,24 +254,13 @@ absl::StatusOr<std::unique_ptr<Classifier>> LoadTorchClassifier(
     const std::string& path, const TorchClassifierOptions& options) {
   auto device = ResolveDevice(options.device);
   if (!device.ok()) return device.status();
-  if (options.precision != "fp32" && options.precision != "bf16") {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "precision must be fp32 or bf16, not '", options.precision, "'"));
-  }
-  if (options.graph_passes != "none" && options.graph_passes != "freeze" &&
-      options.graph_passes != "optimize") {
-    return absl::InvalidArgumentError(
-        absl::StrCat("graph passes must be none, freeze or optimize, not '",
-                     options.graph_passes, "'"));
-  }
-  if (options.grad_mode != "inference" && options.grad_mode != "no_grad") {
-    return absl::InvalidArgumentError(
-        absl::StrCat("grad mode must be inference or no_grad, not '",
-                     options.grad_mode, "'"));
-  }
-  if (options.executor != "profiling" && options.executor != "legacy") {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "executor must be profiling or legacy, not '", options.executor, "'"));
+  for (const absl::Status& status :
+       {CheckChoice("precision", options.precision, {"fp32", "bf16"}),
+        CheckChoice("graph passes", options.graph_passes,
+                    {"none", "freeze", "optimize"}),
+        CheckChoice("grad mode", options.grad_mode, {"inference", "no_grad"}),
+        CheckChoice("executor", options.executor, {"profiling", "legacy"})}) {
+    if (!status.ok()) return status;
   }
   if (!std::ifstream(path).good()) {
     return absl::NotFoundError(absl::StrCat(
