@@ -33,6 +33,13 @@ struct Metrics::Impl {
           .Name("argserve_requests_total")
           .Help("Finished RPCs by method and gRPC status code")
           .Register(*registry);
+  prometheus::Family<prometheus::Counter>& cancelled =
+      prometheus::BuildCounter()
+          .Name("argserve_calls_cancelled_total")
+          .Help(
+              "Calls seen cancelled before they finished (client cancel or "
+              "disconnect, deadline, shutdown), by method")
+          .Register(*registry);
   prometheus::Family<prometheus::Counter>& sequences =
       prometheus::BuildCounter()
           .Name("argserve_sequences_total")
@@ -122,6 +129,9 @@ absl::StatusOr<std::unique_ptr<Metrics>> Metrics::Create(
             {"version", model_version},
             {"device", device}})
       .Set(1);
+  // Series exist from the start, so dashboards and alerts see zeros.
+  for (const char* rpc : {"Classify", "ClassifyStream"})
+    metrics->impl_->cancelled.Add({{"rpc", rpc}});
   if (!address.empty()) {
     auto http = MetricsHttpServer::Start(
         address, [m = metrics.get()] { return m->Render(); });
@@ -138,6 +148,10 @@ void Metrics::OnRequest(const std::string& rpc, const std::string& code,
     impl_->sequences.Add({{"rpc", rpc}, {"code", code}}).Increment(sequences);
   impl_->request_seconds.Add({{"rpc", rpc}}, Exponential(0.001, 2, 16))
       .Observe(seconds);
+}
+
+void Metrics::OnCancelled(const std::string& rpc) {
+  impl_->cancelled.Add({{"rpc", rpc}}).Increment();
 }
 
 void Metrics::OnSequences(const std::string& rpc, const std::string& code,

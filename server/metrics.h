@@ -24,6 +24,9 @@ class Metrics final : public BatcherObserver {
   // sequences it carried, and its duration.
   void OnRequest(const std::string& rpc, const std::string& code, int sequences,
                  double seconds);
+  // A call the server saw cancelled (client cancel or disconnect, deadline,
+  // shutdown) before it finished.
+  void OnCancelled(const std::string& rpc);
   // Sequences answered with a per-sequence status (streaming), by code name.
   void OnSequences(const std::string& rpc, const std::string& code,
                    int sequences);

@@ -92,13 +92,16 @@ class UnaryJob final : public BatchJob {
 
 class UnaryReactor final : public ServerUnaryReactor {
  public:
+  explicit UnaryReactor(Metrics* metrics) : metrics_(metrics) {}
   void set_job(std::shared_ptr<UnaryJob> job) { job_ = std::move(job); }
   void OnCancel() override {
     if (job_) job_->Cancel();
+    metrics_->OnCancelled(kClassify);
   }
   void OnDone() override { delete this; }
 
  private:
+  Metrics* const metrics_;
   std::shared_ptr<UnaryJob> job_;
 };
 
@@ -186,7 +189,10 @@ class StreamReactor final
     FinishIfDone([] {});
   }
 
-  void OnCancel() override { cancelled_.store(true); }
+  void OnCancel() override {
+    cancelled_.store(true);
+    service_->metrics()->OnCancelled(kClassifyStream);
+  }
 
   void OnDone() override {
     service_->metrics()->OnRequest(kClassifyStream, CodeName(final_code_),
@@ -511,7 +517,7 @@ grpc::ServerUnaryReactor* ArgClassifierService::Classify(
     CallbackServerContext* context, const v1::ClassifyRequest* request,
     v1::ClassifyResponse* response) {
   const auto start = Clock::now();
-  auto* reactor = new UnaryReactor();
+  auto* reactor = new UnaryReactor(metrics_);
   std::vector<std::vector<int64_t>> tokens;
   std::vector<v1::Prediction> predictions;
   grpc::Status status = Authenticate(context);
