@@ -1,15 +1,21 @@
 #!/usr/bin/env bash
-# Rebuilds the embedded default model from Debian packages alone, end to end:
-#   1. data sets: homology-aware (40% identity clusters) and random splits
-#   2. masked-LM pretraining of a small ESM-2 on proteins that are in neither test split
-#   3. LoRA fine-tuning of the classifier on each split's training set
-#   4. evaluation of both next to the DIAMOND best-hit baseline
-#   5. export of the homology-split model to model/default/ with its metrics
-# Wall time on 2 CPU cores: about 75 minutes (budgets below). Outputs under runs/default-model/;
-# a finished pretraining is kept when the script runs again.
+# Rebuilds the embedded default model from Debian packages alone, in resumable stages:
+#   data      the labelled data sets: homology-aware (40% identity clusters) and random splits
+#   corpus    the pretraining corpus: Swiss-Prot (metastudent-data) + the data sets' train/valid
+#             proteins, minus every relative of a test protein; extra Swiss-Prot non-ARGs
+#   pretrain  masked-LM pretraining of the backbone, PRETRAIN_MINUTES in all, across as many runs
+#             as it takes: a killed run continues from runs/default-model/pretrain/last.pt, or, on a
+#             fresh machine, from the committed model/default/backbone.pt
+#   finetune  LoRA fine-tuning on each split, calibration on its validation set
+#   evaluate  both test splits, next to the DIAMOND best-hit and k-mer baselines
+#   export    model/default/: artifact, backbone, metrics, confusion matrices, perplexity curve
 #
-#   bash scripts/train-default-model.sh
-#   PRETRAIN_MINUTES=60 FINETUNE_MINUTES=30 bash scripts/train-default-model.sh   # better, slower
+#   bash scripts/train-default-model.sh              # every stage not yet done
+#   bash scripts/train-default-model.sh pretrain     # one stage
+#   bash scripts/train-default-model.sh keep-backbone  # copy the pretraining state to model/default/
+#
+# Each stage's outputs are under runs/default-model/; a stage that finished is skipped on reruns.
+# Long stages belong in the background: nice -n 19 bash scripts/train-default-model.sh &
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -18,74 +24,111 @@ export PYTHONPATH=training
 RUN=runs/default-model
 SEED="${SEED:-42}"
 THREADS="${THREADS:-2}"
-PRETRAIN_MINUTES="${PRETRAIN_MINUTES:-30}"
-FINETUNE_MINUTES="${FINETUNE_MINUTES:-16}"
-RANDOM_FINETUNE_MINUTES="${RANDOM_FINETUNE_MINUTES:-12}"
-# Backbone: chosen by measured inference speed (>= 10x the 8M ESM-2 on the same CPU) and quality.
+# Backbone: chosen by pilots (docs/model-card: quality per CPU-hour under the speed target).
 LAYERS="${LAYERS:-4}"
-DIM="${DIM:-96}"
+DIM="${DIM:-128}"
 HEADS="${HEADS:-2}"
-BF16="${BF16:---bf16}"   # bfloat16 autocast: ~2x faster training on CPUs with AMX; empty to disable
+PRETRAIN_MINUTES="${PRETRAIN_MINUTES:-360}"
+FINETUNE_MINUTES="${FINETUNE_MINUTES:-45}"
+BF16="${BF16:---bf16}"   # bfloat16 autocast: 5-7x faster training on CPUs with AMX; empty to disable
 mkdir -p "$RUN"
 log() { echo "[$(date +%H:%M:%S)] $*" | tee -a "$RUN/recipe.log"; }
 
-log "data sets"
-[ -s data/cluster40/manifest.json ] || $PY -m argtrain dataset --split cluster --identity 0.4 --coverage 0.8 \
-  --seed "$SEED" --out data/cluster40
-[ -s data/random/manifest.json ] || $PY -m argtrain dataset --split random --seed "$SEED" --out data/random
+stage_data() {
+  [ -s data/cluster40/manifest.json ] || $PY -m argtrain dataset --split cluster --identity 0.4 \
+    --coverage 0.8 --seed "$SEED" --out data/cluster40
+  [ -s data/random/manifest.json ] || $PY -m argtrain dataset --split random --seed "$SEED" \
+    --out data/random
+}
 
-log "pretraining corpus: cluster40 train+valid without any protein of either test split"
-$PY - <<'PYEOF'
-from argtrain.fasta import read_fasta, write_fasta
-held_out = {seq for path in ("data/cluster40/test.fasta", "data/random/test.fasta") for _, seq in read_fasta(path)}
-kept, dropped = [], 0
-for path in ("data/cluster40/train.fasta", "data/cluster40/valid.fasta"):
-    for header, seq in read_fasta(path):
-        if seq in held_out:
-            dropped += 1
-        else:
-            kept.append((header, seq))
-write_fasta("runs/default-model/pretrain.fasta", kept)
-print(f"pretraining corpus: {len(kept)} proteins ({dropped} dropped: in a test split)")
-PYEOF
+stage_corpus() {
+  [ -s data/pretrain/manifest.json ] && return 0
+  local splits=(data/cluster40/train.fasta data/cluster40/valid.fasta data/random/train.fasta
+                data/random/valid.fasta)
+  $PY -m argtrain corpus --out data/pretrain --include "${splits[@]}" \
+    --exclude-like data/cluster40/test.fasta data/random/test.fasta \
+    --arg-reference "${splits[@]}" --seed "$SEED" --threads "$THREADS"
+}
 
-if [ -e "$RUN/pretrain.done" ]; then
-  log "pretrain: done before, kept (remove $RUN/pretrain.done to redo)"
-else
-log "pretrain ${LAYERS}x${DIM}, ${HEADS} heads, ${PRETRAIN_MINUTES} min"
-$PY -m argtrain pretrain --train "$RUN/pretrain.fasta" --valid-fraction 0.02 --valid-max 300 \
-  --num-layers "$LAYERS" --embed-dim "$DIM" --attention-heads "$HEADS" --max-length 512 --lr 2e-3 \
-  --warmup-fraction 0.05 --max-minutes "$PRETRAIN_MINUTES" --eval-every 300 --save-every 300 \
-  --num-threads "$THREADS" --seed "$SEED" $BF16 --no-progress --out "$RUN/pretrain"
-touch "$RUN/pretrain.done"
-fi
+stage_pretrain() {
+  [ -e "$RUN/pretrain.done" ] && return 0
+  local from=()
+  if [ -s "$RUN/pretrain/last.pt" ]; then
+    from=(--resume)
+  elif [ -s model/default/backbone.pt ]; then
+    from=(--resume-from model/default/backbone.pt)
+  fi
+  log "pretrain ${LAYERS}x${DIM}, ${HEADS} heads, ${PRETRAIN_MINUTES} min in all ${from[*]}"
+  $PY -m argtrain pretrain --train data/pretrain/train.fasta --valid data/pretrain/valid.fasta \
+    --valid-max 1000 --num-layers "$LAYERS" --embed-dim "$DIM" --attention-heads "$HEADS" \
+    --max-length 512 --max-tokens 8192 --lr 1e-3 --warmup-fraction 0.02 \
+    --max-minutes "$PRETRAIN_MINUTES" --eval-every 200 --save-every 200 \
+    --num-threads "$THREADS" --seed "$SEED" $BF16 --no-progress --out "$RUN/pretrain" "${from[@]}"
+  touch "$RUN/pretrain.done"
+}
 
-finetune() {  # split, minutes
-  log "LoRA fine-tune on $1 (${2} min)"
+keep_backbone() {
+  # The portable state (weights, progress, perplexity history; no optimizer) is both the shipped
+  # backbone and where a fresh machine resumes.
+  cp "$RUN/pretrain/portable.pt" model/default/backbone.pt
+  cp "$RUN/pretrain/history.jsonl" model/default/pretrain-history.jsonl
+  log "kept the backbone: model/default/backbone.pt"
+}
+
+finetune() {  # split
+  [ -s "$RUN/finetune-$1/best.pt" ] && [ -e "$RUN/finetune-$1.done" ] && return 0
+  log "LoRA fine-tune on $1 (${FINETUNE_MINUTES} min at most)"
   $PY -m argtrain finetune --train "data/$1/train.fasta" --valid "data/$1/valid.fasta" \
-    --backbone "$RUN/pretrain" --lora-targets q,k,v,out,fc1,fc2 --lora-rank 16 --lora-alpha 32 \
-    --lr 2e-3 --class-weights sqrt --max-per-class 3000 --max-residues 512 --epochs 20 --patience 4 \
-    --max-minutes "$2" --num-threads "$THREADS" --seed "$SEED" $BF16 --no-progress --out "$RUN/finetune-$1"
+    --extra-train data/pretrain/nonarg-extra.fasta --extra-max 20000 \
+    --backbone "$RUN/pretrain/best.pt" --lora-targets q,k,v,out,fc1,fc2 --lora-rank 16 \
+    --lora-alpha 32 --train-norms --lr 2e-3 --sampling sqrt --epoch-size 20000 \
+    --max-residues 512 --epochs 40 --patience 5 --max-minutes "$FINETUNE_MINUTES" \
+    --num-threads "$THREADS" --seed "$SEED" $BF16 --no-progress --out "$RUN/finetune-$1"
+  touch "$RUN/finetune-$1.done"
+}
+
+evaluate() {  # split
   $PY -m argtrain export --checkpoint "$RUN/finetune-$1" --name "argserve-default-$1" \
     --max-residues 1022 --out "$RUN/model-$1.pt"
-  log "evaluate $1 (model and DIAMOND baseline)"
+  log "evaluate $1 (model, DIAMOND and k-mer baselines)"
   $PY -m argtrain evaluate --test "data/$1/test.fasta" --model "$RUN/model-$1.pt" \
-    --baseline-train "data/$1/train.fasta" --num-threads "$THREADS" --out "$RUN/eval-$1"
+    --baseline-train "data/$1/train.fasta" --num-threads "$THREADS" --threads "$THREADS" \
+    --seed "$SEED" --out "$RUN/eval-$1"
 }
-finetune cluster40 "$FINETUNE_MINUTES"
-finetune random "$RANDOM_FINETUNE_MINUTES"
 
-log "export the default model with both evaluations"
-$PY - <<'PYEOF'
+stage_export() {
+  $PY - <<'PYEOF'
 import json
-metrics = {split: json.load(open(f"runs/default-model/eval-{split}/evaluation.json")) for split in ("cluster40", "random")}
+metrics = {split: json.load(open(f"runs/default-model/eval-{split}/evaluation.json"))
+           for split in ("cluster40", "random")}
 json.dump({"homology_split_40": metrics["cluster40"], "random_split": metrics["random"]},
           open("runs/default-model/metrics.json", "w"), indent=1)
 PYEOF
-mkdir -p model/default
-$PY -m argtrain export --checkpoint "$RUN/finetune-cluster40" --name argserve-default \
-  --metrics-json "$RUN/metrics.json" --max-residues 1022 --out model/default/argserve-default.pt
-cp "$RUN/metrics.json" model/default/metrics.json
-cp "$RUN/eval-cluster40/confusion.png" model/default/confusion-homology-split.png
-cp "$RUN/eval-random/confusion.png" model/default/confusion-random-split.png
-log "done: model/default/argserve-default.pt"
+  mkdir -p model/default
+  $PY -m argtrain export --checkpoint "$RUN/finetune-cluster40" --name argserve-default \
+    --metrics-json "$RUN/metrics.json" --max-residues 1022 --out model/default/argserve-default.pt
+  cp "$RUN/metrics.json" model/default/metrics.json
+  cp "$RUN/eval-cluster40/confusion.png" model/default/confusion-homology-split.png
+  cp "$RUN/eval-random/confusion.png" model/default/confusion-random-split.png
+  keep_backbone
+  log "done: model/default/argserve-default.pt"
+}
+
+case "${1:-all}" in
+  data) stage_data ;;
+  corpus) stage_corpus ;;
+  pretrain) stage_pretrain ;;
+  keep-backbone) keep_backbone ;;
+  finetune) finetune cluster40; finetune random ;;
+  evaluate) evaluate cluster40; evaluate random ;;
+  export) stage_export ;;
+  all)
+    log "data sets"; stage_data
+    log "pretraining corpus"; stage_corpus
+    stage_pretrain
+    finetune cluster40; finetune random
+    evaluate cluster40; evaluate random
+    stage_export ;;
+  *) echo "usage: $0 [all|data|corpus|pretrain|keep-backbone|finetune|evaluate|export]" >&2
+     exit 2 ;;
+esac

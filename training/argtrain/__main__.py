@@ -9,6 +9,7 @@ import sys
 
 SUBCOMMANDS = {
     "dataset": ("argtrain.dataset_cli", "build the labelled data set and its splits"),
+    "corpus": ("argtrain.corpus", "build the pretraining corpus without relatives of test proteins"),
     "pretrain": ("argtrain.pretrain", "masked-language-model pretraining of an ESM-2"),
     "finetune": ("argtrain.finetune", "fine-tune an ARG classifier (LoRA or full)"),
     "evaluate": ("argtrain.evaluate", "evaluate a model and the DIAMOND best-hit baseline"),

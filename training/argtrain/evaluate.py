@@ -138,8 +138,11 @@ def predict_model(module, meta: dict, records: Sequence[tuple[str, str, str]], *
             raise EvaluationError(f"sequence '{rid}': {exc}") from None
         tokens.append(ids)
         truncated += cut
-    labels: list[str] = [""] * len(records)
-    probs: list[float] = [0.0] * len(records)
+    import numpy as np
+
+    from .calibrate import call
+
+    all_probs = np.zeros((len(records), len(classes)), dtype=np.float64)
     batches = length_batches([len(t) for t in tokens], batch_size, max_tokens)
     t0 = time.perf_counter()
     with torch.inference_mode():
@@ -152,16 +155,28 @@ def predict_model(module, meta: dict, records: Sequence[tuple[str, str, str]], *
             if logits.dim() != 2 or logits.shape[1] != len(classes):
                 raise EvaluationError(f"model returned logits of shape {tuple(logits.shape)}, "
                                       f"expected [{len(batch)}, {len(classes)}]")
-            p = torch.softmax(logits, dim=-1).cpu()
-            top_p, top_i = p.max(dim=-1)
-            for row, i in enumerate(batch):
-                labels[i] = classes[int(top_i[row])]
-                probs[i] = float(top_p[row])
+            all_probs[batch] = torch.softmax(logits, dim=-1).cpu().double().numpy()
     seconds = time.perf_counter() - t0
+    calibration = meta.get("calibration") or {}
+    nonarg = meta.get("nonarg_class")
+    if nonarg in classes and "arg_threshold" in calibration:
+        pred, top, p_arg = call(all_probs, classes.index(nonarg), calibration["arg_threshold"],
+                                np.array([len(t) - 2 for t in tokens]),
+                                int(calibration.get("min_residues", 0)))
+    else:  # no threshold in the artifact: the most probable class
+        pred = all_probs.argmax(axis=1)
+        top = all_probs.max(axis=1)
+        p_arg = (1.0 - all_probs[:, classes.index(nonarg)] if nonarg in classes
+                 else np.ones(len(records)))
+    labels = [classes[int(i)] for i in pred]
+    probs = [float(p) for p in top]
     info = {"name": meta.get("name"), "version": meta.get("version"), "format": meta.get("format"),
             "backbone": meta.get("backbone"), "classes": classes, "device": device,
             "batches": len(batches), "truncated_sequences": truncated,
             "max_residues": meta["max_residues"], "seconds": round(seconds, 3),
+            "calibration": {k: v for k, v in calibration.items() if k != "validation"},
+            "p_arg": [float(p) for p in p_arg],
+            "class_probabilities": all_probs,
             "sequences_per_second": round(len(records) / seconds, 1) if seconds > 0 else None}
     return labels, probs, info
 
@@ -256,6 +271,8 @@ def format_summary(reports: dict[str, dict]) -> str:
     add("ARG-only accuracy", lambda r: r.get("arg_only_accuracy"))
     add("ARG detection P", lambda r: r.get("binary", {}).get("precision"))
     add("ARG detection R", lambda r: r.get("binary", {}).get("recall"))
+    add("non-ARGs called ARG", lambda r: r.get("nonarg_false_positive_rate"))
+    add("calibration error (ECE)", lambda r: r.get("ece"))
     return "\n".join(lines)
 
 
@@ -300,6 +317,12 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
                    help="DIAMOND sensitivity mode (default: %(default)s)")
     b.add_argument("--threads", type=int, default=2,
                    help="DIAMOND threads (default: %(default)s)")
+    b.add_argument("--no-kmer-baseline", action="store_true",
+                   help="skip the k-mer baseline (2-mer + 3-mer counts into an MLP, trained on "
+                        "--baseline-train), reported as kmer_baseline")
+    b.add_argument("--kmer-epochs", type=int, default=20,
+                   help="training epochs of the k-mer baseline (default: %(default)s)")
+    b.add_argument("--seed", type=int, default=0, help="k-mer baseline seed (default: %(default)s)")
     a = p.parse_args(argv)
     if not a.model and not a.baseline_train:
         p.error("give --model, --baseline-train or both")
@@ -336,6 +359,8 @@ def run(a: argparse.Namespace) -> int:
         info["num_threads"] = a.num_threads
         preds["model"] = labels
         extra_cols["model_prob"] = [f"{p:.4f}" for p in probs]
+        extra_cols["model_p_arg"] = [f"{p:.4f}" for p in info.pop("p_arg")]
+        model_probs = info.pop("class_probabilities")
         infos["model"] = info
         unseen = sorted(set(y_true) - set(model_classes))
         if unseen:
@@ -359,13 +384,36 @@ def run(a: argparse.Namespace) -> int:
         unseen = sorted(set(y_true) - set(train_classes))
         if unseen:
             infos["baseline"]["test_classes_absent_from_train"] = unseen
+        if not a.no_kmer_baseline:
+            from .kmer_baseline import predict_kmer, train_kmer_baseline
+            kmer_classes = ordered_classes([y for _, y, _ in train], nonarg_label=nonarg)
+            kmer, info = train_kmer_baseline([(y, s) for _, y, s in train], kmer_classes,
+                                             epochs=a.kmer_epochs, seed=a.seed)
+            t0 = time.perf_counter()
+            kpreds, kprobs = predict_kmer(kmer, [s for _, _, s in test], kmer_classes)
+            info["predict_seconds"] = round(time.perf_counter() - t0, 3)
+            info["train"] = str(a.baseline_train)
+            preds["kmer_baseline"] = kpreds
+            extra_cols["kmer_baseline_prob"] = [f"{p:.4f}" for p in kprobs.max(axis=1)]
+            infos["kmer_baseline"] = info
 
     classes = ordered_classes(y_true, *preds.values(), first=model_classes, nonarg_label=nonarg)
     reports = {}
     for name, y_pred in preds.items():
         rep = classification_report(y_true, y_pred, classes, nonarg_class=nonarg)
         rep["info"] = infos[name]
+        negatives = [i for i, y in enumerate(y_true) if y == nonarg]
+        if negatives:
+            rep["nonarg_false_positive_rate"] = (
+                sum(y_pred[i] != nonarg for i in negatives) / len(negatives))
         reports[name] = rep
+    if a.model:
+        from .calibrate import expected_calibration_error
+        index = {c: i for i, c in enumerate(model_classes)}
+        known = [i for i, y in enumerate(y_true) if y in index]
+        top = model_probs[known].argmax(axis=1)
+        reports["model"]["ece"] = expected_calibration_error(
+            model_probs[known].max(axis=1), top == [index[y_true[i]] for i in known])
 
     a.out.mkdir(parents=True, exist_ok=True)
     result = {"test": {"path": str(a.test), "n": len(test),
@@ -386,7 +434,8 @@ def run(a: argparse.Namespace) -> int:
         print(f"{name}: {secs} s" + (f", {info['sequences_per_second']} seq/s, "
                                       f"{info['truncated_sequences']} truncated"
                                       if name == "model" else
-                                      f", {info['queries_with_hit']} of {len(test)} with a hit"))
+                                      f", {info['queries_with_hit']} of {len(test)} with a hit"
+                                      if name == "baseline" else " to train"))
     print(format_summary(reports))
     print(f"written: {a.out / 'evaluation.json'}, {a.out / 'confusion.png'}, "
           f"{a.out / 'predictions.tsv'}")

@@ -108,9 +108,27 @@ def check_scripted(eager: ARGClassifier, scripted: torch.jit.ScriptModule, n: in
     return {"forward": d_fwd, "embed": d_emb, "padding": d_pad}
 
 
+def fold_temperature(model: ARGClassifier, temperature: float) -> None:
+    """Divide the head's weights and bias by T, so the artifact's logits are already calibrated."""
+    with torch.no_grad():
+        model.head.weight.div_(temperature)
+        model.head.bias.div_(temperature)
+
+
+def calibration_json(calibration: dict | None) -> dict | None:
+    if not calibration:
+        return None
+    out = {"temperature": calibration["temperature"], "temperature_in_logits": True,
+           "min_residues": int(calibration.get("min_residues", 0))}
+    if "arg_threshold" in calibration:
+        out["arg_threshold"] = calibration["arg_threshold"]
+    out["validation"] = calibration.get("validation")
+    return out
+
+
 def model_json(*, name: str, version: str, classes: list[str], nonarg_class: str, max_residues: int,
                config: ESM2Config, source: str, lora: dict | None, training: dict | None,
-               metrics: dict | None) -> dict:
+               metrics: dict | None, calibration: dict | None = None) -> dict:
     if nonarg_class not in classes:
         raise ValueError(f"nonarg class {nonarg_class!r} is not one of the classes {classes}")
     return {
@@ -126,6 +144,7 @@ def model_json(*, name: str, version: str, classes: list[str], nonarg_class: str
                      "token_dropout": config.token_dropout, "source": source},
         "head": {"type": "mean-pool-linear", "embedding_dim": config.embed_dim},
         "lora": None if lora is None else {**lora, "merged": True},
+        "calibration": calibration_json(calibration),
         "training": training,
         "metrics": metrics,
     }
@@ -203,7 +222,10 @@ def main(argv: list[str]) -> int:
                 max_residues=args.max_residues or int(ck.get("max_residues", 1022)),
                 config=ESM2Config.from_dict(ck["backbone_config"]),
                 source=str(ck.get("backbone_source", "unknown")), lora=ck.get("lora"),
-                training=ck.get("training"), metrics=ck.get("metrics"))
+                training=ck.get("training"), metrics=ck.get("metrics"),
+                calibration=ck.get("calibration"))
+            if ck.get("calibration"):
+                fold_temperature(model, float(ck["calibration"]["temperature"]))
         if args.metrics_json:
             meta["metrics"] = json.loads(Path(args.metrics_json).read_text())
         diffs = export_model(model, meta, args.out, args.check_sequences, args.seed)

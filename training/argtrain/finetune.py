@@ -29,6 +29,8 @@ import torch
 import torch.nn.functional as F
 
 from . import alphabet
+from .calibrate import (DEFAULT_MIN_RESIDUES, call, choose_threshold, expected_calibration_error,
+                        fit_temperature, softmax)
 from .checkpoints import FINETUNE_FORMAT, CheckpointError, load_backbone, torch_load
 from .classifier import ARGClassifier
 from .esm2 import ESM2, ESM2Config, num_parameters
@@ -52,6 +54,10 @@ def build_parser() -> argparse.ArgumentParser:
                    help="validation share per class when --valid is not given")
     d.add_argument("--classes", help="comma-separated class order (default: sorted, nonarg last)")
     d.add_argument("--nonarg-class", default="nonarg", help="name of the non-ARG class")
+    d.add_argument("--extra-train", nargs="*", default=[], metavar="FASTA",
+                   help="more labelled training proteins, e.g. the corpus' nonarg-extra.fasta")
+    d.add_argument("--extra-max", type=int, default=0,
+                   help="use at most this many of --extra-train, a seeded sample (0 = all)")
     d.add_argument("--max-per-class", type=int, default=0,
                    help="keep at most this many training examples per class (0 = all)")
     d.add_argument("--max-residues", type=int, default=1022,
@@ -79,6 +85,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="dropout on the input of the LoRA branch")
     a.add_argument("--lora-last-layers", type=int, default=0,
                    help="put LoRA only in the last N layers (0 = all); cheaper backward pass")
+    a.add_argument("--train-norms", action="store_true",
+                   help="with LoRA, also train the backbone's layer norms")
     a.add_argument("--full-finetune", action="store_true", help="train all weights instead of LoRA")
     o = p.add_argument_group("optimisation")
     o.add_argument("--optimizer", choices=["adamw", "adam"], default="adamw",
@@ -91,7 +99,18 @@ def build_parser() -> argparse.ArgumentParser:
                    help="linear warm-up over this share of the steps")
     o.add_argument("--schedule", choices=["cosine", "linear", "constant"], default="cosine",
                    help="decay after warm-up (to 10%% of the peak)")
-    o.add_argument("--class-weights", choices=["balanced", "sqrt", "none"], default="balanced",
+    o.add_argument("--sampling", choices=["natural", "sqrt", "balanced"], default="sqrt",
+                   help="how each epoch draws its examples: as they come, or per class in "
+                        "proportion to the square root of its size, or equally per class "
+                        "(every example of a class is seen before any is repeated)")
+    o.add_argument("--epoch-size", type=int, default=0,
+                   help="examples per epoch with --sampling sqrt/balanced (0 = the training size)")
+    o.add_argument("--max-false-positive-rate", type=float, default=0.002,
+                   help="the ARG threshold chosen on validation keeps at most this share of "
+                        "validation non-ARGs called ARG")
+    o.add_argument("--min-residues", type=int, default=DEFAULT_MIN_RESIDUES,
+                   help="proteins shorter than this are never called ARGs")
+    o.add_argument("--class-weights", choices=["balanced", "sqrt", "none"], default="none",
                    help="loss weights: balanced = N / (C * n_c) as in scikit-learn (C classes "
                         "present); sqrt = proportional to 1 / sqrt(n_c), milder for classes with "
                         "a handful of examples")
@@ -205,23 +224,55 @@ def make_tokens(seqs: list[np.ndarray]) -> torch.Tensor:
     return torch.from_numpy(out)
 
 
+def epoch_sample(y: np.ndarray, mode: str, size: int, epoch: int, seed: int) -> list[int]:
+    """Example indices of one epoch: ``size`` draws split over classes in proportion to n_c
+    (natural: every example once), sqrt(n_c) or 1. Within a class, examples are taken in a
+    shuffled cycle that continues across epochs, so none repeats before all were seen."""
+    if mode == "natural":
+        return list(range(len(y)))
+    by_class = [np.flatnonzero(y == c) for c in range(int(y.max()) + 1)]
+    by_class = [idx for idx in by_class if len(idx)]
+    weight = np.array([len(idx) ** 0.5 if mode == "sqrt" else 1.0 for idx in by_class])
+    quota = np.maximum(1, np.round(size * weight / weight.sum()).astype(np.int64))
+    out: list[int] = []
+    for k, idx in enumerate(by_class):
+        start = epoch * int(quota[k])
+        cycle, pos = divmod(start, len(idx))
+        taken: list[int] = []
+        while len(taken) < quota[k]:
+            order = list(idx)
+            random.Random(seed * 1000003 + k * 7919 + cycle).shuffle(order)
+            taken += order[pos:pos + int(quota[k]) - len(taken)]
+            cycle, pos = cycle + 1, 0
+        out += taken
+    return out
+
+
 class TokenData:
     """Tokenized sequences with labels, served in token-budget batches."""
 
     def __init__(self, toks: list[np.ndarray], y: np.ndarray, max_residues: int, max_tokens: int,
-                 max_batch: int):
+                 max_batch: int, sampling: str = "natural", epoch_size: int = 0):
         self.toks, self.y = toks, y
         self.max_residues = max_residues
         self.lengths = [min(len(t), max_residues) + 2 for t in toks]
         self.max_tokens, self.max_batch = max_tokens, max_batch
+        self.sampling, self.epoch_size = sampling, epoch_size or len(toks)
 
     def __len__(self) -> int:
         return len(self.toks)
 
     def batch_plan(self, epoch: int, seed: int, train: bool) -> list[list[int]]:
         rng = random.Random(seed * 100003 + epoch)
-        return token_budget_batches(self.lengths, self.max_tokens, self.max_batch, shuffle=train,
-                                    rng=rng, bucket_size=max(1, 50 * self.max_batch) if train else 0)
+        if not train or self.sampling == "natural":
+            return token_budget_batches(self.lengths, self.max_tokens, self.max_batch,
+                                        shuffle=train, rng=rng,
+                                        bucket_size=max(1, 50 * self.max_batch) if train else 0)
+        chosen = epoch_sample(self.y, self.sampling, self.epoch_size, epoch, seed)
+        plan = token_budget_batches([self.lengths[i] for i in chosen], self.max_tokens,
+                                    self.max_batch, shuffle=True, rng=rng,
+                                    bucket_size=max(1, 50 * self.max_batch))
+        return [[chosen[j] for j in batch] for batch in plan]
 
     def batch(self, idx: list[int], rng: random.Random | None) -> tuple[torch.Tensor, torch.Tensor]:
         seqs = [crop(self.toks[i], self.max_residues, rng) for i in idx]
@@ -231,8 +282,10 @@ class TokenData:
 class FeatureData:
     """Pre-computed embeddings (head-only training on a frozen backbone)."""
 
-    def __init__(self, feats: torch.Tensor, y: np.ndarray, batch_size: int):
+    def __init__(self, feats: torch.Tensor, y: np.ndarray, batch_size: int,
+                 sampling: str = "natural", epoch_size: int = 0):
         self.feats, self.y, self.batch_size = feats, y, batch_size
+        self.sampling, self.epoch_size = sampling, epoch_size or len(y)
 
     def __len__(self) -> int:
         return len(self.y)
@@ -240,6 +293,7 @@ class FeatureData:
     def batch_plan(self, epoch: int, seed: int, train: bool) -> list[list[int]]:
         idx = list(range(len(self.y)))
         if train:
+            idx = epoch_sample(self.y, self.sampling, self.epoch_size, epoch, seed)
             random.Random(seed * 100003 + epoch).shuffle(idx)
         return [idx[i:i + self.batch_size] for i in range(0, len(idx), self.batch_size)]
 
@@ -296,26 +350,55 @@ def logits_for(model: ARGClassifier, x: torch.Tensor, features: bool) -> torch.T
 
 
 @torch.no_grad()
+def all_logits(model: ARGClassifier, data, features: bool, device: torch.device, bf16: bool
+               ) -> np.ndarray:
+    model.eval()
+    out = np.zeros((len(data), model.head.out_features), dtype=np.float32)
+    for idx in data.batch_plan(0, 0, train=False):
+        x, _ = data.batch(idx, None)
+        with _autocast(device, bf16):
+            out[idx] = logits_for(model, x.to(device), features).float().cpu().numpy()
+    return out
+
+
+@torch.no_grad()
 def evaluate(model: ARGClassifier, data, features: bool, classes: list[str], nonarg: str,
              device: torch.device, bf16: bool, weight: torch.Tensor | None) -> dict:
     from .metrics import classification_report
 
-    model.eval()
-    preds = np.zeros(len(data), dtype=np.int64)
-    loss_sum, n = 0.0, 0
-    for idx in data.batch_plan(0, 0, train=False):
-        x, y = data.batch(idx, None)
-        with _autocast(device, bf16):
-            logits = logits_for(model, x.to(device), features).float()
-        y = y.to(device)
-        loss_sum += F.cross_entropy(logits, y, weight=None if weight is None else weight.to(device),
-                                    reduction="sum").item()
-        n += len(idx)
-        preds[idx] = logits.argmax(-1).cpu().numpy()
+    logits = all_logits(model, data, features, device, bf16)
+    loss = F.cross_entropy(torch.from_numpy(logits), torch.from_numpy(data.y),
+                           weight=weight).item()
+    preds = logits.argmax(-1)
     report = classification_report([classes[i] for i in data.y], [classes[i] for i in preds],
                                    classes, nonarg if nonarg in classes else None)
-    report["loss"] = loss_sum / max(1, n)
+    report["loss"] = loss
     return report
+
+
+def calibrate(logits: np.ndarray, y: np.ndarray, lengths: list[int], classes: list[str],
+              nonarg: str, max_fpr: float, min_residues: int) -> dict:
+    """Temperature, ARG threshold and their validation report (see calibrate.py)."""
+    from .metrics import classification_report
+
+    temperature = fit_temperature(logits, y)
+    raw, scaled = softmax(logits), softmax(logits, temperature)
+    correct = scaled.argmax(1) == y
+    result = {"temperature": temperature, "min_residues": min_residues,
+              "validation": {"ece_before": expected_calibration_error(raw.max(1), raw.argmax(1) == y),
+                             "ece": expected_calibration_error(scaled.max(1), correct)}}
+    if nonarg not in classes:
+        return result
+    k = classes.index(nonarg)
+    choice = choose_threshold(1.0 - scaled[:, k], y != k, max_fpr)
+    result["arg_threshold"] = choice["threshold"]
+    result["validation"]["threshold_choice"] = choice
+    pred, _, _ = call(scaled, k, choice["threshold"], np.array(lengths), min_residues)
+    report = classification_report([classes[i] for i in y], [classes[i] for i in pred], classes,
+                                   nonarg)
+    result["validation"]["macro_f1"] = report["macro_f1"]
+    result["validation"]["accuracy"] = report["accuracy"]
+    return result
 
 
 def build_model(args, n_classes: int) -> tuple[ARGClassifier, str]:
@@ -366,7 +449,7 @@ def run(args) -> int:
     out.mkdir(parents=True, exist_ok=True)
     progress = not args.no_progress and sys.stderr.isatty()
     targets = parse_targets(args.lora_targets)
-    head_only = not args.full_finetune and targets == ["classifier"]
+    head_only = not args.full_finetune and targets == ["classifier"] and not args.train_norms
     if args.lr is None:
         args.lr = 1e-4 if args.full_finetune else (3e-3 if head_only else 1e-3)
     if args.epochs is None:
@@ -381,6 +464,12 @@ def run(args) -> int:
     else:
         tr, va = stratified_split([r.label for r in train_recs], args.valid_fraction, args.seed)
         train_recs, valid_recs = [train_recs[i] for i in tr], [train_recs[i] for i in va]
+    extra_recs: list[Record] = []
+    for path in args.extra_train:
+        extra_recs += read_labelled(path, args.nonarg_class)
+    if args.extra_max and len(extra_recs) > args.extra_max:
+        extra_recs = random.Random(args.seed).sample(extra_recs, args.extra_max)
+    train_recs = train_recs + extra_recs
     tr_toks, tr_labels, tr_dropped = tokenize_records(train_recs, args.train)
     va_toks, va_labels, va_dropped = tokenize_records(valid_recs, args.valid or "validation split")
     if args.max_per_class:
@@ -413,7 +502,7 @@ def run(args) -> int:
             p.requires_grad_(True)
     else:
         lora_cfg = LoRAConfig(args.lora_rank, args.lora_alpha, args.lora_dropout, targets,
-                              args.lora_last_layers)
+                              args.lora_last_layers, args.train_norms)
         torch.manual_seed(args.seed + 2)
         apply_lora(model, lora_cfg)
     if state is not None:
@@ -427,13 +516,14 @@ def run(args) -> int:
           f"; device {device}", file=sys.stderr)
 
     train_data: TokenData | FeatureData = TokenData(tr_toks, y_tr, args.max_residues,
-                                                    args.max_tokens, args.max_batch)
+                                                    args.max_tokens, args.max_batch,
+                                                    args.sampling, args.epoch_size)
     valid_data: TokenData | FeatureData = TokenData(va_toks, y_va, args.max_residues,
                                                     args.max_tokens, args.max_batch)
     if head_only:
         # The frozen backbone has no dropout, so its embeddings are fixed: compute them once.
         train_data = FeatureData(embed_all(model, train_data, device, args.bf16, progress, "train"),
-                                 y_tr, args.max_batch)
+                                 y_tr, args.max_batch, args.sampling, args.epoch_size)
         valid_data = FeatureData(embed_all(model, valid_data, device, args.bf16, progress, "valid"),
                                  y_va, args.max_batch)
 
@@ -457,7 +547,9 @@ def run(args) -> int:
 
     train_info = {
         "train": {"path": str(args.train), "sha256": sha256_file(args.train),
-                  "counts": dict(Counter(tr_labels)), "dropped": dict(tr_dropped)},
+                  "counts": dict(Counter(tr_labels)), "dropped": dict(tr_dropped),
+                  "extra": [{"path": str(p), "sha256": sha256_file(p)} for p in args.extra_train],
+                  "extra_used": len(extra_recs)},
         "valid": ({"path": str(args.valid), "sha256": sha256_file(args.valid)} if args.valid
                   else {"split_from_train": args.valid_fraction}) | {
                       "counts": dict(Counter(va_labels)), "dropped": dict(va_dropped)},
@@ -572,6 +664,25 @@ def run(args) -> int:
         elif stop and stop_reason != "early stopping":
             do_eval()  # the partial epoch may hold the best model
         save_last()
+    # Calibrate the kept checkpoint on validation: temperature, then the ARG threshold.
+    best_path = out / "best.pt"
+    if best_path.is_file():
+        kept = torch_load(best_path)
+        model.load_state_dict(kept["model"])
+        logits = all_logits(model, valid_data, head_only, device, args.bf16)
+        kept["calibration"] = calibrate(logits, y_va, [len(t) for t in va_toks], classes,
+                                        args.nonarg_class, args.max_false_positive_rate,
+                                        args.min_residues)
+        _save(kept, best_path)
+        c = kept["calibration"]
+        print(f"calibration on validation: temperature {c['temperature']:.3f}, ECE "
+              f"{c['validation']['ece_before']:.4f} -> {c['validation']['ece']:.4f}"
+              + (f", ARG threshold {c['arg_threshold']:.3f} (macro-F1 "
+                 f"{c['validation']['macro_f1']:.4f})" if "arg_threshold" in c else ""),
+              file=sys.stderr)
+        metrics = json.loads((out / "metrics.json").read_text())
+        metrics["calibration"] = c
+        (out / "metrics.json").write_text(json.dumps(metrics, indent=2))
     print(f"stopped ({stop_reason}) after {step} steps, {epoch} epochs, "
           f"{elapsed_before + deadline.elapsed():.0f}s; best macro-F1 {best['macro_f1']:.4f} "
           f"(epoch {best['epoch']}, step {best['step']}) -> {out / 'best.pt'}", file=sys.stderr)

@@ -37,6 +37,8 @@ class LoRAConfig:
     # Adapt only the last N transformer layers (0 = all). Gradients then stop at the first adapted
     # layer, so training skips the backward pass through the frozen lower layers.
     last_layers: int = 0
+    # Also train the backbone's layer norms (weights and biases) in full: few parameters.
+    train_norms: bool = False
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -44,7 +46,7 @@ class LoRAConfig:
     @classmethod
     def from_dict(cls, d: dict) -> "LoRAConfig":
         return cls(int(d["rank"]), float(d["alpha"]), float(d["dropout"]), list(d["targets"]),
-                   int(d.get("last_layers", 0)))
+                   int(d.get("last_layers", 0)), bool(d.get("train_norms", False)))
 
 
 def parse_targets(text: str) -> list[str]:
@@ -133,6 +135,11 @@ def apply_lora(model: ARGClassifier, cfg: LoRAConfig) -> ARGClassifier:
             if isinstance(base, LoRALinear):
                 raise ValueError(f"LoRA already applied to {path}")
             _set(layer, path, LoRALinear.wrap(base, cfg.rank, cfg.alpha, cfg.dropout))
+    if cfg.train_norms:
+        for m in model.backbone.modules():
+            if isinstance(m, nn.LayerNorm):
+                for p in m.parameters():
+                    p.requires_grad_(True)
     for p in model.head.parameters():
         p.requires_grad_(True)
     return model

@@ -8,6 +8,8 @@ speed allows, so the learning rate still decays to its floor when time runs out.
 
 Output directory:
   last.pt        latest state (weights, optimizer, position), for --resume; loadable as a backbone
+  portable.pt    the same without optimizer state (a third of the size): what a run that must
+                 move to another machine keeps; --resume-from it refills AdamW's moments
   best.pt        the weights with the lowest validation perplexity (give this to finetune)
   history.jsonl  one line per evaluation
 """
@@ -84,6 +86,12 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--eval-every", type=int, default=500, help="validate every N steps")
     r.add_argument("--save-every", type=int, default=500, help="write last.pt every N steps")
     r.add_argument("--resume", action="store_true", help="continue from OUT/last.pt")
+    r.add_argument("--resume-from",
+                   help="continue from this state instead of OUT/last.pt: a last.pt, or a portable "
+                        "state (OUT/portable.pt: weights and progress, no optimizer state)")
+    r.add_argument("--rewarm-steps", type=int, default=200,
+                   help="when resuming without optimizer state, ramp the learning rate up over "
+                        "this many steps while AdamW's moments refill")
     r.add_argument("--seed", type=int, default=0,
                    help="seeds weights, held-out split, batch order, crops and masking")
     r.add_argument("--num-threads", type=int, default=0, help="torch threads (0 = torch default)")
@@ -214,12 +222,13 @@ def run(args) -> int:
         raise ValueError("empty training or validation set")
 
     state = None
-    if args.resume:
-        if not (out / "last.pt").is_file():
-            raise ValueError(f"--resume: {out / 'last.pt'} does not exist")
-        state = torch_load(out / "last.pt")
-        if state.get("format") != PRETRAIN_FORMAT or "optimizer" not in state:
-            raise ValueError(f"{out / 'last.pt'}: not a resumable pretrain state")
+    if args.resume or args.resume_from:
+        src = Path(args.resume_from) if args.resume_from else out / "last.pt"
+        if not src.is_file():
+            raise ValueError(f"--resume: {src} does not exist")
+        state = torch_load(src)
+        if state.get("format") != PRETRAIN_FORMAT or "elapsed_s" not in state:
+            raise ValueError(f"{src}: not a resumable pretrain state")
         model = ESM2(ESM2Config.from_dict(state["config"]))
         model.load_state_dict(state["model"])
         source = state.get("source", "pretrained")
@@ -258,8 +267,14 @@ def run(args) -> int:
     best_ppl, history = math.inf, []
     elapsed_before = 0.0
     gen = torch.Generator().manual_seed(args.seed)
+    rewarm_from = None
     if state is not None:
-        optimizer.load_state_dict(state["optimizer"])
+        if "optimizer" in state:
+            optimizer.load_state_dict(state["optimizer"])
+        else:
+            rewarm_from = state["step"]
+            print(f"no optimizer state: fresh AdamW, learning rate ramped up over "
+                  f"{args.rewarm_steps} steps", file=sys.stderr)
         step, epoch, batch_pos = state["step"], state["epoch"], state["batch_pos"]
         tokens_seen, residues_seen = state["tokens_seen"], state["residues_seen"]
         best_ppl, history = state["best_ppl"], state["history"]
@@ -279,13 +294,16 @@ def run(args) -> int:
         by_time = int(rate * (elapsed_before + deadline.seconds))
         return min(fixed_total, by_time) if fixed_total else by_time
 
-    def save(path: Path, full: bool) -> None:
+    def save(path: Path, full: bool, optimizer_state: bool = True) -> None:
         extra = {"source": source, "step": step, "best_ppl": best_ppl,
-                 "settings": {k: v for k, v in vars(args).items() if k not in ("resume",)}}
+                 "settings": {k: v for k, v in vars(args).items()
+                              if k not in ("resume", "resume_from")}}
         if full:
-            extra.update(optimizer=optimizer.state_dict(), epoch=epoch, batch_pos=batch_pos,
-                         tokens_seen=tokens_seen, residues_seen=residues_seen, history=history,
+            extra.update(epoch=epoch, batch_pos=batch_pos, tokens_seen=tokens_seen,
+                         residues_seen=residues_seen, history=history,
                          elapsed_s=elapsed_before + deadline.elapsed(), mask_rng=gen.get_state())
+            if optimizer_state:
+                extra["optimizer"] = optimizer.state_dict()
         cpu_model = {k: v.detach().cpu() for k, v in model.state_dict().items()}
         save_pretrain_checkpoint(path, model, {**extra, "model": cpu_model})
 
@@ -341,6 +359,8 @@ def run(args) -> int:
                 total = schedule_total()
             warmup = args.warmup_steps or int(args.warmup_fraction * min(total, 10 ** 7))
             lr = lr_at(step, total, warmup, args.lr, args.schedule, args.min_lr_ratio)
+            if rewarm_from is not None and step - rewarm_from < args.rewarm_steps:
+                lr *= (step - rewarm_from + 1) / args.rewarm_steps
             for g in optimizer.param_groups:
                 g["lr"] = lr
             if args.grad_clip > 0:
@@ -355,6 +375,7 @@ def run(args) -> int:
                 do_eval()
             if args.save_every and step % args.save_every == 0:
                 save(out / "last.pt", full=True)
+                save(out / "portable.pt", full=True, optimizer_state=False)
             if args.max_steps and step >= args.max_steps:
                 stop, reason = True, "max steps"
             elif deadline.expired():
@@ -368,6 +389,7 @@ def run(args) -> int:
     if not history or history[-1]["step"] != step:
         do_eval()
     save(out / "last.pt", full=True)
+    save(out / "portable.pt", full=True, optimizer_state=False)
     el = elapsed_before + deadline.elapsed()
     print(f"stopped ({reason}) at step {step}, epoch {epoch}: {tokens_seen:,} tokens in {el:.0f}s "
           f"({tokens_seen / max(el, 1e-9):,.0f} tokens/s, {residues_seen / max(el, 1e-9):,.0f} "

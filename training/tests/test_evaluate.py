@@ -112,7 +112,7 @@ def test_cli_model_only_writes_json_png_tsv(tmp_path, capsys):
     assert rep["model"]["per_class"]["trp"]["support"] == 1
     assert (tmp_path / "out/confusion.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     tsv = (tmp_path / "out/predictions.tsv").read_text().splitlines()
-    assert tsv[0].split("\t") == ["id", "true", "model_pred", "model_prob"]
+    assert tsv[0].split("\t") == ["id", "true", "model_pred", "model_prob", "model_p_arg"]
     assert len(tsv) == 4
     out = capsys.readouterr().out
     assert "macro-F1" in out and "trp" in out

@@ -122,7 +122,7 @@ def test_export_from_finetune_checkpoint_merges_lora(tmp_path):
     assert meta["classes"] == ["a", "b", "nonarg"] and meta["max_residues"] == 500
     assert meta["version"] == "9.9" and meta["backbone"]["source"] == "test"
     assert meta["lora"] == {"rank": 4, "alpha": 8.0, "dropout": 0.0, "targets": ["q", "v", "fc2"],
-                            "last_layers": 0, "merged": True}
+                            "last_layers": 0, "train_norms": False, "merged": True}
     assert meta["training"] == {"note": "synthetic"}
     assert meta["metrics"] == {"validation": {"macro_f1": 0.5}}
     tokens = alphabet.batch_encode(["MKTAYIAKQRQ", "GHW"])
@@ -135,3 +135,20 @@ def test_export_rejects_a_missing_nonarg_class(tmp_path, capsys):
     rc = export.main(["--random-init", "--classes", "a,b", "--out", str(tmp_path / "x.pt")])
     assert rc == 1 and "nonarg" in capsys.readouterr().err
     assert not (tmp_path / "x.pt").exists()
+
+
+def test_export_folds_the_temperature_into_the_logits(tmp_path):
+    eager = _finetune_checkpoint(tmp_path / "best.pt")
+    ck = torch.load(tmp_path / "best.pt")
+    ck["calibration"] = {"temperature": 2.5, "arg_threshold": 0.7, "min_residues": 50,
+                         "validation": {"ece": 0.01}}
+    torch.save(ck, tmp_path / "best.pt")
+    out = tmp_path / "model.pt"
+    assert export.main(["--checkpoint", str(tmp_path), "--out", str(out)]) == 0
+    art, meta = _load(out)
+    assert meta["calibration"] == {"temperature": 2.5, "temperature_in_logits": True,
+                                   "min_residues": 50, "arg_threshold": 0.7,
+                                   "validation": {"ece": 0.01}}
+    tokens = alphabet.batch_encode(["MKTAYIAKQRQ", "GHW"])
+    with torch.no_grad():
+        assert (art(tokens) - eager(tokens) / 2.5).abs().max().item() < 1e-5

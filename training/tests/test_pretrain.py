@@ -105,3 +105,20 @@ def test_learning_rate_schedule():
     assert lr_at(55, 100, 10, 1.0, "linear", 0.0) == pytest.approx(0.5)
     values = [lr_at(s, 100, 10, 1.0) for s in range(10, 101)]
     assert all(a >= b for a, b in zip(values, values[1:]))
+
+
+def test_pretrain_resumes_from_a_portable_state_elsewhere(corpus, tmp_path):
+    train, valid = corpus
+    first = tmp_path / "first"
+    args = ["--train", str(train), "--valid", str(valid), "--eval-every", "0", "--save-every", "0",
+            *TINY]
+    assert pretrain.main([*args, "--out", str(first), "--max-steps", "3"]) == 0
+    portable = torch.load(first / "portable.pt")
+    assert "optimizer" not in portable and portable["step"] == 3
+    assert (first / "portable.pt").stat().st_size < (first / "last.pt").stat().st_size / 2
+    moved = tmp_path / "moved"
+    assert pretrain.main([*args, "--out", str(moved), "--max-steps", "6", "--rewarm-steps", "2",
+                          "--resume-from", str(first / "portable.pt")]) == 0
+    state = torch.load(moved / "last.pt")
+    assert state["step"] == 6 and len(state["history"]) == 2
+    load_backbone(moved / "portable.pt")  # the portable state is a backbone too

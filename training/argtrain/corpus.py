@@ -1,0 +1,253 @@
+"""``argtrain corpus``: the masked-LM pretraining corpus, with every relative of a test protein removed.
+
+Sources: Swiss-Prot (January 2014) from Debian's ``metastudent-data`` (a BLAST database, dumped with
+``blastdbcmd`` from ``ncbi-blast+``) and any FASTA given with ``--include`` (e.g. the labelled data
+set's train and valid files; labels in headers are ignored). Proteins are cleaned with the
+tokenization rules, shorter ones than ``--min-length`` dropped, and identical sequences kept once.
+Then every protein that DIAMOND finds similar to a protein of a ``--exclude-like`` file (the test
+splits) is removed: e-value <= 1e-5, identity >= ``--exclude-identity`` over at least
+``--exclude-coverage`` of either sequence. That is stricter than the 40% identity / 80% coverage of
+both sequences that defines the homology-aware split's clusters, so no test protein, nor anything
+that could share its cluster, is seen in pretraining.
+
+Outputs (in ``--out``): ``train.fasta``, ``valid.fasta`` (a seeded random sample, for perplexity),
+``nonarg-extra.fasta`` (the Swiss-Prot proteins of train.fasta that are not ARG-like, labelled
+``nonarg``: extra negatives for fine-tuning), ``manifest.json`` (sources, package versions,
+licences, counts by reason, sha256 of each output).
+
+Not ARG-like means: no GO term about antibiotics (``ANTIBIOTIC_GO_TERMS``) and no DIAMOND hit
+(e <= 1e-5) at >= ``--arg-identity`` over >= ``--arg-coverage`` of either sequence to an ARG of the
+``--arg-reference`` files (proteins labelled other than ``nonarg``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import random
+import shutil
+import subprocess
+import sys
+import time
+from collections import Counter
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+
+from .dataset import clean_protein, debian_version, sha256_file
+from .fasta import read_fasta, write_fasta
+from .homology import ToolError, diamond_search
+
+SWISSPROT_DB = "/usr/share/metastudent-data/dataset_201401/BPO/goasp.fasta"
+# response to antibiotic; antibiotic catabolic process; beta-lactamase activity; beta-lactam
+# antibiotic catabolic process; drug transmembrane transport; xenobiotic transmembrane transporter
+# activity; antibiotic biosynthetic process.
+ANTIBIOTIC_GO_TERMS = frozenset({"GO:0046677", "GO:0017001", "GO:0008800", "GO:0030655",
+                                 "GO:0006855", "GO:0042910", "GO:0017000"})
+SWISSPROT_LICENCE = ("UniProtKB/Swiss-Prot data, CC BY 4.0 (https://www.uniprot.org/help/license); "
+                     "packaged by Debian's metastudent-data (GPL-2+ packaging)")
+
+
+class CorpusError(ValueError):
+    pass
+
+
+def dump_blastdb(db: str) -> Iterator[tuple[str, str]]:
+    """``(title, protein)`` for every entry of a BLAST protein database."""
+    exe = shutil.which("blastdbcmd")
+    if exe is None:
+        raise ToolError("'blastdbcmd' not found on PATH (Debian package: ncbi-blast+)")
+    proc = subprocess.Popen([exe, "-db", db, "-entry", "all", "-outfmt", "%t\t%s"],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    assert proc.stdout is not None
+    for line in proc.stdout:
+        title, _, seq = line.rstrip("\n").partition("\t")
+        yield title, seq
+    err = proc.stderr.read() if proc.stderr else ""
+    if proc.wait() != 0:
+        raise ToolError(f"blastdbcmd -db {db} failed: {err.strip()[-500:]}")
+
+
+def accession_of(title: str) -> str:
+    """Swiss-Prot titles are ``ACCESSION|GO:...``; FASTA headers ``id|...``: the first field."""
+    return title.split()[0].split("|")[0] if title.strip() else ""
+
+
+def go_terms_of(title: str) -> frozenset[str]:
+    fields = title.split()[0].split("|") if title.strip() else []
+    return frozenset(t for f in fields[1:] for t in f.split(",") if t.startswith("GO:"))
+
+
+def collect(sources: Sequence[tuple[str, Iterator[tuple[str, str]]]], min_length: int
+            ) -> tuple[list[tuple[str, str]], dict, dict[int, frozenset[str]]]:
+    """Cleaned, length-filtered, sequence-unique ``(id, protein)``; counts per source and reason;
+    the GO terms of the Swiss-Prot ones (index -> terms)."""
+    seen: set[str] = set()
+    kept: list[tuple[str, str]] = []
+    go: dict[int, frozenset[str]] = {}
+    counts: dict[str, Counter] = {}
+    for name, records in sources:
+        c = counts.setdefault(name, Counter())
+        for title, raw in records:
+            c["read"] += 1
+            seq, reason = clean_protein(raw)
+            if seq is None:
+                c[f"dropped_{reason}"] += 1
+            elif len(seq) < min_length:
+                c["dropped_short"] += 1
+            elif seq in seen:
+                c["dropped_duplicate"] += 1
+            else:
+                seen.add(seq)
+                if name == "swissprot":
+                    go[len(kept)] = go_terms_of(title)
+                kept.append((accession_of(title) or f"{name}:{c['read']}", seq))
+                c["kept"] += 1
+    return kept, {k: dict(v) for k, v in counts.items()}, go
+
+
+def relatives_of(corpus: Sequence[tuple[str, str]], held_out: Sequence[tuple[str, str]], *,
+                 identity: float, coverage: float, threads: int,
+                 only: Sequence[int] | None = None) -> set[int]:
+    """Indices of corpus proteins (of ``only``, if given) similar or identical to a held-out one."""
+    held_seqs = {seq for _, seq in held_out}
+    candidates = range(len(corpus)) if only is None else only
+    out = {i for i in candidates if corpus[i][1] in held_seqs}
+    hits = diamond_search(((f"c{i}", corpus[i][1]) for i in candidates),
+                          ((f"h{i}", seq) for i, (_, seq) in enumerate(held_out)),
+                          evalue=1e-5, max_target_seqs=5, sensitivity="sensitive",
+                          threads=threads)
+    for h in hits:
+        if h.identity >= identity and max(h.qcov, h.tcov) >= coverage:
+            out.add(int(h.query[1:]))
+    return out
+
+
+def write_extra_nonargs(args: argparse.Namespace, corpus: Sequence[tuple[str, str]],
+                        go: dict[int, frozenset[str]], train_idx: Sequence[int]) -> dict:
+    """Write nonarg-extra.fasta: Swiss-Prot proteins of the training corpus that are not ARG-like."""
+    from .dataset import parse_labelled_header
+
+    args_ref: list[tuple[str, str]] = []
+    for path in args.arg_reference:
+        for header, raw in read_fasta(path):
+            _, label = parse_labelled_header(header)
+            seq, _ = clean_protein(raw)
+            if seq and label != "nonarg":
+                args_ref.append((header, seq))
+    swissprot = [i for i in train_idx if i in go]
+    by_go = {i for i in swissprot if go[i] & ANTIBIOTIC_GO_TERMS}
+    rest = [i for i in swissprot if i not in by_go]
+    by_homology = relatives_of(corpus, args_ref, identity=args.arg_identity,
+                               coverage=args.arg_coverage, threads=args.threads, only=rest)
+    chosen = [i for i in rest if i not in by_homology]
+    path = args.out / "nonarg-extra.fasta"
+    write_fasta(path, ((f"{corpus[i][0]}|nonarg", corpus[i][1]) for i in chosen))
+    return {"proteins": len(chosen), "removed_by_go_term": len(by_go),
+            "removed_as_arg_homologs": len(by_homology), "arg_reference_proteins": len(args_ref),
+            "go_terms_excluded": sorted(ANTIBIOTIC_GO_TERMS),
+            "rule": (f"Swiss-Prot proteins of train.fasta without those GO terms and without a "
+                     f"DIAMOND hit (e <= 1e-5) at >= {args.arg_identity:g}% identity over >= "
+                     f"{args.arg_coverage:g}% of either sequence to an ARG"),
+            "sha256": sha256_file(path)}
+
+
+def parse_args(argv: list[str]) -> argparse.Namespace:
+    p = argparse.ArgumentParser(
+        prog="argtrain corpus", description=__doc__.split("\n\n")[0].split(": ", 1)[1],
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    p.add_argument("--out", required=True, type=Path, help="output directory (created)")
+    p.add_argument("--swissprot", default=SWISSPROT_DB,
+                   help="BLAST protein database to include ('' for none)")
+    p.add_argument("--include", nargs="*", default=[], metavar="FASTA",
+                   help="more proteins (headers' labels are ignored)")
+    p.add_argument("--exclude-like", nargs="+", required=True, metavar="FASTA",
+                   help="held-out proteins (test splits): they and their relatives are removed")
+    p.add_argument("--exclude-identity", type=float, default=40.0, help="percent identity")
+    p.add_argument("--exclude-coverage", type=float, default=50.0,
+                   help="percent of either sequence the alignment covers")
+    p.add_argument("--arg-reference", nargs="*", default=[], metavar="FASTA",
+                   help="labelled FASTA ('>id|class'); its ARGs define what nonarg-extra excludes")
+    p.add_argument("--arg-identity", type=float, default=30.0, help="percent identity to an ARG")
+    p.add_argument("--arg-coverage", type=float, default=50.0,
+                   help="percent of either sequence the alignment to an ARG covers")
+    p.add_argument("--min-length", type=int, default=30, help="shortest protein kept")
+    p.add_argument("--valid-size", type=int, default=2000, help="proteins held out for perplexity")
+    p.add_argument("--seed", type=int, default=42)
+    p.add_argument("--threads", type=int, default=2)
+    return p.parse_args(argv)
+
+
+def build(args: argparse.Namespace) -> dict:
+    t0 = time.perf_counter()
+    sources: list[tuple[str, Iterator[tuple[str, str]]]] = []
+    if args.swissprot:
+        sources.append(("swissprot", dump_blastdb(args.swissprot)))
+    for path in args.include:
+        sources.append((str(path), read_fasta(path)))
+    if not sources:
+        raise CorpusError("no sources: give --swissprot and/or --include")
+    corpus, counts, go = collect(sources, args.min_length)
+    held_out: list[tuple[str, str]] = []
+    for path in args.exclude_like:
+        for header, raw in read_fasta(path):
+            seq, _ = clean_protein(raw)
+            if seq:
+                held_out.append((header, seq))
+    if not held_out:
+        raise CorpusError(f"no proteins in {args.exclude_like}")
+    removed = relatives_of(corpus, held_out, identity=args.exclude_identity,
+                           coverage=args.exclude_coverage, threads=args.threads)
+    kept_idx = [i for i in range(len(corpus)) if i not in removed]
+    kept = [corpus[i] for i in kept_idx]
+    if len(kept) <= args.valid_size:
+        raise CorpusError(f"only {len(kept)} proteins left, not more than --valid-size")
+    order = list(range(len(kept)))
+    random.Random(args.seed).shuffle(order)
+    valid_idx = set(order[:args.valid_size])
+    args.out.mkdir(parents=True, exist_ok=True)
+    write_fasta(args.out / "train.fasta", (r for i, r in enumerate(kept) if i not in valid_idx))
+    write_fasta(args.out / "valid.fasta", (kept[i] for i in sorted(valid_idx)))
+    nonarg_info = None
+    if args.arg_reference:
+        nonarg_info = write_extra_nonargs(args, corpus, go, [kept_idx[i] for i in range(len(kept))
+                                                             if i not in valid_idx])
+    manifest = {
+        "sources": {"swissprot": {"db": args.swissprot,
+                                  "package": "metastudent-data",
+                                  "version": debian_version("metastudent-data"),
+                                  "licence": SWISSPROT_LICENCE} if args.swissprot else None,
+                    "include": [{"path": str(p), "sha256": sha256_file(p)} for p in args.include]},
+        "counts": counts,
+        "unique_proteins": len(corpus),
+        "held_out": {"files": [{"path": str(p), "sha256": sha256_file(p)}
+                               for p in args.exclude_like],
+                     "proteins": len(held_out)},
+        "removed_as_relatives": len(removed),
+        "rule": (f"removed: identical to, or DIAMOND blastp --sensitive hit (e <= 1e-5) at >= "
+                 f"{args.exclude_identity:g}% identity over >= {args.exclude_coverage:g}% of "
+                 f"either sequence of, a held-out protein"),
+        "tools": {"diamond": debian_version("diamond-aligner"),
+                  "ncbi-blast+": debian_version("ncbi-blast+")},
+        "train": {"proteins": len(kept) - len(valid_idx),
+                  "residues": sum(len(s) for i, (_, s) in enumerate(kept) if i not in valid_idx),
+                  "sha256": sha256_file(args.out / "train.fasta")},
+        "valid": {"proteins": len(valid_idx), "sha256": sha256_file(args.out / "valid.fasta")},
+        "nonarg_extra": nonarg_info,
+        "min_length": args.min_length, "seed": args.seed,
+        "seconds": round(time.perf_counter() - t0, 1),
+    }
+    (args.out / "manifest.json").write_text(json.dumps(manifest, indent=1) + "\n")
+    return manifest
+
+
+def main(argv: list[str]) -> int:
+    args = parse_args(argv)
+    try:
+        m = build(args)
+    except (CorpusError, ToolError, OSError) as e:
+        print(f"argtrain corpus: error: {e}", file=sys.stderr)
+        return 1
+    print(f"corpus: {m['train']['proteins']} train ({m['train']['residues']:,} residues), "
+          f"{m['valid']['proteins']} valid; {m['removed_as_relatives']} removed as relatives of "
+          f"{m['held_out']['proteins']} held-out proteins -> {args.out}", file=sys.stderr)
+    return 0
