@@ -30,7 +30,9 @@ json ToJson(const v1::Prediction& p, const OutputOptions& options) {
               {"uncertain", Uncertain(p, options)},
               {"length", p.length()},
               {"truncated", p.truncated()},
-              {"top_k", scores}};
+              {"top_k", scores},
+              {"arg_probability", p.arg_probability()},
+              {"below_min_residues", p.below_min_residues()}};
 }
 
 // Ids come from FASTA headers: a tab or newline in one would break the TSV line
@@ -51,7 +53,8 @@ class TsvWriter final : public ResultWriter {
              const std::string& /*model_version*/) override {
     Put(out_,
         "id\tpredicted_class\tprobability\tis_"
-        "arg\tuncertain\tlength\ttruncated\ttop_k\n");
+        "arg\tuncertain\tlength\ttruncated\ttop_k\targ_probability\tbelow_min_"
+        "residues\n");
   }
   void Write(const v1::Prediction& p) override {
     std::string top;
@@ -59,12 +62,14 @@ class TsvWriter final : public ResultWriter {
       absl::StrAppend(&top, top.empty() ? "" : ",", score.class_name(), ":",
                       absl::StrFormat("%.4f", score.probability()));
     }
-    Put(out_, absl::StrCat(TsvField(p.id()), "\t", p.predicted_class(), "\t",
-                           absl::StrFormat("%.4f", p.probability()), "\t",
-                           p.is_arg() ? "true" : "false", "\t",
-                           Uncertain(p, options_) ? "true" : "false", "\t",
-                           p.length(), "\t", p.truncated() ? "true" : "false",
-                           "\t", top, "\n"));
+    Put(out_,
+        absl::StrCat(TsvField(p.id()), "\t", p.predicted_class(), "\t",
+                     absl::StrFormat("%.4f", p.probability()), "\t",
+                     p.is_arg() ? "true" : "false", "\t",
+                     Uncertain(p, options_) ? "true" : "false", "\t",
+                     p.length(), "\t", p.truncated() ? "true" : "false", "\t",
+                     top, "\t", absl::StrFormat("%.4f", p.arg_probability()),
+                     "\t", p.below_min_residues() ? "true" : "false", "\n"));
   }
   void End() override {}
 

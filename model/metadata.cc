@@ -113,6 +113,21 @@ absl::StatusOr<ModelMetadata> ParseModelMetadata(const std::string& json_text) {
   } catch (const json::exception&) {
     return Missing("backbone");
   }
+
+  auto calibration = root.find("calibration");
+  if (calibration != root.end() && !calibration->is_null()) {
+    if (!calibration->is_object()) return Missing("calibration");
+    if (auto t = calibration->find("arg_threshold"); t != calibration->end()) {
+      if (!t->is_number() || t->get<double>() <= 0 || t->get<double>() >= 1)
+        return Missing("calibration.arg_threshold");
+      m.arg_threshold = t->get<double>();
+    }
+    if (auto r = calibration->find("min_residues"); r != calibration->end()) {
+      if (!r->is_number_integer() || r->get<int>() < 0)
+        return Missing("calibration.min_residues");
+      m.min_residues = r->get<int>();
+    }
+  }
   return m;
 }
 

@@ -431,6 +431,9 @@ ArgClassifierService::ArgClassifierService(ServiceOptions options,
                                                              : "truncate");
   model_info_.set_max_sequences_per_request(options_.max_sequences_per_request);
   model_info_.set_metadata_json(m.raw_json);
+  model_info_.set_arg_threshold(
+      static_cast<float>(m.arg_threshold.value_or(0.0)));
+  model_info_.set_min_residues(m.min_residues);
 }
 
 grpc::Status ArgClassifierService::Prepare(
@@ -502,9 +505,22 @@ void ArgClassifierService::FillPrediction(absl::Span<const float> probabilities,
   });
   const size_t shown =
       top_k == 0 ? order.size() : std::min<size_t>(top_k, order.size());
-  prediction.set_predicted_class(m.classes[order[0]]);
-  prediction.set_probability(probabilities[order[0]]);
-  prediction.set_is_arg(order[0] != m.nonarg_index);
+  const float arg_probability = 1.0f - probabilities[m.nonarg_index];
+  const bool too_short = static_cast<int>(prediction.length()) < m.min_residues;
+  // The call rule of docs/model-artifact.md: with a threshold, P(ARG) decides
+  // and the class is the most probable antibiotic class.
+  bool is_arg = order[0] != m.nonarg_index;
+  if (m.arg_threshold.has_value()) is_arg = arg_probability >= *m.arg_threshold;
+  if (too_short) is_arg = false;
+  int called = m.nonarg_index;
+  if (is_arg) {
+    called = order[0] != m.nonarg_index ? order[0] : order[1];
+  }
+  prediction.set_predicted_class(m.classes[called]);
+  prediction.set_probability(probabilities[called]);
+  prediction.set_is_arg(is_arg);
+  prediction.set_arg_probability(arg_probability);
+  prediction.set_below_min_residues(too_short);
   prediction.clear_scores();
   for (size_t i = 0; i < shown; ++i) {
     auto* score = prediction.add_scores();

@@ -32,11 +32,14 @@ class Prediction:
     length: int
     truncated: bool
     scores: list[tuple[str, float]] = field(default_factory=list)
+    arg_probability: float = 0.0  # P(ARG) = 1 - P(nonarg)
+    below_min_residues: bool = False  # too short for a call: never an ARG
 
     @classmethod
     def from_proto(cls, p: argserve_pb2.Prediction) -> "Prediction":
         return cls(p.id, p.predicted_class, p.probability, p.is_arg, p.length, p.truncated,
-                   [(s.class_name, s.probability) for s in p.scores])
+                   [(s.class_name, s.probability) for s in p.scores], p.arg_probability,
+                   p.below_min_residues)
 
 
 def read_fasta(path: str) -> Iterator[tuple[str, str]]:

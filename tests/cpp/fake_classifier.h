@@ -20,8 +20,10 @@ namespace argserve::testing {
 // every batch it sees.
 class FakeClassifier : public Classifier {
  public:
-  explicit FakeClassifier(int max_residues = 4000)
-      : metadata_(*ParseModelMetadata(TestModelJson(max_residues))) {}
+  explicit FakeClassifier(int max_residues = 4000,
+                          const std::string& extra_json = "")
+      : metadata_(
+            *ParseModelMetadata(TestModelJson(max_residues, extra_json))) {}
   const ModelMetadata& metadata() const override { return metadata_; }
   std::string device() const override { return "cpu"; }
   int64_t preferred_column_multiple() const override { return column_multiple; }

@@ -27,6 +27,27 @@ TEST(ModelMetadata, ParsesTheContract) {
   EXPECT_EQ(m->backbone_source, "random");
 }
 
+TEST(ModelMetadata, ReadsTheCalibration) {
+  auto plain = ParseModelMetadata(testing::TestModelJson());
+  ASSERT_TRUE(plain.ok()) << plain.status();
+  EXPECT_FALSE(plain->arg_threshold.has_value());
+  EXPECT_EQ(plain->min_residues, 0);
+  auto m = ParseModelMetadata(testing::TestModelJson(
+      100,
+      R"("calibration": {"temperature": 1.7, "arg_threshold": 0.82, "min_residues": 50})"));
+  ASSERT_TRUE(m.ok()) << m.status();
+  EXPECT_DOUBLE_EQ(*m->arg_threshold, 0.82);
+  EXPECT_EQ(m->min_residues, 50);
+  for (const char* bad : {R"("calibration": {"arg_threshold": 1.5})",
+                          R"("calibration": {"arg_threshold": "high"})",
+                          R"("calibration": {"min_residues": -3})"}) {
+    auto rejected = ParseModelMetadata(testing::TestModelJson(100, bad));
+    ASSERT_FALSE(rejected.ok()) << bad;
+    EXPECT_THAT(std::string(rejected.status().message()),
+                HasSubstr("calibration."));
+  }
+}
+
 TEST(ModelMetadata, RejectsNonJson) {
   auto m = ParseModelMetadata("not json {");
   ASSERT_FALSE(m.ok());

@@ -17,6 +17,8 @@ v1::Prediction MakePrediction(const std::string& id, float p) {
   prediction.set_probability(p);
   prediction.set_is_arg(true);
   prediction.set_length(120);
+  prediction.set_arg_probability(p + 0.05f);
+  prediction.set_below_min_residues(id == "short");
   auto* s1 = prediction.add_scores();
   s1->set_class_name("beta-lactam");
   s1->set_probability(p);
@@ -48,12 +50,13 @@ TEST(Output, TsvHasHeaderAndOneLinePerPrediction) {
   const std::string text = Render(OutputFormat::kTsv, 0.5);
   EXPECT_EQ(text,
             "id\tpredicted_class\tprobability\tis_"
-            "arg\tuncertain\tlength\ttruncated\ttop_k\n"
+            "arg\tuncertain\tlength\ttruncated\ttop_k\targ_probability\tbelow_"
+            "min_residues\n"
             "p1\tbeta-lactam\t0.9000\ttrue\tfalse\t120\tfalse\tbeta-lactam:0."
-            "9000,nonarg:0.1000\n"
+            "9000,nonarg:0.1000\t0.9500\tfalse\n"
             "p "
             "2\tbeta-lactam\t0.4000\ttrue\ttrue\t120\tfalse\tbeta-lactam:0."
-            "4000,nonarg:0.6000\n");
+            "4000,nonarg:0.6000\t0.4500\tfalse\n");
 }
 
 TEST(Output, JsonLinesParseOneObjectPerLine) {
@@ -69,6 +72,8 @@ TEST(Output, JsonLinesParseOneObjectPerLine) {
   EXPECT_EQ(lines[1]["id"], "p\t2");
   EXPECT_EQ(lines[1]["uncertain"], true);
   EXPECT_EQ(lines[0]["top_k"].size(), 2u);
+  EXPECT_NEAR(lines[0]["arg_probability"].get<double>(), 0.95, 1e-6);
+  EXPECT_EQ(lines[0]["below_min_residues"], false);
 }
 
 TEST(Output, JsonIsOneDocument) {

@@ -215,6 +215,54 @@ TEST_F(ServiceTest, CancelledCallIsNotComputed) {
   EXPECT_EQ(model_.computed_rows(), 1);  // Only the blocker ran.
 }
 
+TEST(ServiceCallRule, ThresholdOnArgProbabilityAndLengthFloorDecide) {
+  // The fake gives P(ARG) = P(class 0) = n / (n + 1), n = residues + 2.
+  testing::FakeClassifier model(
+      4000, R"("calibration": {"arg_threshold": 0.9, "min_residues": 20})");
+  model.as_distribution = true;
+  auto metrics = *Metrics::Create("", "test", "1", "cpu");
+  Batcher batcher({}, &model, metrics.get());
+  ArgClassifierService service({}, &model, &batcher, metrics.get());
+  struct Case {
+    int residues;
+    bool is_arg;
+    const char* predicted;
+    bool too_short;
+  };
+  for (const Case& c : {Case{3, false, "nonarg", true},   // P(ARG) 0.83
+                        Case{10, false, "nonarg", true},  // 0.92, too short
+                        Case{25, true, "aminoglycoside", false}}) {
+    v1::Prediction prediction;
+    prediction.set_length(c.residues);
+    const float n = c.residues + 2.0f;
+    const std::vector<float> probabilities = {n / (n + 1), 0.0f, 1 / (n + 1)};
+    service.FillPrediction(probabilities, 0, prediction);
+    EXPECT_EQ(prediction.is_arg(), c.is_arg) << c.residues;
+    EXPECT_EQ(prediction.predicted_class(), c.predicted) << c.residues;
+    EXPECT_EQ(prediction.below_min_residues(), c.too_short) << c.residues;
+    EXPECT_NEAR(prediction.arg_probability(), n / (n + 1), 1e-6);
+  }
+  // Below the threshold although an antibiotic class is the most probable.
+  v1::Prediction low;
+  low.set_length(100);
+  service.FillPrediction({0.5f, 0.3f, 0.2f}, 0, low);
+  EXPECT_FALSE(low.is_arg());
+  EXPECT_EQ(low.predicted_class(), "nonarg");
+  EXPECT_NEAR(low.probability(), 0.2, 1e-6);
+  // Above it although the non-ARG class is the most probable: the best
+  // antibiotic class is the call.
+  testing::FakeClassifier lenient(4000,
+                                  R"("calibration": {"arg_threshold": 0.5})");
+  ArgClassifierService lenient_service({}, &lenient, &batcher, metrics.get());
+  v1::Prediction split;
+  split.set_length(100);
+  lenient_service.FillPrediction({0.2f, 0.35f, 0.45f}, 0, split);
+  EXPECT_TRUE(split.is_arg());
+  EXPECT_EQ(split.predicted_class(), "beta-lactam");
+  EXPECT_NEAR(split.arg_probability(), 0.55, 1e-6);
+  batcher.Stop();
+}
+
 TEST_F(ServiceTest, GetModelInfoDescribesTheModel) {
   ServiceOptions options;
   options.long_sequences = LongSequencePolicy::kTruncate;

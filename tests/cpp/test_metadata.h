@@ -7,7 +7,10 @@
 
 namespace argserve::testing {
 
-inline std::string TestModelJson(int max_residues = 100) {
+// `extra` is inserted as further top-level members, e.g. R"("calibration":
+// {...})".
+inline std::string TestModelJson(int max_residues = 100,
+                                 const std::string& extra = "") {
   return R"({"format": "argserve-model/1", "name": "test", "version": "1",
     "classes": ["aminoglycoside", "beta-lactam", "nonarg"], "nonarg_class": "nonarg",
     "alphabet": ["<cls>", "<pad>", "<eos>", "<unk>", "L", "A", "G", "V", "S", "E", "R", "T", "I", "D",
@@ -17,7 +20,8 @@ inline std::string TestModelJson(int max_residues = 100) {
     "residues": "ACDEFGHIKLMNPQRSTVWYXBUZO", "max_residues": )" +
          std::to_string(max_residues) + R"(,
     "backbone": {"architecture": "esm2", "num_layers": 2, "embed_dim": 32, "attention_heads": 4,
-                 "source": "random"}})";
+                 "source": "random"})" +
+         (extra.empty() ? "" : ", " + extra) + "}";
 }
 
 }  // namespace argserve::testing

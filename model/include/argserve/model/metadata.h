@@ -4,6 +4,7 @@
 #define ARGSERVE_MODEL_METADATA_H_
 
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -33,6 +34,11 @@ struct ModelMetadata {
   int embed_dim = 0;
   int attention_heads = 0;
   std::string backbone_source;
+  // From "calibration": a protein is an ARG when 1 - P(nonarg) reaches the
+  // threshold (and it has at least min_residues); absent, the most probable
+  // class decides.
+  std::optional<double> arg_threshold;
+  int min_residues = 0;
   std::string raw_json;  // The complete model.json as stored.
 };
 
