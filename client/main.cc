@@ -544,8 +544,13 @@ int RunClassify(const Options& o) {
           stub->GetModelInfo(&retry_context, v1::GetModelInfoRequest(), &info);
     }
     if (!status.ok()) {
-      Fail(absl::StrCat("cannot reach the server at '", o.target,
-                        "': ", status.error_message()));
+      const bool refused =
+          status.error_code() == grpc::StatusCode::UNAUTHENTICATED ||
+          status.error_code() == grpc::StatusCode::PERMISSION_DENIED;
+      Fail(absl::StrCat(
+          refused ? "the server at '" : "cannot reach the server at '",
+          o.target, refused ? "' refused the call: " : "': ",
+          status.error_message(), refused ? " (check --token-file)" : ""));
       return ExitCodeFor(status);
     }
   }

@@ -16,6 +16,8 @@ PACKAGES=(
   python3-grpcio python3-protobuf
   # data and homology tools used by training and tests
   resfinder-db mmseqs2-examples mmseqs2 diamond-aligner
+  # the pretraining corpus: Swiss-Prot as BLAST databases, and blastdbcmd to read them
+  metastudent-data ncbi-blast+
   # monitoring (deployment integration test)
   prometheus docker-compose python3-yaml
   # misc tools the tests use

@@ -130,8 +130,17 @@ absl::StatusOr<std::unique_ptr<Metrics>> Metrics::Create(
             {"device", device}})
       .Set(1);
   // Series exist from the start, so dashboards and alerts see zeros.
-  for (const char* rpc : {"Classify", "ClassifyStream"})
-    metrics->impl_->cancelled.Add({{"rpc", rpc}});
+  Impl& m = *metrics->impl_;
+  for (const char* rpc : {"Classify", "ClassifyStream"}) {
+    m.cancelled.Add({{"rpc", rpc}});
+    for (const char* code : {"OK", "INVALID_ARGUMENT", "CANCELLED",
+                             "DEADLINE_EXCEEDED", "RESOURCE_EXHAUSTED"}) {
+      m.requests.Add({{"rpc", rpc}, {"code", code}});
+      m.sequences.Add({{"rpc", rpc}, {"code", code}});
+    }
+  }
+  for (const char* reason : {"CANCELLED", "DEADLINE_EXCEEDED"})
+    m.dropped.Add({{"reason", reason}});
   if (!address.empty()) {
     auto http = MetricsHttpServer::Start(
         address, [m = metrics.get()] { return m->Render(); });

@@ -21,7 +21,8 @@ class Metrics final : public BatcherObserver {
   ~Metrics() override;
 
   // One finished RPC: its name ("Classify", ...), final status code name,
-  // sequences it carried, and its duration.
+  // sequences it carried (counted under that code; streams pass 0 and count
+  // each sequence by its own status with OnSequences), and its duration.
   void OnRequest(const std::string& rpc, const std::string& code, int sequences,
                  double seconds);
   // A call the server saw cancelled (client cancel or disconnect, deadline,

@@ -1,7 +1,10 @@
 #include "server/service.h"
 
+#include <grpcpp/support/proto_buffer_reader.h>
+
 #include <algorithm>
 #include <atomic>
+#include <climits>
 #include <deque>
 #include <mutex>
 #include <numeric>
@@ -10,6 +13,8 @@
 
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
+#include "google/protobuf/io/coded_stream.h"
+#include "google/protobuf/wire_format_lite.h"
 
 namespace argserve {
 namespace {
@@ -19,6 +24,8 @@ using grpc::ServerUnaryReactor;
 
 constexpr char kClassify[] = "Classify";
 constexpr char kClassifyStream[] = "ClassifyStream";
+// Field 1 (`sequences`), length-delimited.
+constexpr uint32_t kSequencesTag = (1 << 3) | 2;
 
 double SecondsSince(Clock::time_point start) {
   return std::chrono::duration<double>(Clock::now() - start).count();
@@ -42,13 +49,14 @@ class UnaryJob final : public BatchJob {
  public:
   UnaryJob(const ArgClassifierService* service, ServerUnaryReactor* reactor,
            v1::ClassifyResponse* response, size_t count, uint32_t top_k,
-           Clock::time_point start)
+           Clock::time_point start, Clock::time_point deadline)
       : service_(service),
         reactor_(reactor),
         response_(response),
         remaining_(count),
         top_k_(top_k),
-        start_(start) {}
+        start_(start),
+        deadline_(deadline) {}
 
   void Cancel() { cancelled_.store(true); }
   bool IsCancelled() const override { return cancelled_.load(); }
@@ -72,8 +80,13 @@ class UnaryJob final : public BatchJob {
       final_status = ToGrpc(error_);
     }
     if (!final_status.ok()) response_->clear_predictions();
+    // gRPC cancels a call whose deadline passed; what the client saw is the
+    // deadline.
+    grpc::StatusCode code = final_status.error_code();
+    if (code == grpc::StatusCode::CANCELLED && Clock::now() >= deadline_)
+      code = grpc::StatusCode::DEADLINE_EXCEEDED;
     service_->metrics()->OnRequest(
-        kClassify, CodeName(final_status.error_code()),
+        kClassify, CodeName(code),
         static_cast<int>(response_->predictions_size()), SecondsSince(start_));
     reactor_->Finish(final_status);  // Last use of the call's objects.
   }
@@ -85,6 +98,7 @@ class UnaryJob final : public BatchJob {
   std::atomic<size_t> remaining_;
   const uint32_t top_k_;
   const Clock::time_point start_;
+  const Clock::time_point deadline_;
   std::atomic<bool> cancelled_{false};
   std::mutex mu_;
   absl::Status error_;
@@ -132,9 +146,33 @@ class StreamMessageJob final : public BatchJob {
       positions_;  // Submitted item index -> position in response_.
 };
 
+// Counts the `sequences` entries of a serialized ClassifyStreamRequest without
+// parsing them, so an over-limit message costs no more than its bytes. Returns
+// -1 when the bytes are not a well-formed message.
+int64_t CountSequences(grpc::ByteBuffer& buffer) {
+  grpc::ProtoBufferReader reader(&buffer);
+  google::protobuf::io::CodedInputStream input(&reader);
+  input.SetTotalBytesLimit(INT_MAX);
+  int64_t count = 0;
+  while (const uint32_t tag = input.ReadTag()) {
+    if (tag == kSequencesTag) {
+      uint32_t length = 0;
+      if (!input.ReadVarint32(&length) || !input.Skip(static_cast<int>(length)))
+        return -1;
+      ++count;
+    } else if (!google::protobuf::internal::WireFormatLite::SkipField(&input,
+                                                                      tag)) {
+      return -1;
+    }
+  }
+  return input.ConsumedEntireMessage() ? count : -1;
+}
+
+// Reads and writes raw messages so that a message that does not parse is told
+// apart from the end of the stream (the generated reactor reports both as a
+// failed read) and answered with an error instead of a silent OK.
 class StreamReactor final
-    : public grpc::ServerBidiReactor<v1::ClassifyStreamRequest,
-                                     v1::ClassifyStreamResponse> {
+    : public grpc::ServerBidiReactor<grpc::ByteBuffer, grpc::ByteBuffer> {
  public:
   StreamReactor(const ArgClassifierService* service,
                 CallbackServerContext* context)
@@ -146,7 +184,7 @@ class StreamReactor final
       Finish(status);
       return;
     }
-    StartRead(&request_);
+    StartRead(&incoming_);
   }
 
   bool cancelled() const { return cancelled_.load(); }
@@ -157,62 +195,93 @@ class StreamReactor final
       FinishIfDone([this] { reads_done_ = true; });
       return;
     }
-    HandleMessage();
+    ++messages_read_;
+    const int64_t count = CountSequences(incoming_);
+    const int limit = service_->options().max_sequences_per_request;
+    v1::ClassifyStreamRequest request;
+    if (count < 0 ||
+        !grpc::SerializationTraits<v1::ClassifyStreamRequest>::Deserialize(
+             &incoming_, &request)
+             .ok()) {
+      Fail(absl::StrCat("stream message #", messages_read_,
+                        " is not a valid ClassifyStreamRequest (truncated, or "
+                        "an id or residues that are not UTF-8); the messages "
+                        "before it were answered, none after it was read"));
+    } else if (count > limit) {
+      Fail(absl::StrCat("stream message #", messages_read_, " has ", count,
+                        " sequences, more than the limit of ", limit,
+                        "; split it into several messages"));
+    } else {
+      HandleMessage(request);
+    }
   }
 
   void OnWriteDone(bool ok) override {
     bool resume_reading = false;
-    const v1::ClassifyStreamResponse* next = nullptr;
+    const grpc::ByteBuffer* next = nullptr;
     {
       std::lock_guard<std::mutex> lock(mu_);
-      in_flight_ -= writes_.front().predictions_size();
+      in_flight_ -= writes_.front().predictions;
       writes_.pop_front();
       writing_ = false;
       if (!ok) {
         // The client is gone: what is left cannot be delivered.
         broken_ = true;
-        for (const auto& pending : writes_)
-          in_flight_ -= pending.predictions_size();
+        for (const auto& pending : writes_) in_flight_ -= pending.predictions;
         writes_.clear();
       } else if (!writes_.empty()) {
         writing_ = true;
-        next = &writes_.front();
+        next = &writes_.front().message;
       }
-      if (read_paused_ && !reads_done_ && !broken_ &&
+      if (read_paused_ && !reads_done_ && !broken_ && !cancelled() &&
           in_flight_ < service_->options().max_stream_in_flight) {
         read_paused_ = false;
         resume_reading = true;
       }
     }
     if (next != nullptr) StartWrite(next);
-    if (resume_reading) StartRead(&request_);
+    if (resume_reading) StartRead(&incoming_);
     FinishIfDone([] {});
   }
 
   void OnCancel() override {
     cancelled_.store(true);
     service_->metrics()->OnCancelled(kClassifyStream);
+    // With reads paused no read is outstanding, so no failed read will end the
+    // stream: the cancellation must.
+    FinishIfDone([this] {
+      if (read_paused_) reads_done_ = true;
+    });
   }
 
   void OnDone() override {
-    service_->metrics()->OnRequest(kClassifyStream, CodeName(final_code_),
-                                   sequences_, SecondsSince(start_));
+    grpc::StatusCode code = final_code_;
+    // A client that vanished before the status reached it did not get an OK.
+    if (code == grpc::StatusCode::OK && context_->IsCancelled())
+      code = CancelledCode();
+    service_->metrics()->OnRequest(kClassifyStream, CodeName(code), 0,
+                                   SecondsSince(start_));
     delete this;
   }
 
   // Called by a message job when all of its sequences are answered.
-  void OnMessageDone(v1::ClassifyStreamResponse response) {
-    const v1::ClassifyStreamResponse* to_write = nullptr;
+  void OnMessageDone(const v1::ClassifyStreamResponse& response) {
+    const grpc::ByteBuffer* to_write = nullptr;
     {
       std::lock_guard<std::mutex> lock(mu_);
       --jobs_outstanding_;
       if (broken_ || cancelled()) {
         in_flight_ -= response.predictions_size();
       } else {
-        writes_.push_back(std::move(response));
+        PendingWrite pending;
+        bool own_buffer = false;
+        (void)grpc::SerializationTraits<v1::ClassifyStreamResponse>::Serialize(
+            response, &pending.message, &own_buffer);
+        pending.predictions = response.predictions_size();
+        writes_.push_back(std::move(pending));
         if (!writing_) {
           writing_ = true;
-          to_write = &writes_.front();
+          to_write = &writes_.front().message;
         }
       }
     }
@@ -221,28 +290,41 @@ class StreamReactor final
   }
 
  private:
-  void HandleMessage() {
-    const auto& options = service_->options();
-    const uint32_t top_k = request_.options().top_k();
-    const int count = request_.sequences_size();
+  struct PendingWrite {
+    grpc::ByteBuffer message;
+    int predictions = 0;
+  };
+
+  grpc::StatusCode CancelledCode() const {
+    return context_->deadline() <= std::chrono::system_clock::now()
+               ? grpc::StatusCode::DEADLINE_EXCEEDED
+               : grpc::StatusCode::CANCELLED;
+  }
+
+  // Stops reading; the stream ends with `message` once what was read is
+  // answered.
+  void Fail(const std::string& message) {
+    FinishIfDone([&] {
+      reads_done_ = true;
+      if (error_.ok()) error_ = {grpc::StatusCode::INVALID_ARGUMENT, message};
+    });
+  }
+
+  void HandleMessage(const v1::ClassifyStreamRequest& request) {
+    const uint32_t top_k = request.options().top_k();
+    const int count = request.sequences_size();
     v1::ClassifyStreamResponse response;
     std::vector<std::vector<int64_t>> tokens;
     std::vector<int> positions;
     std::unordered_map<std::string_view, int> seen;
     int rejected = 0;
     for (int i = 0; i < count; ++i) {
-      const v1::Sequence& sequence = request_.sequences(i);
+      const v1::Sequence& sequence = request.sequences(i);
       v1::Prediction* prediction = response.add_predictions();
       prediction->set_id(sequence.id());
       grpc::Status status;
-      if (count > options.max_sequences_per_request) {
-        status =
-            grpc::Status(grpc::StatusCode::INVALID_ARGUMENT,
-                         absl::StrCat("stream message has ", count,
-                                      " sequences, more than the limit of ",
-                                      options.max_sequences_per_request));
-      } else if (auto [it, inserted] = seen.emplace(sequence.id(), i);
-                 !inserted && !sequence.id().empty()) {
+      if (auto [it, inserted] = seen.emplace(sequence.id(), i);
+          !inserted && !sequence.id().empty()) {
         status = grpc::Status(
             grpc::StatusCode::INVALID_ARGUMENT,
             absl::StrCat("duplicate sequence id ", DescribeId(sequence.id()),
@@ -268,7 +350,6 @@ class StreamReactor final
     bool read_next = false;
     {
       std::lock_guard<std::mutex> lock(mu_);
-      sequences_ += count;
       in_flight_ += count;
       ++jobs_outstanding_;
     }
@@ -292,13 +373,19 @@ class StreamReactor final
       std::lock_guard<std::mutex> lock(mu_);
       if (finished_ || broken_) {
         // Nothing more will be answered on this stream.
+      } else if (cancelled()) {
+        // OnCancel may have run before this message was handled; no read is
+        // started, so none will end the stream.
+        read_paused_ = true;
+        reads_done_ = true;
       } else if (in_flight_ < service_->options().max_stream_in_flight) {
         read_next = true;
       } else {
         read_paused_ = true;
       }
     }
-    if (read_next) StartRead(&request_);
+    if (read_next) StartRead(&incoming_);
+    FinishIfDone([] {});
   }
 
   template <typename Update>
@@ -312,10 +399,12 @@ class StreamReactor final
       if (!reads_done_ && !broken_) return;
       finished_ = true;
       if (cancelled()) {
-        status = grpc::Status(grpc::StatusCode::CANCELLED, "call cancelled");
+        status = grpc::Status(CancelledCode(), "call cancelled");
       } else if (broken_) {
         status = grpc::Status(grpc::StatusCode::UNAVAILABLE,
                               "client stopped reading results");
+      } else {
+        status = error_;
       }
       final_code_ = status.error_code();
     }
@@ -325,20 +414,20 @@ class StreamReactor final
   const ArgClassifierService* const service_;
   CallbackServerContext* const context_;
   const Clock::time_point start_;
-  v1::ClassifyStreamRequest request_;
+  grpc::ByteBuffer incoming_;
+  int64_t messages_read_ = 0;  // Only touched by read reactions, one at a time.
   std::atomic<bool> cancelled_{false};
 
   std::mutex mu_;
-  std::deque<v1::ClassifyStreamResponse>
-      writes_;  // Front is being written while writing_.
+  std::deque<PendingWrite> writes_;  // Front is being written while writing_.
   bool writing_ = false;
-  bool reads_done_ = false;
+  bool reads_done_ = false;  // No read is outstanding and none will start.
   bool read_paused_ = false;
   bool broken_ = false;
   bool finished_ = false;
+  grpc::Status error_;  // Why reading stopped early, if it did.
   int jobs_outstanding_ = 0;
   int in_flight_ = 0;  // Sequences read and not yet written (or given up).
-  int sequences_ = 0;
   grpc::StatusCode final_code_ = grpc::StatusCode::OK;
 };
 
@@ -364,7 +453,7 @@ void StreamMessageJob::OnResult(size_t index, const absl::Status& status,
   }
   for (const auto& [code, count] : by_code)
     stream_->service()->metrics()->OnSequences(kClassifyStream, code, count);
-  stream_->OnMessageDone(std::move(response_));
+  stream_->OnMessageDone(response_);
 }
 
 }  // namespace
@@ -550,11 +639,12 @@ grpc::ServerUnaryReactor* ArgClassifierService::Classify(
       static_cast<int>(predictions.size()));
   for (auto& prediction : predictions)
     *response->add_predictions() = std::move(prediction);
-  auto job = std::make_shared<UnaryJob>(this, reactor, response, tokens.size(),
-                                        request->options().top_k(), start);
+  const Clock::time_point deadline = DeadlineOf(context);
+  auto job =
+      std::make_shared<UnaryJob>(this, reactor, response, tokens.size(),
+                                 request->options().top_k(), start, deadline);
   reactor->set_job(job);
-  absl::Status submitted =
-      batcher_->Submit(job, std::move(tokens), DeadlineOf(context));
+  absl::Status submitted = batcher_->Submit(job, std::move(tokens), deadline);
   if (!submitted.ok()) {
     response->clear_predictions();
     metrics_->OnRequest(kClassify, absl::StatusCodeToString(submitted.code()),
@@ -564,7 +654,7 @@ grpc::ServerUnaryReactor* ArgClassifierService::Classify(
   return reactor;
 }
 
-grpc::ServerBidiReactor<v1::ClassifyStreamRequest, v1::ClassifyStreamResponse>*
+grpc::ServerBidiReactor<grpc::ByteBuffer, grpc::ByteBuffer>*
 ArgClassifierService::ClassifyStream(CallbackServerContext* context) {
   return new StreamReactor(this, context);
 }

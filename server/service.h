@@ -34,7 +34,14 @@ struct ServiceOptions {
 // the token byte by byte.
 bool ConstantTimeEquals(std::string_view a, std::string_view b);
 
-class ArgClassifierService final : public v1::ArgClassifier::CallbackService {
+// ClassifyStream is served on raw messages (see StreamReactor in service.cc);
+// the other methods on parsed ones.
+using ArgClassifierBase = v1::ArgClassifier::WithCallbackMethod_Classify<
+    v1::ArgClassifier::WithRawCallbackMethod_ClassifyStream<
+        v1::ArgClassifier::WithCallbackMethod_GetModelInfo<
+            v1::ArgClassifier::Service>>>;
+
+class ArgClassifierService final : public ArgClassifierBase {
  public:
   // All pointers must outlive the service.
   ArgClassifierService(ServiceOptions options, Classifier* classifier,
@@ -43,9 +50,8 @@ class ArgClassifierService final : public v1::ArgClassifier::CallbackService {
   grpc::ServerUnaryReactor* Classify(grpc::CallbackServerContext* context,
                                      const v1::ClassifyRequest* request,
                                      v1::ClassifyResponse* response) override;
-  grpc::ServerBidiReactor<v1::ClassifyStreamRequest,
-                          v1::ClassifyStreamResponse>*
-  ClassifyStream(grpc::CallbackServerContext* context) override;
+  grpc::ServerBidiReactor<grpc::ByteBuffer, grpc::ByteBuffer>* ClassifyStream(
+      grpc::CallbackServerContext* context) override;
   grpc::ServerUnaryReactor* GetModelInfo(grpc::CallbackServerContext* context,
                                          const v1::GetModelInfoRequest* request,
                                          v1::ModelInfo* response) override;

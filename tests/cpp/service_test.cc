@@ -4,9 +4,11 @@
 #include "server/service.h"
 
 #include <gmock/gmock.h>
+#include <grpcpp/generic/generic_stub.h>
 #include <grpcpp/grpcpp.h>
 #include <gtest/gtest.h>
 
+#include <condition_variable>
 #include <thread>
 
 #include "absl/strings/match.h"
@@ -45,6 +47,16 @@ class ServiceTest : public ::testing::Test {
     model_.Open();
     if (server_) server_->Shutdown(std::chrono::system_clock::now() + 5s);
     if (batcher_) batcher_->Stop();
+  }
+
+  // Waits (bounded, for hangs) until /metrics shows `line`.
+  bool WaitForMetric(const std::string& line) {
+    const auto give_up = std::chrono::steady_clock::now() + 20s;
+    while (!absl::StrContains(metrics_->Render(), line)) {
+      if (std::chrono::steady_clock::now() > give_up) return false;
+      std::this_thread::sleep_for(1ms);
+    }
+    return true;
   }
 
   static void Add(v1::ClassifyRequest& request, const std::string& id,
@@ -213,6 +225,234 @@ TEST_F(ServiceTest, CancelledCallIsNotComputed) {
   first.join();
   batcher_->Stop();
   EXPECT_EQ(model_.computed_rows(), 1);  // Only the blocker ran.
+}
+
+// Sends raw messages on ClassifyStream, as a client with a broken encoder
+// would, and collects what comes back.
+class RawStream final
+    : public grpc::ClientBidiReactor<grpc::ByteBuffer, grpc::ByteBuffer> {
+ public:
+  RawStream(grpc::GenericStub& stub, std::vector<std::string> messages)
+      : messages_(std::move(messages)) {
+    stub.PrepareBidiStreamingCall(&context_,
+                                  "/argserve.v1.ArgClassifier/ClassifyStream",
+                                  grpc::StubOptions(), this);
+    StartRead(&incoming_);
+    WriteNext();
+    StartCall();
+  }
+  void OnWriteDone(bool ok) override {
+    if (ok) WriteNext();
+  }
+  void OnReadDone(bool ok) override {
+    if (!ok) return;
+    v1::ClassifyStreamResponse response;
+    if (grpc::SerializationTraits<v1::ClassifyStreamResponse>::Deserialize(
+            &incoming_, &response)
+            .ok()) {
+      std::lock_guard<std::mutex> lock(mu_);
+      for (const auto& p : response.predictions()) ids_.push_back(p.id());
+    }
+    StartRead(&incoming_);
+  }
+  void OnDone(const grpc::Status& status) override {
+    std::lock_guard<std::mutex> lock(mu_);
+    status_ = status;
+    done_ = true;
+    cv_.notify_all();
+  }
+  grpc::Status Await(std::vector<std::string>& ids) {
+    std::unique_lock<std::mutex> lock(mu_);
+    cv_.wait(lock, [&] { return done_; });
+    ids = ids_;
+    return status_;
+  }
+
+ private:
+  void WriteNext() {
+    if (next_ == messages_.size()) {
+      StartWritesDone();
+      return;
+    }
+    const std::string& bytes = messages_[next_++];
+    grpc::Slice slice(bytes);
+    outgoing_ = grpc::ByteBuffer(&slice, 1);
+    StartWrite(&outgoing_);
+  }
+
+  grpc::ClientContext context_;
+  std::vector<std::string> messages_;
+  size_t next_ = 0;
+  grpc::ByteBuffer outgoing_;
+  grpc::ByteBuffer incoming_;
+  std::mutex mu_;
+  std::condition_variable cv_;
+  bool done_ = false;
+  grpc::Status status_;
+  std::vector<std::string> ids_;
+};
+
+std::string StreamMessage(const std::string& id_prefix, int count) {
+  v1::ClassifyStreamRequest request;
+  for (int i = 0; i < count; ++i) {
+    auto* s = request.add_sequences();
+    s->set_id(absl::StrCat(id_prefix, i));
+    s->set_residues("MKLVAAGG");
+  }
+  return request.SerializeAsString();
+}
+
+TEST_F(ServiceTest, MalformedStreamMessageEndsTheStreamWithItsNumber) {
+  Start();
+  grpc::GenericStub generic(channel_);
+  const std::string good = StreamMessage("a", 3);
+  for (const std::string& bad :
+       {good.substr(0, good.size() - 4),                     // truncated
+        std::string("\x0a\x06\x0a\x02\xff\xfe\x12\x00")}) {  // id not UTF-8
+    RawStream stream(generic, {good, bad, StreamMessage("c", 2)});
+    std::vector<std::string> ids;
+    grpc::Status status = stream.Await(ids);
+    EXPECT_EQ(status.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+    EXPECT_THAT(status.error_message(),
+                HasSubstr("stream message #2 is not a valid"));
+    // The message before it was answered; nothing after it was read.
+    EXPECT_EQ(ids, (std::vector<std::string>{"a0", "a1", "a2"}));
+  }
+}
+
+TEST_F(ServiceTest, OverLimitStreamMessageIsRefusedWithOneStatus) {
+  ServiceOptions options;
+  options.max_sequences_per_request = 10;
+  Start(options);
+  grpc::GenericStub generic(channel_);
+  RawStream stream(generic, {StreamMessage("a", 2), StreamMessage("b", 5000)});
+  std::vector<std::string> ids;
+  grpc::Status status = stream.Await(ids);
+  EXPECT_EQ(status.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+  EXPECT_THAT(status.error_message(),
+              HasSubstr("stream message #2 has 5000 sequences, more than the "
+                        "limit of 10"));
+  EXPECT_EQ(ids, (std::vector<std::string>{"a0", "a1"}));
+  EXPECT_EQ(model_.computed_rows(), 2);
+}
+
+TEST_F(ServiceTest, CancelledStreamWithPausedReadsFinishes) {
+  ServiceOptions options;
+  options.max_stream_in_flight = 30;
+  BatcherOptions batcher_options;
+  batcher_options.max_batch_size = 1;
+  Start(options, batcher_options);
+  model_.Close();
+  grpc::ClientContext context;
+  auto stream = stub_->ClassifyStream(&context);
+  v1::ClassifyStreamRequest request;
+  for (int i = 0; i < 100; ++i) {
+    auto* s = request.add_sequences();
+    s->set_id(absl::StrCat(i));
+    s->set_residues("MKLVAAGG");
+  }
+  ASSERT_TRUE(stream->Write(request));  // 100 in flight > 30: reads pause.
+  while (model_.batches().empty()) std::this_thread::sleep_for(1ms);
+  context.TryCancel();
+  ASSERT_TRUE(WaitForMetric(
+      "argserve_calls_cancelled_total{rpc=\"ClassifyStream\"} 1"));
+  model_.Open();
+  EXPECT_TRUE(WaitForMetric(
+      "argserve_requests_total{code=\"CANCELLED\",rpc=\"ClassifyStream\"} 1"))
+      << metrics_->Render();
+  EXPECT_FALSE(stream->Finish().ok());
+  EXPECT_EQ(model_.computed_rows(), 1);  // The rest was dropped, not computed.
+}
+
+TEST_F(ServiceTest, ShutdownEndsAStreamWithPausedReadsWithinTheGrace) {
+  ServiceOptions options;
+  options.max_stream_in_flight = 30;
+  Start(options);
+  model_.Close();
+  grpc::ClientContext context;
+  auto stream = stub_->ClassifyStream(&context);
+  v1::ClassifyStreamRequest request;
+  for (int i = 0; i < 100; ++i) {
+    auto* s = request.add_sequences();
+    s->set_id(absl::StrCat(i));
+    s->set_residues("MKLVAAGG");
+  }
+  ASSERT_TRUE(stream->Write(request));
+  while (model_.batches().empty()) std::this_thread::sleep_for(1ms);
+  std::thread opener([&] {
+    // The model's forward ends only once the call is cancelled, as a long
+    // batch would.
+    WaitForMetric("argserve_calls_cancelled_total{rpc=\"ClassifyStream\"} 1");
+    model_.Open();
+  });
+  const auto begin = std::chrono::steady_clock::now();
+  server_->Shutdown(std::chrono::system_clock::now() + 500ms);
+  const auto took = std::chrono::steady_clock::now() - begin;
+  opener.join();
+  EXPECT_LT(took, 5s);
+  EXPECT_FALSE(stream->Finish().ok());
+  server_.reset();
+}
+
+TEST_F(ServiceTest, StreamSequencesAreCountedOnceByTheirOwnStatus) {
+  Start();
+  {
+    grpc::ClientContext context;
+    auto stream = stub_->ClassifyStream(&context);
+    v1::ClassifyStreamRequest request;
+    for (int i = 0; i < 10; ++i) {
+      auto* s = request.add_sequences();
+      s->set_id(absl::StrCat(i));
+      s->set_residues(i < 7 ? "MKLV" : "MK1");
+    }
+    ASSERT_TRUE(stream->Write(request));
+    stream->WritesDone();
+    v1::ClassifyStreamResponse response;
+    while (stream->Read(&response)) {
+    }
+    ASSERT_TRUE(stream->Finish().ok());
+  }
+  ASSERT_TRUE(WaitForMetric(
+      "argserve_requests_total{code=\"OK\",rpc=\"ClassifyStream\"} 1"));
+  const std::string page = metrics_->Render();
+  EXPECT_THAT(page, HasSubstr("argserve_sequences_total{code=\"OK\",rpc="
+                              "\"ClassifyStream\"} 7\n"));
+  EXPECT_THAT(page, HasSubstr("argserve_sequences_total{code=\"INVALID_"
+                              "ARGUMENT\",rpc=\"ClassifyStream\"} 3\n"));
+  // Labelled series exist before their first event.
+  EXPECT_THAT(page, HasSubstr("argserve_sequences_dropped_total{reason="
+                              "\"DEADLINE_EXCEEDED\"} 0"));
+}
+
+TEST_F(ServiceTest, UnaryCallPastItsDeadlineIsCountedAsDeadlineExceeded) {
+  BatcherOptions batcher_options;
+  batcher_options.max_batch_size = 1;
+  Start({}, batcher_options);
+  model_.Close();
+  v1::ClassifyRequest blocker;
+  Add(blocker, "b", "MK");
+  v1::ClassifyResponse blocker_response;
+  grpc::ClientContext blocker_context;
+  std::thread first([&] {
+    EXPECT_TRUE(
+        stub_->Classify(&blocker_context, blocker, &blocker_response).ok());
+  });
+  while (model_.batches().empty()) std::this_thread::sleep_for(1ms);
+  v1::ClassifyRequest request;
+  Add(request, "late", "MKLV");
+  v1::ClassifyResponse response;
+  grpc::ClientContext context;
+  context.set_deadline(std::chrono::system_clock::now() + 100ms);
+  EXPECT_EQ(stub_->Classify(&context, request, &response).error_code(),
+            grpc::StatusCode::DEADLINE_EXCEEDED);
+  ASSERT_TRUE(
+      WaitForMetric("argserve_calls_cancelled_total{rpc=\"Classify\"} 1"));
+  model_.Open();
+  first.join();
+  EXPECT_TRUE(WaitForMetric(
+      "argserve_requests_total{code=\"DEADLINE_EXCEEDED\",rpc=\"Classify\"} "
+      "1"))
+      << metrics_->Render();
 }
 
 TEST(ServiceCallRule, ThresholdOnArgProbabilityAndLengthFloorDecide) {
