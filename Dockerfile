@@ -46,7 +46,7 @@ RUN apt-get update \
  && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends \
       libtorch1.13 libopenblas0-pthread \
       libgrpc++1.51 libgrpc29 libprotobuf32 libabsl20220623 \
-      libprometheus-cpp-core1.0 zlib1g libjemalloc2 \
+      libprometheus-cpp-core1.0 zlib1g libjemalloc2 libmicrohttpd12 \
  && rm -rf /var/lib/apt/lists/*
 
 # A fixed numeric uid, so Kubernetes can check runAsNonRoot without looking the name up.

@@ -1,10 +1,9 @@
 #include "server/metrics_http.h"
 
 #include <arpa/inet.h>
-#include <fcntl.h>
+#include <microhttpd.h>
 #include <netdb.h>
 #include <netinet/in.h>
-#include <poll.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -18,24 +17,23 @@
 namespace argserve {
 namespace {
 
-constexpr int kRequestTimeoutMs = 5000;
-constexpr size_t kMaxRequestBytes = 8192;
+// A connection that sends nothing for this long is closed.
+constexpr unsigned kIdleTimeoutSeconds = 5;
+// Held connections beyond this are refused at accept; scrapes are few.
+constexpr unsigned kMaxConnections = 4096;
 
-void WriteAll(int fd, const std::string& data) {
-  size_t sent = 0;
-  while (sent < data.size()) {
-    const ssize_t n =
-        send(fd, data.data() + sent, data.size() - sent, MSG_NOSIGNAL);
-    if (n <= 0) return;  // The scraper went away; nothing to do.
-    sent += static_cast<size_t>(n);
-  }
-}
-
-std::string Response(const std::string& status, const std::string& content_type,
-                     const std::string& body) {
-  return absl::StrCat("HTTP/1.0 ", status, "\r\nContent-Type: ", content_type,
-                      "\r\nContent-Length: ", body.size(),
-                      "\r\nConnection: close\r\n\r\n", body);
+MHD_Result Reply(MHD_Connection* connection, unsigned status,
+                 const std::string& content_type, const std::string& body,
+                 bool head) {
+  MHD_Response* response = MHD_create_response_from_buffer(
+      head ? 0 : body.size(), const_cast<char*>(body.data()),
+      MHD_RESPMEM_MUST_COPY);
+  if (response == nullptr) return MHD_NO;
+  MHD_add_response_header(response, MHD_HTTP_HEADER_CONTENT_TYPE,
+                          content_type.c_str());
+  const MHD_Result queued = MHD_queue_response(connection, status, response);
+  MHD_destroy_response(response);
+  return queued;
 }
 
 }  // namespace
@@ -72,7 +70,8 @@ absl::StatusOr<std::unique_ptr<MetricsHttpServer>> MetricsHttpServer::Start(
   }
   int one = 1;
   setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
-  if (bind(fd, found->ai_addr, found->ai_addrlen) != 0 || listen(fd, 16) != 0) {
+  if (bind(fd, found->ai_addr, found->ai_addrlen) != 0 ||
+      listen(fd, SOMAXCONN) != 0) {
     const int error = errno;
     freeaddrinfo(found);
     close(fd);
@@ -88,95 +87,58 @@ absl::StatusOr<std::unique_ptr<MetricsHttpServer>> MetricsHttpServer::Start(
       bound.ss_family == AF_INET6
           ? ntohs(reinterpret_cast<sockaddr_in6*>(&bound)->sin6_port)
           : ntohs(reinterpret_cast<sockaddr_in*>(&bound)->sin_port);
-  int wake[2];
-  if (pipe2(wake, O_CLOEXEC) != 0) {
-    close(fd);
-    return absl::InternalError(
-        absl::StrCat("metrics pipe: ", std::generic_category().message(errno)));
-  }
-  return std::unique_ptr<MetricsHttpServer>(new MetricsHttpServer(
-      fd, wake[0], wake[1], bound_port, std::move(render)));
+  return std::unique_ptr<MetricsHttpServer>(
+      new MetricsHttpServer(fd, bound_port, std::move(render)));
 }
 
-MetricsHttpServer::MetricsHttpServer(int listen_fd, int wake_fd_read,
-                                     int wake_fd_write, int port,
+MHD_Result MetricsHttpServer::Handle(void* self, MHD_Connection* connection,
+                                     const char* url, const char* method,
+                                     const char* /*version*/,
+                                     const char* /*upload_data*/,
+                                     size_t* upload_data_size,
+                                     void** request_state) {
+  // The first call only announces the request head; the answer comes on the
+  // next, once any body has been read (and ignored).
+  static int announced;
+  if (*request_state == nullptr) {
+    *request_state = &announced;
+    return MHD_YES;
+  }
+  if (*upload_data_size != 0) {
+    *upload_data_size = 0;
+    return MHD_YES;
+  }
+  const std::string verb = method;
+  if (verb != "GET" && verb != "HEAD") {
+    return Reply(connection, MHD_HTTP_METHOD_NOT_ALLOWED, "text/plain",
+                 "only GET\n", false);
+  }
+  const bool head = verb == "HEAD";
+  if (std::strcmp(url, "/metrics") != 0) {
+    return Reply(connection, MHD_HTTP_NOT_FOUND, "text/plain",
+                 "only /metrics is served\n", head);
+  }
+  const auto* server = static_cast<const MetricsHttpServer*>(self);
+  return Reply(connection, MHD_HTTP_OK,
+               "text/plain; version=0.0.4; charset=utf-8", server->render_(),
+               head);
+}
+
+MetricsHttpServer::MetricsHttpServer(int listen_fd, int port,
                                      std::function<std::string()> render)
-    : listen_fd_(listen_fd),
-      wake_read_(wake_fd_read),
-      wake_write_(wake_fd_write),
-      port_(port),
-      render_(std::move(render)) {
-  thread_ = std::thread([this] { Serve(); });
+    : listen_fd_(listen_fd), port_(port), render_(std::move(render)) {
+  // One event-driven thread: a slow or silent client holds a connection, not
+  // the thread, so scrapes are answered while others dawdle.
+  daemon_ = MHD_start_daemon(
+      MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL, 0, nullptr, nullptr,
+      &MetricsHttpServer::Handle, this, MHD_OPTION_LISTEN_SOCKET, listen_fd_,
+      MHD_OPTION_CONNECTION_TIMEOUT, kIdleTimeoutSeconds,
+      MHD_OPTION_CONNECTION_LIMIT, kMaxConnections, MHD_OPTION_END);
 }
 
 MetricsHttpServer::~MetricsHttpServer() {
-  const char byte = 0;
-  if (write(wake_write_, &byte, 1) < 0) {
-    // The thread also stops on the closed listening socket below.
-  }
-  if (thread_.joinable()) thread_.join();
+  if (daemon_ != nullptr) MHD_stop_daemon(daemon_);
   close(listen_fd_);
-  close(wake_read_);
-  close(wake_write_);
-}
-
-void MetricsHttpServer::Serve() {
-  while (true) {
-    pollfd fds[2] = {{listen_fd_, POLLIN, 0}, {wake_read_, POLLIN, 0}};
-    if (poll(fds, 2, -1) < 0) {
-      if (errno == EINTR) continue;
-      return;
-    }
-    if (fds[1].revents != 0) return;
-    if ((fds[0].revents & POLLIN) == 0) continue;
-    const int fd = accept4(listen_fd_, nullptr, nullptr, SOCK_CLOEXEC);
-    if (fd < 0) continue;
-    HandleConnection(fd);
-    close(fd);
-  }
-}
-
-void MetricsHttpServer::HandleConnection(int fd) {
-  std::string request;
-  char buffer[2048];
-  // Read until the end of the request head, a size cap, or a timeout: a slow or
-  // silent client cannot hold the endpoint for long.
-  while (request.find("\r\n\r\n") == std::string::npos &&
-         request.find("\n\n") == std::string::npos &&
-         request.size() < kMaxRequestBytes) {
-    pollfd pfd{fd, POLLIN, 0};
-    if (poll(&pfd, 1, kRequestTimeoutMs) <= 0) return;
-    const ssize_t n = recv(fd, buffer, sizeof(buffer), 0);
-    if (n <= 0) return;
-    request.append(buffer, static_cast<size_t>(n));
-  }
-  const size_t line_end = request.find_first_of("\r\n");
-  const std::string line = request.substr(0, line_end);
-  const size_t first_space = line.find(' ');
-  const size_t second_space = line.find(' ', first_space + 1);
-  if (first_space == std::string::npos) {
-    WriteAll(fd, Response("400 Bad Request", "text/plain", "bad request\n"));
-    return;
-  }
-  const std::string method = line.substr(0, first_space);
-  std::string path =
-      line.substr(first_space + 1, second_space == std::string::npos
-                                       ? std::string::npos
-                                       : second_space - first_space - 1);
-  path = path.substr(0, path.find('?'));
-  if (method != "GET" && method != "HEAD") {
-    WriteAll(fd,
-             Response("405 Method Not Allowed", "text/plain", "only GET\n"));
-  } else if (path == "/metrics") {
-    const std::string body = render_();
-    std::string response =
-        Response("200 OK", "text/plain; version=0.0.4; charset=utf-8", body);
-    if (method == "HEAD") response.resize(response.size() - body.size());
-    WriteAll(fd, response);
-  } else {
-    WriteAll(fd, Response("404 Not Found", "text/plain",
-                          "metrics are at /metrics\n"));
-  }
 }
 
 }  // namespace argserve

@@ -1,19 +1,19 @@
-// A minimal HTTP/1.0 endpoint for Prometheus scrapes: GET /metrics answers the
-// text exposition format.
+// The HTTP endpoint for Prometheus scrapes: GET /metrics answers the text
+// exposition format. Served by libmicrohttpd's event loop, so slow or idle
+// clients cannot hold scrapes up.
 //
 // prometheus-cpp's own exposer (civetweb) cannot start its worker threads in a
 // process that also loads LibTorch on CPUs with AMX: oneDNN enables AMX state
 // at load time, which raises the minimum thread stack size above civetweb's
-// fixed one. Scrapes are rare and small, so one thread serving one connection
-// at a time is enough.
+// fixed one. libmicrohttpd's thread takes the system's default stack.
 #ifndef ARGSERVE_SERVER_METRICS_HTTP_H_
 #define ARGSERVE_SERVER_METRICS_HTTP_H_
 
-#include <atomic>
+#include <microhttpd.h>
+
 #include <functional>
 #include <memory>
 #include <string>
-#include <thread>
 
 #include "absl/status/statusor.h"
 
@@ -30,17 +30,17 @@ class MetricsHttpServer {
   int port() const { return port_; }
 
  private:
-  MetricsHttpServer(int listen_fd, int wake_fd_read, int wake_fd_write,
-                    int port, std::function<std::string()> render);
-  void Serve();
-  void HandleConnection(int fd);
+  MetricsHttpServer(int listen_fd, int port,
+                    std::function<std::string()> render);
+  static MHD_Result Handle(void* self, MHD_Connection* connection,
+                           const char* url, const char* method,
+                           const char* version, const char* upload_data,
+                           size_t* upload_data_size, void** request_state);
 
   const int listen_fd_;
-  const int wake_read_;
-  const int wake_write_;
   const int port_;
   const std::function<std::string()> render_;
-  std::thread thread_;
+  MHD_Daemon* daemon_ = nullptr;
 };
 
 }  // namespace argserve
