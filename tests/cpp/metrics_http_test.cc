@@ -96,6 +96,7 @@ TEST(MetricsHttp, ScrapesAnswerWhileManyClientsHoldConnections) {
   // Eight clients sending a request head one byte every 100 ms.
   std::atomic<bool> stop{false};
   std::vector<std::thread> slow;
+  slow.reserve(8);
   for (int i = 0; i < 8; ++i) {
     slow.emplace_back([&, port = server->port()] {
       const int fd = Connect(port);

@@ -307,8 +307,8 @@ TEST_F(ServiceTest, MalformedStreamMessageEndsTheStreamWithItsNumber) {
   grpc::GenericStub generic(channel_);
   const std::string good = StreamMessage("a", 3);
   for (const std::string& bad :
-       {good.substr(0, good.size() - 4),                     // truncated
-        std::string("\x0a\x06\x0a\x02\xff\xfe\x12\x00")}) {  // id not UTF-8
+       {good.substr(0, good.size() - 4),                        // truncated
+        std::string("\x0a\x06\x0a\x02\xff\xfe\x12\x00", 8)}) {  // id not UTF-8
     RawStream stream(generic, {good, bad, StreamMessage("c", 2)});
     std::vector<std::string> ids;
     grpc::Status status = stream.Await(ids);
