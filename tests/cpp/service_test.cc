@@ -49,6 +49,21 @@ class ServiceTest : public ::testing::Test {
     if (batcher_) batcher_->Stop();
   }
 
+  // Closes the model and starts a call whose one row waits inside it, so that
+  // rows submitted next stay queued until model_.Open().
+  std::thread BlockTheModel() {
+    model_.Close();
+    std::thread blocker([this] {
+      v1::ClassifyRequest request;
+      Add(request, "b", "MK");
+      v1::ClassifyResponse response;
+      grpc::ClientContext context;
+      EXPECT_TRUE(stub_->Classify(&context, request, &response).ok());
+    });
+    while (model_.batches().empty()) std::this_thread::sleep_for(1ms);
+    return blocker;
+  }
+
   // Waits (bounded, for hangs) until /metrics shows `line`.
   bool WaitForMetric(const std::string& line) {
     const auto give_up = std::chrono::steady_clock::now() + 20s;
@@ -196,16 +211,7 @@ TEST_F(ServiceTest, CancelledCallIsNotComputed) {
   BatcherOptions batcher_options;
   batcher_options.max_batch_size = 1;
   Start({}, batcher_options);
-  model_.Close();
-  v1::ClassifyRequest blocker;
-  Add(blocker, "b", "MK");
-  v1::ClassifyResponse blocker_response;
-  grpc::ClientContext blocker_context;
-  std::thread first([&] {
-    EXPECT_TRUE(
-        stub_->Classify(&blocker_context, blocker, &blocker_response).ok());
-  });
-  while (model_.batches().empty()) std::this_thread::sleep_for(1ms);
+  std::thread first = BlockTheModel();
   v1::ClassifyRequest request;
   for (int i = 0; i < 10; ++i) Add(request, absl::StrCat(i), "MKLV");
   v1::ClassifyResponse response;
@@ -292,14 +298,19 @@ class RawStream final
   std::vector<std::string> ids_;
 };
 
-std::string StreamMessage(const std::string& id_prefix, int count) {
+v1::ClassifyStreamRequest StreamRequest(const std::string& id_prefix,
+                                        int count) {
   v1::ClassifyStreamRequest request;
   for (int i = 0; i < count; ++i) {
     auto* s = request.add_sequences();
     s->set_id(absl::StrCat(id_prefix, i));
     s->set_residues("MKLVAAGG");
   }
-  return request.SerializeAsString();
+  return request;
+}
+
+std::string StreamMessage(const std::string& id_prefix, int count) {
+  return StreamRequest(id_prefix, count).SerializeAsString();
 }
 
 TEST_F(ServiceTest, MalformedStreamMessageEndsTheStreamWithItsNumber) {
@@ -345,12 +356,7 @@ TEST_F(ServiceTest, CancelledStreamWithPausedReadsFinishes) {
   model_.Close();
   grpc::ClientContext context;
   auto stream = stub_->ClassifyStream(&context);
-  v1::ClassifyStreamRequest request;
-  for (int i = 0; i < 100; ++i) {
-    auto* s = request.add_sequences();
-    s->set_id(absl::StrCat(i));
-    s->set_residues("MKLVAAGG");
-  }
+  const v1::ClassifyStreamRequest request = StreamRequest("", 100);
   ASSERT_TRUE(stream->Write(request));  // 100 in flight > 30: reads pause.
   while (model_.batches().empty()) std::this_thread::sleep_for(1ms);
   context.TryCancel();
@@ -371,12 +377,7 @@ TEST_F(ServiceTest, ShutdownEndsAStreamWithPausedReadsWithinTheGrace) {
   model_.Close();
   grpc::ClientContext context;
   auto stream = stub_->ClassifyStream(&context);
-  v1::ClassifyStreamRequest request;
-  for (int i = 0; i < 100; ++i) {
-    auto* s = request.add_sequences();
-    s->set_id(absl::StrCat(i));
-    s->set_residues("MKLVAAGG");
-  }
+  const v1::ClassifyStreamRequest request = StreamRequest("", 100);
   ASSERT_TRUE(stream->Write(request));
   while (model_.batches().empty()) std::this_thread::sleep_for(1ms);
   std::thread opener([&] {
@@ -428,16 +429,7 @@ TEST_F(ServiceTest, UnaryCallPastItsDeadlineIsCountedAsDeadlineExceeded) {
   BatcherOptions batcher_options;
   batcher_options.max_batch_size = 1;
   Start({}, batcher_options);
-  model_.Close();
-  v1::ClassifyRequest blocker;
-  Add(blocker, "b", "MK");
-  v1::ClassifyResponse blocker_response;
-  grpc::ClientContext blocker_context;
-  std::thread first([&] {
-    EXPECT_TRUE(
-        stub_->Classify(&blocker_context, blocker, &blocker_response).ok());
-  });
-  while (model_.batches().empty()) std::this_thread::sleep_for(1ms);
+  std::thread first = BlockTheModel();
   v1::ClassifyRequest request;
   Add(request, "late", "MKLV");
   v1::ClassifyResponse response;
