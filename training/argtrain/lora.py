@@ -99,17 +99,9 @@ class LoRALinear(nn.Linear):
         return out
 
 
-def _get(root: nn.Module, dotted: str) -> nn.Module:
-    for part in dotted.split("."):
-        root = getattr(root, part)
-    return root
-
-
 def _set(root: nn.Module, dotted: str, module: nn.Module) -> None:
-    *parents, last = dotted.split(".")
-    for part in parents:
-        root = getattr(root, part)
-    setattr(root, last, module)
+    parent, _, last = dotted.rpartition(".")
+    setattr(root.get_submodule(parent), last, module)
 
 
 def apply_lora(model: ARGClassifier, cfg: LoRAConfig) -> ARGClassifier:
@@ -131,7 +123,7 @@ def apply_lora(model: ARGClassifier, cfg: LoRAConfig) -> ARGClassifier:
             if t == "classifier":
                 continue
             path = LAYER_TARGETS[t]
-            base = _get(layer, path)
+            base = layer.get_submodule(path)
             if isinstance(base, LoRALinear):
                 raise ValueError(f"LoRA already applied to {path}")
             _set(layer, path, LoRALinear.wrap(base, cfg.rank, cfg.alpha, cfg.dropout))
@@ -149,7 +141,7 @@ def merge_lora(model: nn.Module) -> nn.Module:
     """Replace every LoRALinear by its merged plain Linear (in place); returns the model."""
     names = [name for name, m in model.named_modules() if isinstance(m, LoRALinear)]
     for name in names:
-        _set(model, name, _get(model, name).merged())
+        _set(model, name, model.get_submodule(name).merged())
     return model
 
 

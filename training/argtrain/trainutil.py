@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import ctypes
 import math
 import random
 import time
@@ -119,19 +118,13 @@ def set_threads(n: int) -> int:
 
 
 def _set_openblas_threads(n: int) -> bool:
+    """Limit the BLAS libraries loaded in this process (OpenBLAS here) to ``n`` threads."""
     try:
-        with open("/proc/self/maps") as fh:
-            paths = sorted({line.split()[-1] for line in fh if "libopenblas" in line})
-    except OSError:
+        from threadpoolctl import threadpool_limits
+    except ImportError:  # Debian package python3-threadpoolctl
         return False
-    for path in paths:
-        try:
-            lib = ctypes.CDLL(path)
-            lib.openblas_set_num_threads(ctypes.c_int(n))
-            return True
-        except (OSError, AttributeError):
-            continue
-    return False
+    threadpool_limits(limits=n, user_api="blas")
+    return True
 
 
 def seed_everything(seed: int) -> None:

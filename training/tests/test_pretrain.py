@@ -122,3 +122,16 @@ def test_pretrain_resumes_from_a_portable_state_elsewhere(corpus, tmp_path):
     state = torch.load(moved / "last.pt")
     assert state["step"] == 6 and len(state["history"]) == 2
     load_backbone(moved / "portable.pt")  # the portable state is a backbone too
+
+
+def test_set_threads_limits_openblas_too():
+    threadpoolctl = pytest.importorskip("threadpoolctl")
+    from argtrain.trainutil import set_threads
+
+    before = torch.get_num_threads()
+    try:
+        assert set_threads(1) == 1
+        blas = [i for i in threadpoolctl.threadpool_info() if i["user_api"] == "blas"]
+        assert blas and all(i["num_threads"] == 1 for i in blas)
+    finally:
+        set_threads(before)
