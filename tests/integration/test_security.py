@@ -76,6 +76,8 @@ def test_bearer_token_is_required_health_stays_open_and_token_is_not_logged(tmp_
         missing = classify(s.target, fasta)
         assert missing.returncode == EXIT_SERVER_ERROR
         assert "missing or invalid bearer token" in missing.stderr.decode()
+        assert "refused the call" in missing.stderr.decode()
+        assert "cannot reach" not in missing.stderr.decode()
         assert classify(s.target, fasta, "--token-file", str(tmp_path / "wrong")).returncode == EXIT_SERVER_ERROR
         assert classify(s.target, fasta, "--token-file", str(tmp_path / "token")).returncode == 0
         stream = classify(s.target, fasta, "--stream", "--token-file", str(tmp_path / "token"))
