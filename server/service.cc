@@ -8,6 +8,7 @@
 #include <deque>
 #include <mutex>
 #include <numeric>
+#include <optional>
 #include <unordered_map>
 #include <utility>
 
@@ -264,9 +265,11 @@ class StreamReactor final
     delete this;
   }
 
-  // Called by a message job when all of its sequences are answered.
+  // Called by a message job when all of its sequences are answered, on a
+  // batcher thread: nothing may touch this object after Finish.
   void OnMessageDone(const v1::ClassifyStreamResponse& response) {
     const grpc::ByteBuffer* to_write = nullptr;
+    std::optional<grpc::Status> finish;
     {
       std::lock_guard<std::mutex> lock(mu_);
       --jobs_outstanding_;
@@ -284,9 +287,15 @@ class StreamReactor final
           to_write = &writes_.front().message;
         }
       }
+      if (to_write == nullptr) finish = TakeFinishLocked();
     }
-    if (to_write != nullptr) StartWrite(to_write);
-    FinishIfDone([] {});
+    // An outstanding write keeps the call (and this object) alive until its
+    // reaction; OnWriteDone then finishes the stream if it is done.
+    if (to_write != nullptr) {
+      StartWrite(to_write);
+    } else if (finish.has_value()) {
+      Finish(*finish);
+    }
   }
 
  private:
@@ -388,27 +397,38 @@ class StreamReactor final
     FinishIfDone([] {});
   }
 
+  // With mu_ held: when the stream is done (nothing queued, computing or
+  // being written, and no read outstanding or to come), marks it finished and
+  // returns its status.
+  std::optional<grpc::Status> TakeFinishLocked() {
+    if (finished_ || jobs_outstanding_ > 0 || writing_ || !writes_.empty())
+      return std::nullopt;
+    if (!reads_done_ && !broken_) return std::nullopt;
+    finished_ = true;
+    grpc::Status status;
+    if (cancelled()) {
+      status = grpc::Status(CancelledCode(), "call cancelled");
+    } else if (broken_) {
+      status = grpc::Status(grpc::StatusCode::UNAVAILABLE,
+                            "client stopped reading results");
+    } else {
+      status = error_;
+    }
+    final_code_ = status.error_code();
+    return status;
+  }
+
+  // Applies `update` under the lock, then finishes the stream if it is done;
+  // Finish is the last use of this object.
   template <typename Update>
   void FinishIfDone(Update update) {
-    grpc::Status status;
+    std::optional<grpc::Status> finish;
     {
       std::lock_guard<std::mutex> lock(mu_);
       update();
-      if (finished_ || jobs_outstanding_ > 0 || writing_ || !writes_.empty())
-        return;
-      if (!reads_done_ && !broken_) return;
-      finished_ = true;
-      if (cancelled()) {
-        status = grpc::Status(CancelledCode(), "call cancelled");
-      } else if (broken_) {
-        status = grpc::Status(grpc::StatusCode::UNAVAILABLE,
-                              "client stopped reading results");
-      } else {
-        status = error_;
-      }
-      final_code_ = status.error_code();
+      finish = TakeFinishLocked();
     }
-    Finish(status);
+    if (finish.has_value()) Finish(*finish);
   }
 
   const ArgClassifierService* const service_;
