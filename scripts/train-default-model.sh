@@ -52,6 +52,8 @@ stage_corpus() {
 
 stage_pretrain() {
   [ -e "$RUN/pretrain.done" ] && return 0
+  stage_data
+  stage_corpus  # rebuilt byte for byte on a fresh machine (its sha256 is in the manifest)
   local from=()
   if [ -s "$RUN/pretrain/last.pt" ]; then
     from=(--resume)
