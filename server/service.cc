@@ -41,6 +41,13 @@ Clock::time_point DeadlineOf(const CallbackServerContext* context) {
   return Clock::now() + std::chrono::duration_cast<Clock::duration>(remaining);
 }
 
+// gRPC cancels a call whose deadline passed; what its client saw is the
+// deadline.
+grpc::StatusCode CancellationCode(Clock::time_point deadline) {
+  return Clock::now() >= deadline ? grpc::StatusCode::DEADLINE_EXCEEDED
+                                  : grpc::StatusCode::CANCELLED;
+}
+
 std::string CodeName(grpc::StatusCode code) {
   return absl::StatusCodeToString(static_cast<absl::StatusCode>(code));
 }
@@ -81,11 +88,8 @@ class UnaryJob final : public BatchJob {
       final_status = ToGrpc(error_);
     }
     if (!final_status.ok()) response_->clear_predictions();
-    // gRPC cancels a call whose deadline passed; what the client saw is the
-    // deadline.
     grpc::StatusCode code = final_status.error_code();
-    if (code == grpc::StatusCode::CANCELLED && Clock::now() >= deadline_)
-      code = grpc::StatusCode::DEADLINE_EXCEEDED;
+    if (code == grpc::StatusCode::CANCELLED) code = CancellationCode(deadline_);
     service_->metrics()->OnRequest(
         kClassify, CodeName(code),
         static_cast<int>(response_->predictions_size()), SecondsSince(start_));
@@ -177,7 +181,10 @@ class StreamReactor final
  public:
   StreamReactor(const ArgClassifierService* service,
                 CallbackServerContext* context)
-      : service_(service), context_(context), start_(Clock::now()) {
+      : service_(service),
+        context_(context),
+        start_(Clock::now()),
+        deadline_(DeadlineOf(context)) {
     grpc::Status status = service_->Authenticate(context);
     if (!status.ok()) {
       finished_ = true;
@@ -200,18 +207,21 @@ class StreamReactor final
     const int64_t count = CountSequences(incoming_);
     const int limit = service_->options().max_sequences_per_request;
     v1::ClassifyStreamRequest request;
-    if (count < 0 ||
-        !grpc::SerializationTraits<v1::ClassifyStreamRequest>::Deserialize(
-             &incoming_, &request)
-             .ok()) {
+    // The limit is checked before parsing: an over-limit message is refused
+    // for the price of a scan of its bytes.
+    if (count > limit) {
+      Fail(absl::StrCat("stream message #", messages_read_, " has ", count,
+                        " sequences, more than the limit of ", limit,
+                        "; split it into several messages"));
+    } else if (count < 0 ||
+               !grpc::SerializationTraits<
+                    v1::ClassifyStreamRequest>::Deserialize(&incoming_,
+                                                            &request)
+                    .ok()) {
       Fail(absl::StrCat("stream message #", messages_read_,
                         " is not a valid ClassifyStreamRequest (truncated, or "
                         "an id or residues that are not UTF-8); the messages "
                         "before it were answered, none after it was read"));
-    } else if (count > limit) {
-      Fail(absl::StrCat("stream message #", messages_read_, " has ", count,
-                        " sequences, more than the limit of ", limit,
-                        "; split it into several messages"));
     } else {
       HandleMessage(request);
     }
@@ -259,7 +269,7 @@ class StreamReactor final
     grpc::StatusCode code = final_code_;
     // A client that vanished before the status reached it did not get an OK.
     if (code == grpc::StatusCode::OK && context_->IsCancelled())
-      code = CancelledCode();
+      code = CancellationCode(deadline_);
     service_->metrics()->OnRequest(kClassifyStream, CodeName(code), 0,
                                    SecondsSince(start_));
     delete this;
@@ -303,12 +313,6 @@ class StreamReactor final
     grpc::ByteBuffer message;
     int predictions = 0;
   };
-
-  grpc::StatusCode CancelledCode() const {
-    return context_->deadline() <= std::chrono::system_clock::now()
-               ? grpc::StatusCode::DEADLINE_EXCEEDED
-               : grpc::StatusCode::CANCELLED;
-  }
 
   // Stops reading; the stream ends with `message` once what was read is
   // answered.
@@ -365,8 +369,8 @@ class StreamReactor final
     auto job = std::make_shared<StreamMessageJob>(
         this, std::move(response), tokens.size() + 1, top_k, positions);
     if (!tokens.empty()) {
-      absl::Status submitted = service_->batcher()->Submit(
-          job, std::move(tokens), DeadlineOf(context_));
+      absl::Status submitted =
+          service_->batcher()->Submit(job, std::move(tokens), deadline_);
       if (!submitted.ok()) {
         // Nothing of this message was queued: every valid sequence gets the
         // rejection.
@@ -407,7 +411,7 @@ class StreamReactor final
     finished_ = true;
     grpc::Status status;
     if (cancelled()) {
-      status = grpc::Status(CancelledCode(), "call cancelled");
+      status = grpc::Status(CancellationCode(deadline_), "call cancelled");
     } else if (broken_) {
       status = grpc::Status(grpc::StatusCode::UNAVAILABLE,
                             "client stopped reading results");
@@ -434,6 +438,7 @@ class StreamReactor final
   const ArgClassifierService* const service_;
   CallbackServerContext* const context_;
   const Clock::time_point start_;
+  const Clock::time_point deadline_;
   grpc::ByteBuffer incoming_;
   int64_t messages_read_ = 0;  // Only touched by read reactions, one at a time.
   std::atomic<bool> cancelled_{false};
