@@ -22,12 +22,11 @@ constexpr unsigned kIdleTimeoutSeconds = 5;
 // Held connections beyond this are refused at accept; scrapes are few.
 constexpr unsigned kMaxConnections = 4096;
 
+// libmicrohttpd sends no body in answer to HEAD, with the GET's length.
 MHD_Result Reply(MHD_Connection* connection, unsigned status,
-                 const std::string& content_type, const std::string& body,
-                 bool head) {
+                 const std::string& content_type, const std::string& body) {
   MHD_Response* response = MHD_create_response_from_buffer(
-      head ? 0 : body.size(), const_cast<char*>(body.data()),
-      MHD_RESPMEM_MUST_COPY);
+      body.size(), const_cast<char*>(body.data()), MHD_RESPMEM_MUST_COPY);
   if (response == nullptr) return MHD_NO;
   MHD_add_response_header(response, MHD_HTTP_HEADER_CONTENT_TYPE,
                           content_type.c_str());
@@ -87,8 +86,20 @@ absl::StatusOr<std::unique_ptr<MetricsHttpServer>> MetricsHttpServer::Start(
       bound.ss_family == AF_INET6
           ? ntohs(reinterpret_cast<sockaddr_in6*>(&bound)->sin6_port)
           : ntohs(reinterpret_cast<sockaddr_in*>(&bound)->sin_port);
-  return std::unique_ptr<MetricsHttpServer>(
+  std::unique_ptr<MetricsHttpServer> server(
       new MetricsHttpServer(fd, bound_port, std::move(render)));
+  // One event-driven thread: a slow or silent client holds a connection, not
+  // the thread, so scrapes are answered while others dawdle.
+  server->daemon_ = MHD_start_daemon(
+      MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL, 0, nullptr, nullptr,
+      &MetricsHttpServer::Handle, server.get(), MHD_OPTION_LISTEN_SOCKET, fd,
+      MHD_OPTION_CONNECTION_TIMEOUT, kIdleTimeoutSeconds,
+      MHD_OPTION_CONNECTION_LIMIT, kMaxConnections, MHD_OPTION_END);
+  if (server->daemon_ == nullptr) {
+    return absl::InternalError(
+        absl::StrCat("metrics: libmicrohttpd could not serve '", address, "'"));
+  }
+  return server;
 }
 
 MHD_Result MetricsHttpServer::Handle(void* self, MHD_Connection* connection,
@@ -111,30 +122,20 @@ MHD_Result MetricsHttpServer::Handle(void* self, MHD_Connection* connection,
   const std::string verb = method;
   if (verb != "GET" && verb != "HEAD") {
     return Reply(connection, MHD_HTTP_METHOD_NOT_ALLOWED, "text/plain",
-                 "only GET\n", false);
+                 "only GET\n");
   }
-  const bool head = verb == "HEAD";
   if (std::strcmp(url, "/metrics") != 0) {
     return Reply(connection, MHD_HTTP_NOT_FOUND, "text/plain",
-                 "only /metrics is served\n", head);
+                 "only /metrics is served\n");
   }
   const auto* server = static_cast<const MetricsHttpServer*>(self);
   return Reply(connection, MHD_HTTP_OK,
-               "text/plain; version=0.0.4; charset=utf-8", server->render_(),
-               head);
+               "text/plain; version=0.0.4; charset=utf-8", server->render_());
 }
 
 MetricsHttpServer::MetricsHttpServer(int listen_fd, int port,
                                      std::function<std::string()> render)
-    : listen_fd_(listen_fd), port_(port), render_(std::move(render)) {
-  // One event-driven thread: a slow or silent client holds a connection, not
-  // the thread, so scrapes are answered while others dawdle.
-  daemon_ = MHD_start_daemon(
-      MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL, 0, nullptr, nullptr,
-      &MetricsHttpServer::Handle, this, MHD_OPTION_LISTEN_SOCKET, listen_fd_,
-      MHD_OPTION_CONNECTION_TIMEOUT, kIdleTimeoutSeconds,
-      MHD_OPTION_CONNECTION_LIMIT, kMaxConnections, MHD_OPTION_END);
-}
+    : listen_fd_(listen_fd), port_(port), render_(std::move(render)) {}
 
 MetricsHttpServer::~MetricsHttpServer() {
   if (daemon_ != nullptr) MHD_stop_daemon(daemon_);

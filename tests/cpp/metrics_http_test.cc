@@ -76,6 +76,10 @@ TEST(MetricsHttp, ServesMetricsAndRefusesTheRest) {
   EXPECT_THAT(ok, StartsWith("HTTP/1.1 200"));
   EXPECT_THAT(ok, HasSubstr("text/plain; version=0.0.4"));
   EXPECT_THAT(ok, HasSubstr("the_metric 1\n"));
+  const std::string head =
+      Exchange(server->port(), "HEAD /metrics HTTP/1.0\r\n\r\n", 2000ms);
+  EXPECT_THAT(head, StartsWith("HTTP/1.1 200"));
+  EXPECT_THAT(head, ::testing::Not(HasSubstr("the_metric")));
   EXPECT_THAT(Exchange(server->port(), "GET /other HTTP/1.0\r\n\r\n", 2000ms),
               StartsWith("HTTP/1.1 404"));
   EXPECT_THAT(
