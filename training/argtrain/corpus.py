@@ -33,7 +33,7 @@ from collections import Counter
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 
-from .dataset import clean_protein, debian_version, sha256_file
+from .dataset import HomologFilter, clean_protein, debian_version, sha256_file
 from .fasta import read_fasta, write_fasta
 from .homology import ToolError, diamond_search
 
@@ -108,17 +108,17 @@ def collect(sources: Sequence[tuple[str, Iterator[tuple[str, str]]]], min_length
 def relatives_of(corpus: Sequence[tuple[str, str]], held_out: Sequence[tuple[str, str]], *,
                  identity: float, coverage: float, threads: int,
                  only: Sequence[int] | None = None) -> set[int]:
-    """Indices of corpus proteins (of ``only``, if given) similar or identical to a held-out one."""
+    """Indices of corpus proteins (of ``only``, if given) similar or identical to a held-out one:
+    the data set's homolog rule (``HomologFilter``) at this identity and coverage."""
+    rule = HomologFilter(identity=identity, coverage=coverage)
     held_seqs = {seq for _, seq in held_out}
     candidates = range(len(corpus)) if only is None else only
     out = {i for i in candidates if corpus[i][1] in held_seqs}
     hits = diamond_search(((f"c{i}", corpus[i][1]) for i in candidates),
                           ((f"h{i}", seq) for i, (_, seq) in enumerate(held_out)),
-                          evalue=1e-5, max_target_seqs=5, sensitivity="sensitive",
+                          evalue=rule.evalue, max_target_seqs=5, sensitivity=rule.sensitivity,
                           threads=threads)
-    for h in hits:
-        if h.identity >= identity and max(h.qcov, h.tcov) >= coverage:
-            out.add(int(h.query[1:]))
+    out.update(int(h.query[1:]) for h in hits if rule.qualifies(h))
     return out
 
 

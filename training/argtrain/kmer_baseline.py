@@ -16,7 +16,9 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-STANDARD_AA = "ACDEFGHIKLMNPQRSTVWY"
+from .alphabet import STANDARD_AA
+from .finetune import class_weights
+
 _AA_INDEX = np.full(256, -1, dtype=np.int64)
 for _i, _aa in enumerate(STANDARD_AA):
     _AA_INDEX[ord(_aa)] = _i
@@ -68,10 +70,7 @@ def train_kmer_baseline(train: Sequence[tuple[str, str]], classes: Sequence[str]
     index = {c: i for i, c in enumerate(classes)}
     feats = [kmer_features(seq) for _, seq in train]
     y = np.array([index[label] for label, _ in train], dtype=np.int64)
-    counts = np.bincount(y, minlength=len(classes)).astype(np.float64)
-    present = counts > 0
-    weight = torch.tensor(np.where(present, counts.sum() / (present.sum() * np.maximum(counts, 1)),
-                                   0.0), dtype=torch.float32)
+    weight = class_weights(y, len(classes), "balanced")
     model = KmerMLP(len(classes), hidden)
     optimizer = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=0.01)
     rng = random.Random(seed)
