@@ -29,9 +29,9 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
 #include "absl/time/time.h"
+#include "argserve/common/fasta.h"
 #include "argserve/v1/argserve.grpc.pb.h"
 #include "bench/json_out.h"
-#include "client/fasta.h"
 #include "nlohmann/json.hpp"
 
 ABSL_FLAG(std::string, target, "127.0.0.1:50051", "argserve address");

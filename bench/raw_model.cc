@@ -16,12 +16,12 @@
 #include "absl/flags/flag.h"
 #include "absl/flags/parse.h"
 #include "absl/flags/usage.h"
+#include "argserve/common/fasta.h"
+#include "argserve/common/memory.h"
 #include "argserve/model/classifier.h"
 #include "argserve/model/tokenizer.h"
 #include "bench/json_out.h"
-#include "client/fasta.h"
 #include "nlohmann/json.hpp"
-#include "server/memory.h"
 
 ABSL_FLAG(std::string, model, "", "Model artifact");
 ABSL_FLAG(std::string, fasta, "", "Sequences");
@@ -30,7 +30,8 @@ ABSL_FLAG(int, seed, 1, "Random seed");
 ABSL_FLAG(int, threads, 1, "Torch intra-op threads");
 ABSL_FLAG(int, workers, 1, "Threads running batches concurrently");
 ABSL_FLAG(int, blas_threads, 1, "OpenBLAS threads (0 = its default)");
-ABSL_FLAG(std::string, precision, argserve::TorchClassifierOptions().precision,
+ABSL_FLAG(std::string, precision,
+          argserve::NameOf(argserve::TorchClassifierOptions().precision),
           "fp32 or bf16 (autocast)");
 ABSL_FLAG(int, max_batch_size, 64, "Most sequences per batch");
 ABSL_FLAG(int64_t, max_batch_tokens, 1024,
@@ -40,11 +41,13 @@ ABSL_FLAG(std::string, order, "sorted",
           "in the order drawn, padding as it falls)");
 // The model's load options default to the server's.
 ABSL_FLAG(std::string, graph_passes,
-          argserve::TorchClassifierOptions().graph_passes,
+          argserve::NameOf(argserve::TorchClassifierOptions().graph_passes),
           "TorchScript passes at load: freeze, optimize or none");
-ABSL_FLAG(std::string, grad_mode, argserve::TorchClassifierOptions().grad_mode,
+ABSL_FLAG(std::string, grad_mode,
+          argserve::NameOf(argserve::TorchClassifierOptions().grad_mode),
           "inference or no_grad");
-ABSL_FLAG(std::string, executor, argserve::TorchClassifierOptions().executor,
+ABSL_FLAG(std::string, executor,
+          argserve::NameOf(argserve::TorchClassifierOptions().executor),
           "TorchScript executor: profiling or legacy");
 ABSL_FLAG(int, rounds, 2, "Passes over the sequences (the first is warm-up)");
 ABSL_FLAG(std::string, json_out, "", "Also write the results as JSON here");
@@ -66,10 +69,22 @@ int Run() {
   options.device = "cpu";
   options.intra_op_threads = absl::GetFlag(FLAGS_threads);
   options.blas_threads = absl::GetFlag(FLAGS_blas_threads);
-  options.precision = absl::GetFlag(FLAGS_precision);
-  options.graph_passes = absl::GetFlag(FLAGS_graph_passes);
-  options.grad_mode = absl::GetFlag(FLAGS_grad_mode);
-  options.executor = absl::GetFlag(FLAGS_executor);
+  auto precision = ParsePrecision(absl::GetFlag(FLAGS_precision));
+  auto graph_passes = ParseGraphPasses(absl::GetFlag(FLAGS_graph_passes));
+  auto grad_mode = ParseGradMode(absl::GetFlag(FLAGS_grad_mode));
+  auto executor = ParseExecutor(absl::GetFlag(FLAGS_executor));
+  for (const absl::Status& status : {precision.status(), graph_passes.status(),
+                                     grad_mode.status(), executor.status()}) {
+    if (!status.ok()) {
+      std::fprintf(stderr, "argserve-raw-bench: %s\n",
+                   std::string(status.message()).c_str());
+      return 2;
+    }
+  }
+  options.precision = *precision;
+  options.graph_passes = *graph_passes;
+  options.grad_mode = *grad_mode;
+  options.executor = *executor;
   const std::string order = absl::GetFlag(FLAGS_order);
   if (order != "sorted" && order != "drawn") {
     std::fprintf(stderr,
@@ -185,9 +200,9 @@ int Run() {
       {"max_batch_tokens", absl::GetFlag(FLAGS_max_batch_tokens)},
       {"precision", absl::GetFlag(FLAGS_precision)},
       {"order", order},
-      {"graph_passes", options.graph_passes},
-      {"grad_mode", options.grad_mode},
-      {"executor", options.executor},
+      {"graph_passes", NameOf(options.graph_passes)},
+      {"grad_mode", NameOf(options.grad_mode)},
+      {"executor", NameOf(options.executor)},
       {"padding_efficiency", static_cast<double>(tokens) / computed_tokens},
       {"allocator", AllocatorName()},
       {"sequences", rows.size()},
@@ -201,11 +216,11 @@ int Run() {
   const TorchClassifierOptions defaults;
   if (order != "sorted") variant += ", order=" + order;
   if (options.graph_passes != defaults.graph_passes)
-    variant += ", graph_passes=" + options.graph_passes;
+    variant += ", graph_passes=" + NameOf(options.graph_passes);
   if (options.grad_mode != defaults.grad_mode)
-    variant += ", grad_mode=" + options.grad_mode;
+    variant += ", grad_mode=" + NameOf(options.grad_mode);
   if (options.executor != defaults.executor)
-    variant += ", executor=" + options.executor;
+    variant += ", executor=" + NameOf(options.executor);
   std::printf(
       "raw model %-20s %s workers=%d threads=%d batch<=%-3d tokens<=%-5lld | "
       "%9.1f seq/s "

@@ -1,5 +1,3 @@
-#include <ATen/autocast_mode.h>
-#include <dlfcn.h>
 #include <torch/script.h>
 #include <torch/torch.h>
 
@@ -16,6 +14,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
 #include "argserve/model/classifier.h"
+#include "model/torch_runtime.h"
 
 namespace argserve {
 namespace {
@@ -27,90 +26,8 @@ std::string FirstLine(const std::string& text) {
   return line.empty() ? "unknown error" : line;
 }
 
-// Enables bfloat16 autocast on this thread for one forward, as torch.autocast
-// does in Python.
-class AutocastScope {
- public:
-  AutocastScope(bool enabled, bool cuda) : enabled_(enabled), cuda_(cuda) {
-    if (!enabled_) return;
-    if (cuda_) {
-      at::autocast::set_autocast_gpu_dtype(at::kBFloat16);
-      at::autocast::set_enabled(true);
-    } else {
-      at::autocast::set_autocast_cpu_dtype(at::kBFloat16);
-      at::autocast::set_cpu_enabled(true);
-    }
-    at::autocast::increment_nesting();
-  }
-  ~AutocastScope() {
-    if (!enabled_) return;
-    if (at::autocast::decrement_nesting() == 0) at::autocast::clear_cache();
-    if (cuda_) {
-      at::autocast::set_enabled(false);
-    } else {
-      at::autocast::set_cpu_enabled(false);
-    }
-  }
-  AutocastScope(const AutocastScope&) = delete;
-  AutocastScope& operator=(const AutocastScope&) = delete;
-
- private:
-  const bool enabled_;
-  const bool cuda_;
-};
-
-// LibTorch runs bfloat16 matrix products on CPU through oneDNN (libdnnl 2.6),
-// which caches a primitive per matrix shape. Evicting from that cache fails
-// when the primitive was created on another thread (std::bad_alloc, "Broken
-// promise", or a crash), even with forwards taking turns; filling it from
-// several threads at once is safe. So the cache never evicts: its capacity is
-// doubled whenever it is half full, which it can be without evicting. Batches
-// whose column count is a multiple of kBf16CpuColumnMultiple keep the shapes
-// few: 1,024-token batches come in a few hundred.
-class OneDnnCache {
- public:
-  static constexpr int kInitialCapacity = 16384;
-
-  // Finds the cache's controls and enlarges it; false when this oneDNN lacks
-  // them, and forwards must run one at a time.
-  bool Init() {
-    set_capacity_ = reinterpret_cast<Setter>(
-        dlsym(RTLD_DEFAULT, "dnnl_set_primitive_cache_capacity"));
-    get_capacity_ = reinterpret_cast<Getter>(
-        dlsym(RTLD_DEFAULT, "dnnl_get_primitive_cache_capacity"));
-    // dnnl::impl::get_primitive_cache_size(int*), exported by libdnnl 2.x.
-    get_size_ = reinterpret_cast<Getter>(
-        dlsym(RTLD_DEFAULT, "_ZN4dnnl4impl24get_primitive_cache_sizeEPi"));
-    if (set_capacity_ == nullptr || get_capacity_ == nullptr ||
-        get_size_ == nullptr)
-      return false;
-    int capacity = 0;
-    if (get_capacity_(&capacity) != 0) return false;
-    return capacity >= kInitialCapacity || set_capacity_(kInitialCapacity) == 0;
-  }
-
-  // Doubles the capacity if the cache is half full, so that the forwards
-  // running meanwhile cannot fill it; false if it cannot. The capacity is read
-  // each time: it is process-wide, and anyone may change it.
-  bool KeepRoom() {
-    std::lock_guard<std::mutex> lock(mu_);
-    int size = 0;
-    int capacity = 0;
-    if (get_size_(&size) != 0 || get_capacity_(&capacity) != 0) return false;
-    if (2 * size < capacity) return true;
-    return capacity <= std::numeric_limits<int>::max() / 2 &&
-           set_capacity_(2 * capacity) == 0;
-  }
-
- private:
-  using Getter = int (*)(int*);
-  using Setter = int (*)(int);
-  Setter set_capacity_ = nullptr;
-  Getter get_capacity_ = nullptr;
-  Getter get_size_ = nullptr;
-  std::mutex mu_;
-};
-
+// bf16 on CPU: column counts that are multiples of this keep oneDNN's matrix
+// shapes, and so its cache entries, few.
 constexpr int64_t kBf16CpuColumnMultiple = 32;
 
 class TorchClassifier final : public Classifier {
@@ -200,32 +117,6 @@ class TorchClassifier final : public Classifier {
   std::shared_mutex onednn_mu_;
 };
 
-// Debian's LibTorch calls OpenBLAS (through libblas.so.3) for fp32 matrix
-// products. OpenBLAS sizes its thread pool from the environment at start-up;
-// the setter is looked up at run time because another BLAS may be installed as
-// the libblas.so.3 alternative, in which case there is nothing to set.
-void SetBlasThreads(int threads) {
-  using SetThreads = void (*)(int);
-  if (auto* set = reinterpret_cast<SetThreads>(
-          dlsym(RTLD_DEFAULT, "openblas_set_num_threads"))) {
-    set(threads);
-  }
-}
-
-// OK if `value` is one of `choices`; else "<what> must be a, b or c, not 'x'".
-absl::Status CheckChoice(const std::string& what, const std::string& value,
-                         const std::vector<std::string>& choices) {
-  if (std::find(choices.begin(), choices.end(), value) != choices.end())
-    return absl::OkStatus();
-  std::string listed;
-  for (size_t i = 0; i < choices.size(); ++i) {
-    if (i > 0) listed += i + 1 == choices.size() ? " or " : ", ";
-    listed += choices[i];
-  }
-  return absl::InvalidArgumentError(
-      absl::StrCat(what, " must be ", listed, ", not '", value, "'"));
-}
-
 absl::StatusOr<torch::Device> ResolveDevice(const std::string& name) {
   if (name == "auto")
     return torch::cuda::is_available() ? torch::Device("cuda:0")
@@ -250,25 +141,20 @@ absl::StatusOr<torch::Device> ResolveDevice(const std::string& name) {
 
 }  // namespace
 
+bool DeviceIsGpu(const std::string& device) {
+  if (device == "auto") return torch::cuda::is_available();
+  return device.rfind("cuda", 0) == 0;
+}
+
 absl::StatusOr<std::unique_ptr<Classifier>> LoadTorchClassifier(
     const std::string& path, const TorchClassifierOptions& options) {
   auto device = ResolveDevice(options.device);
   if (!device.ok()) return device.status();
-  for (const absl::Status& status :
-       {CheckChoice("precision", options.precision, {"fp32", "bf16"}),
-        CheckChoice("graph passes", options.graph_passes,
-                    {"none", "freeze", "optimize"}),
-        CheckChoice("grad mode", options.grad_mode, {"inference", "no_grad"}),
-        CheckChoice("executor", options.executor, {"profiling", "legacy"})}) {
-    if (!status.ok()) return status;
-  }
   if (!std::ifstream(path).good()) {
     return absl::NotFoundError(absl::StrCat(
         "model file '", path, "': cannot be opened (missing or unreadable)"));
   }
-  if (options.intra_op_threads > 0)
-    at::set_num_threads(options.intra_op_threads);
-  if (options.blas_threads > 0) SetBlasThreads(options.blas_threads);
+  ApplyThreadSettings(options.intra_op_threads, options.blas_threads);
 
   torch::jit::ExtraFilesMap extra_files{{"model.json", ""}};
   torch::jit::Module module;
@@ -295,22 +181,23 @@ absl::StatusOr<std::unique_ptr<Classifier>> LoadTorchClassifier(
     }
   }
   module.eval();
-  torch::jit::getProfilingMode() = options.executor == "profiling";
+  torch::jit::getProfilingMode() = options.executor == Executor::kProfiling;
   try {
-    if (options.graph_passes == "freeze") {
+    if (options.graph_passes == GraphPasses::kFreeze) {
       module = torch::jit::freeze(module);
-    } else if (options.graph_passes == "optimize") {
+    } else if (options.graph_passes == GraphPasses::kOptimize) {
       module = torch::jit::freeze(module);
       module = torch::jit::optimize_for_inference(module);
     }
   } catch (const std::exception& e) {
     return absl::InvalidArgumentError(
-        absl::StrCat("model file '", path, "': ", options.graph_passes,
+        absl::StrCat("model file '", path, "': ", NameOf(options.graph_passes),
                      " failed: ", FirstLine(e.what())));
   }
-  return std::unique_ptr<Classifier>(new TorchClassifier(
-      module, *std::move(metadata), *device, options.precision == "bf16",
-      options.grad_mode == "inference"));
+  return std::unique_ptr<Classifier>(
+      new TorchClassifier(module, *std::move(metadata), *device,
+                          options.precision == Precision::kBf16,
+                          options.grad_mode == GradMode::kInference));
 }
 
 }  // namespace argserve

@@ -10,7 +10,7 @@ PACKAGES=(
   libtorch-dev libopenblas0-pthread libjemalloc-dev
   libgrpc++-dev libgrpc-dev protobuf-compiler-grpc libprotobuf-dev protobuf-compiler
   libabsl-dev prometheus-cpp-dev zlib1g-dev nlohmann-json3-dev
-  libgtest-dev libgmock-dev libmicrohttpd-dev
+  libgtest-dev libgmock-dev libmicrohttpd-dev libcli11-dev
   # Python side: training and the Python client
   python3 python3-torch python3-numpy python3-matplotlib python3-tqdm python3-pytest
   python3-grpcio python3-protobuf python3-threadpoolctl

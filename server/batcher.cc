@@ -4,7 +4,6 @@
 #include <utility>
 
 #include "absl/strings/str_cat.h"
-#include "server/memory.h"
 
 namespace argserve {
 
@@ -133,23 +132,9 @@ void Batcher::WorkerLoop() {
     cv_.notify_one();
     if (observer_ != nullptr) observer_->OnQueueDepth(depth);
     RunBatch(batch);
-    MaybeReturnFreedMemory();
+    if (options_.after_batch) options_.after_batch();
     lock.lock();
   }
-}
-
-void Batcher::MaybeReturnFreedMemory() {
-  using std::chrono::duration_cast;
-  using std::chrono::nanoseconds;
-  const int64_t interval_ns =
-      duration_cast<nanoseconds>(options_.memory_release_interval).count();
-  if (interval_ns <= 0) return;
-  const int64_t now =
-      duration_cast<nanoseconds>(Clock::now().time_since_epoch()).count();
-  int64_t last = last_trim_ns_.load(std::memory_order_relaxed);
-  if (now - last < interval_ns) return;
-  if (!last_trim_ns_.compare_exchange_strong(last, now)) return;
-  ReleaseFreedMemory();
 }
 
 void Batcher::RunBatch(Batch& batch) {

@@ -15,6 +15,7 @@
 #include <condition_variable>
 #include <cstdint>
 #include <deque>
+#include <functional>
 #include <memory>
 #include <mutex>
 #include <thread>
@@ -43,12 +44,9 @@ struct BatcherOptions {
   int64_t max_queue_size = 100000;
   // Model worker threads; each runs one batch at a time.
   int num_workers = 1;
-  // After a batch, hand memory freed by the model back to the OS if this long
-  // has passed since the last time; zero disables it. jemalloc (the default
-  // build) returns unused pages on its own; glibc's arenas keep them, and with
-  // two workers RSS grew from 220 to 960 MiB over a 10-minute soak unless they
-  // were trimmed.
-  std::chrono::milliseconds memory_release_interval{0};
+  // Run by a worker after each batch, e.g. to hand memory freed by the model
+  // back to the OS (PeriodicMemoryRelease); may be empty.
+  std::function<void()> after_batch;
   // Upper bounds (in tokens) of the length buckets, ascending; longer items
   // share a last bucket. Neighbouring bounds differ by at most 25%, which
   // bounds padding within a bucket.
@@ -136,9 +134,6 @@ class Batcher {
   int DueBucket(Clock::time_point now, Clock::time_point& wake_at) const;
   Batch TakeBatch(int bucket);
   void WorkerLoop();
-  // Returns memory freed by the model to the OS, at most once per
-  // options_.memory_release_interval.
-  void MaybeReturnFreedMemory();
   void RunBatch(Batch& batch);
 
   const BatcherOptions options_;
@@ -151,7 +146,6 @@ class Batcher {
   std::vector<std::deque<Item>> buckets_;  // Guarded by mu_.
   int64_t queued_ = 0;                     // Guarded by mu_.
   bool stopping_ = false;                  // Guarded by mu_.
-  std::atomic<int64_t> last_trim_ns_{0};
   std::vector<std::thread> workers_;
 };
 

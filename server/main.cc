@@ -18,11 +18,12 @@
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/time/time.h"
+#include "argserve/common/memory.h"
 #include "argserve/model/classifier.h"
 #include "server/batcher.h"
 #include "server/log.h"
-#include "server/memory.h"
 #include "server/metrics.h"
+#include "server/server_options.h"
 #include "server/service.h"
 
 #ifndef ARGSERVE_DEFAULT_MODEL
@@ -45,34 +46,27 @@ ABSL_FLAG(int, intra_op_threads, 0,
 ABSL_FLAG(int, blas_threads, 1,
           "OpenBLAS threads (process-wide); 0 = OpenBLAS's default of one per "
           "core, which competes with the workers for the same cores");
-ABSL_FLAG(std::string, precision, "fp32",
+ABSL_FLAG(std::string, precision,
+          argserve::NameOf(argserve::TorchClassifierOptions().precision),
           "fp32, or bf16 (bfloat16 autocast: faster forwards on CPUs with "
-          "AMX/AVX512-BF16 and on GPUs; on the default model 99% of "
-          "predicted classes unchanged, probabilities differ by up to 0.2; "
-          "see bench/results)");
-ABSL_FLAG(
-    std::string, graph_passes, argserve::TorchClassifierOptions().graph_passes,
-    "TorchScript passes at load: none, freeze (parameters become "
-    "constants) or optimize (freeze, then optimize_for_inference); on CPU "
-    "neither changed throughput beyond noise (bench/results)");
+          "AMX/AVX512-BF16 and on GPUs; its effect on results is measured in "
+          "bench/results)");
+ABSL_FLAG(std::string, graph_passes,
+          argserve::NameOf(argserve::TorchClassifierOptions().graph_passes),
+          "TorchScript passes at load: none, freeze (parameters become "
+          "constants) or optimize (freeze, then optimize_for_inference)");
 ABSL_FLAG(int, workers, 0,
           "Model worker threads (batches run concurrently); 0 = one per core "
           "on CPU (one thread each), 1 on a GPU");
 ABSL_FLAG(int, max_batch_size, argserve::BatcherOptions().max_batch_size,
           "Most sequences per batch (1 disables batching)");
-// On CPU, batches beyond about a thousand padded tokens only add padding and
-// activations that leave the caches: the raw default model ran 38k tokens/s in
-// batches of up to 64 rows and 16384 tokens, 56-64k in batches of up to 1024
-// tokens, and the server under load was faster and used less memory with the
-// cap (bench/results/2026-11-25-vm.md). GPUs keep the larger batches.
-constexpr int64_t kCpuMaxBatchTokens = 1024;
 ABSL_FLAG(int64_t, max_batch_tokens, 0,
           "Most padded tokens (rows x longest row) per batch; 0: 1024 on CPU, "
           "16384 on a GPU");
 ABSL_FLAG(absl::Duration, max_queue_delay, absl::Milliseconds(2),
           "Longest time a sequence waits for its batch to fill (e.g. 2ms)");
-// jemalloc returns unused pages by itself; glibc's arenas need trimming, or
-// RSS quadruples under mixed-length load (bench/results/*-soak*.md).
+// jemalloc returns unused pages by itself; glibc's arenas need trimming
+// (bench/results/*-soak*.md).
 ABSL_FLAG(absl::Duration, memory_release_interval,
           argserve::AllocatorName() == "glibc" ? absl::Seconds(1)
                                                : absl::ZeroDuration(),
@@ -122,7 +116,11 @@ namespace {
 
 constexpr char kServiceName[] = "argserve.v1.ArgClassifier";
 
-[[noreturn]] void Fail(const std::string& message);
+[[noreturn]] void Fail(const std::string& message) {
+  std::fprintf(stderr, "argserve: error: %s\n", message.c_str());
+  // Only called while starting up, before any request is served.
+  std::exit(1);  // NOLINT(concurrency-mt-unsafe)
+}
 
 std::string ReadSecretFile(const std::string& flag, const std::string& path) {
   std::ifstream in(path, std::ios::binary);
@@ -132,32 +130,83 @@ std::string ReadSecretFile(const std::string& flag, const std::string& path) {
   return text;
 }
 
-std::shared_ptr<grpc::ServerCredentials> ServerCredentials() {
-  const std::string cert = absl::GetFlag(FLAGS_tls_cert);
-  const std::string key = absl::GetFlag(FLAGS_tls_key);
-  const std::string client_ca = absl::GetFlag(FLAGS_tls_client_ca);
-  if (cert.empty() != key.empty()) Fail("--tls_cert and --tls_key go together");
-  if (cert.empty()) {
-    if (!client_ca.empty())
-      Fail("--tls_client_ca needs --tls_cert and --tls_key");
-    return grpc::InsecureServerCredentials();
+template <typename T>
+T OrFail(absl::StatusOr<T> value, const char* flag) {
+  if (!value.ok()) Fail(absl::StrCat(flag, ": ", value.status().message()));
+  return *std::move(value);
+}
+
+ServerOptions OptionsFromFlags() {
+  ServerOptions o;
+  o.model_path = absl::GetFlag(FLAGS_model);
+  o.address = absl::GetFlag(FLAGS_address);
+  o.metrics_address = absl::GetFlag(FLAGS_metrics_address);
+  o.port_file = absl::GetFlag(FLAGS_port_file);
+  o.model.device = absl::GetFlag(FLAGS_device);
+  o.model.intra_op_threads = absl::GetFlag(FLAGS_intra_op_threads);
+  o.model.blas_threads = absl::GetFlag(FLAGS_blas_threads);
+  o.model.precision =
+      OrFail(ParsePrecision(absl::GetFlag(FLAGS_precision)), "--precision");
+  o.model.graph_passes = OrFail(
+      ParseGraphPasses(absl::GetFlag(FLAGS_graph_passes)), "--graph_passes");
+  o.batcher.max_batch_size = absl::GetFlag(FLAGS_max_batch_size);
+  o.batcher.max_batch_tokens = absl::GetFlag(FLAGS_max_batch_tokens);
+  o.batcher.max_queue_delay =
+      absl::ToChronoMicroseconds(absl::GetFlag(FLAGS_max_queue_delay));
+  o.batcher.max_queue_size = absl::GetFlag(FLAGS_max_queue_size);
+  o.batcher.num_workers = absl::GetFlag(FLAGS_workers);
+  o.memory_release_interval =
+      absl::ToChronoMilliseconds(absl::GetFlag(FLAGS_memory_release_interval));
+  const std::string policy = absl::GetFlag(FLAGS_long_sequences);
+  if (policy == "reject") {
+    o.service.long_sequences = LongSequencePolicy::kReject;
+  } else if (policy == "truncate") {
+    o.service.long_sequences = LongSequencePolicy::kTruncate;
+  } else {
+    Fail(absl::StrCat("--long_sequences must be 'reject' or 'truncate', not '",
+                      policy, "'"));
   }
+  o.service.max_sequences_per_request =
+      absl::GetFlag(FLAGS_max_sequences_per_request);
+  o.service.max_stream_in_flight = absl::GetFlag(FLAGS_max_stream_in_flight);
+  o.auth_token_file = absl::GetFlag(FLAGS_auth_token_file);
+  o.tls = {absl::GetFlag(FLAGS_tls_cert), absl::GetFlag(FLAGS_tls_key),
+           absl::GetFlag(FLAGS_tls_client_ca)};
+  o.max_message_bytes = absl::GetFlag(FLAGS_max_message_bytes);
+  o.max_concurrent_streams = absl::GetFlag(FLAGS_max_concurrent_streams);
+  o.warmup_batches = absl::GetFlag(FLAGS_warmup_batches);
+  o.grace_period =
+      absl::ToChronoMilliseconds(absl::GetFlag(FLAGS_grace_period));
+  o.shutdown_delay =
+      absl::ToChronoMilliseconds(absl::GetFlag(FLAGS_shutdown_delay));
+  return o;
+}
+
+std::string ReadAuthToken(const std::string& token_file) {
+  if (token_file.empty()) return "";
+  std::string token = ReadSecretFile("--auth_token_file", token_file);
+  while (!token.empty() &&
+         std::isspace(static_cast<unsigned char>(token.back())))
+    token.pop_back();
+  if (token.empty())
+    Fail(absl::StrCat("--auth_token_file: '", token_file, "' is empty"));
+  return token;
+}
+
+std::shared_ptr<grpc::ServerCredentials> ServerCredentials(
+    const TlsFiles& tls) {
+  if (tls.cert.empty()) return grpc::InsecureServerCredentials();
   grpc::SslServerCredentialsOptions options(
-      client_ca.empty()
+      tls.client_ca.empty()
           ? GRPC_SSL_DONT_REQUEST_CLIENT_CERTIFICATE
           : GRPC_SSL_REQUEST_AND_REQUIRE_CLIENT_CERTIFICATE_AND_VERIFY);
   options.pem_key_cert_pairs.push_back(
-      {ReadSecretFile("--tls_key", key), ReadSecretFile("--tls_cert", cert)});
-  if (!client_ca.empty()) {
-    options.pem_root_certs = ReadSecretFile("--tls_client_ca", client_ca);
+      {ReadSecretFile("--tls_key", tls.key),
+       ReadSecretFile("--tls_cert", tls.cert)});
+  if (!tls.client_ca.empty()) {
+    options.pem_root_certs = ReadSecretFile("--tls_client_ca", tls.client_ca);
   }
   return grpc::SslServerCredentials(options);
-}
-
-[[noreturn]] void Fail(const std::string& message) {
-  std::fprintf(stderr, "argserve: error: %s\n", message.c_str());
-  // Only called while starting up, before any request is served.
-  std::exit(1);  // NOLINT(concurrency-mt-unsafe)
 }
 
 void Warmup(Classifier& classifier, int batches) {
@@ -194,136 +243,63 @@ int Run() {
   sigaddset(&signals, SIGINT);
   pthread_sigmask(SIG_BLOCK, &signals, nullptr);
 
-  const std::string model_path = absl::GetFlag(FLAGS_model);
-  if (model_path.empty()) Fail("no model given: pass --model=PATH");
-  ServiceOptions service_options;
-  const std::string policy = absl::GetFlag(FLAGS_long_sequences);
-  if (policy == "reject") {
-    service_options.long_sequences = LongSequencePolicy::kReject;
-  } else if (policy == "truncate") {
-    service_options.long_sequences = LongSequencePolicy::kTruncate;
-  } else {
-    Fail(absl::StrCat("--long_sequences must be 'reject' or 'truncate', not '",
-                      policy, "'"));
-  }
-  service_options.max_sequences_per_request =
-      absl::GetFlag(FLAGS_max_sequences_per_request);
-  if (const std::string token_file = absl::GetFlag(FLAGS_auth_token_file);
-      !token_file.empty()) {
-    std::string token = ReadSecretFile("--auth_token_file", token_file);
-    while (!token.empty() &&
-           std::isspace(static_cast<unsigned char>(token.back())))
-      token.pop_back();
-    if (token.empty())
-      Fail(absl::StrCat("--auth_token_file: '", token_file, "' is empty"));
-    service_options.auth_token = std::move(token);
-  }
-  service_options.max_stream_in_flight =
-      absl::GetFlag(FLAGS_max_stream_in_flight);
+  ServerOptions options = OptionsFromFlags();
+  const Hardware hardware{
+      static_cast<int>(std::max(1u, std::thread::hardware_concurrency())),
+      DeviceIsGpu(options.model.device)};
+  if (absl::Status status = ResolveServerOptions(options, hardware);
+      !status.ok())
+    Fail(std::string{status.message()});
+  options.service.auth_token = ReadAuthToken(options.auth_token_file);
+  PeriodicMemoryRelease memory_release(options.memory_release_interval);
+  if (options.memory_release_interval.count() > 0)
+    options.batcher.after_batch = [&] { memory_release.MaybeRelease(); };
 
-  BatcherOptions batcher_options;
-  batcher_options.max_batch_size = absl::GetFlag(FLAGS_max_batch_size);
-  batcher_options.max_batch_tokens = absl::GetFlag(FLAGS_max_batch_tokens);
-  batcher_options.max_queue_delay =
-      absl::ToChronoMicroseconds(absl::GetFlag(FLAGS_max_queue_delay));
-  batcher_options.max_queue_size = absl::GetFlag(FLAGS_max_queue_size);
-  batcher_options.num_workers = absl::GetFlag(FLAGS_workers);
-  batcher_options.memory_release_interval =
-      absl::ToChronoMilliseconds(absl::GetFlag(FLAGS_memory_release_interval));
-  if (batcher_options.max_batch_size < 1)
-    Fail("--max_batch_size must be at least 1");
-  if (batcher_options.max_batch_tokens < 0)
-    Fail("--max_batch_tokens must not be negative");
-  if (batcher_options.num_workers < 0) Fail("--workers must not be negative");
-  if (batcher_options.memory_release_interval.count() < 0)
-    Fail("--memory_release_interval must not be negative");
-  if (batcher_options.max_queue_delay.count() < 0)
-    Fail("--max_queue_delay must not be negative");
-  if (service_options.max_sequences_per_request < 1)
-    Fail("--max_sequences_per_request must be at least 1");
-  if (service_options.max_stream_in_flight < 1)
-    Fail("--max_stream_in_flight must be at least 1");
-  if (batcher_options.max_queue_size <
-      service_options.max_sequences_per_request) {
-    Fail(
-        "--max_queue_size must be at least --max_sequences_per_request, or "
-        "large requests could never run");
-  }
-
-  TorchClassifierOptions model_options;
-  model_options.device = absl::GetFlag(FLAGS_device);
-  model_options.intra_op_threads = absl::GetFlag(FLAGS_intra_op_threads);
-  model_options.blas_threads = absl::GetFlag(FLAGS_blas_threads);
-  if (model_options.blas_threads < 0)
-    Fail("--blas_threads must not be negative");
-  if (model_options.intra_op_threads < 0)
-    Fail("--intra_op_threads must not be negative");
-  model_options.precision = absl::GetFlag(FLAGS_precision);
-  model_options.graph_passes = absl::GetFlag(FLAGS_graph_passes);
-  // On CPU a forward's matrix products hardly speed up with more threads at
-  // these sizes, so batches run side by side, one per core, on one thread
-  // each (bf16 too: ESM-2 8M forwards ran 1.45x faster as two side by side
-  // than as one on two threads, bench/results). A GPU runs one batch at a time
-  // anyway.
-  const int cores =
-      static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
-  const int cpu_workers =
-      batcher_options.num_workers > 0 ? batcher_options.num_workers : cores;
-  if (model_options.intra_op_threads <= 0)
-    model_options.intra_op_threads = std::max(1, cores / cpu_workers);
-  auto classifier = LoadTorchClassifier(model_path, model_options);
+  auto classifier = LoadTorchClassifier(options.model_path, options.model);
   if (!classifier.ok()) Fail(std::string{classifier.status().message()});
-  const bool on_gpu = absl::StartsWith((*classifier)->device(), "cuda");
-  if (batcher_options.num_workers == 0)
-    batcher_options.num_workers = on_gpu ? 1 : cpu_workers;
-  if (batcher_options.max_batch_tokens == 0) {
-    batcher_options.max_batch_tokens =
-        on_gpu ? BatcherOptions().max_batch_tokens : kCpuMaxBatchTokens;
-  }
   const ModelMetadata& meta = (*classifier)->metadata();
   const std::string release_interval =
-      absl::FormatDuration(absl::GetFlag(FLAGS_memory_release_interval));
+      absl::FormatDuration(absl::FromChrono(options.memory_release_interval));
   LogInfo(
       "model loaded",
-      {{"path", model_path},
+      {{"path", options.model_path},
        {"name", meta.name},
        {"version", meta.version},
        {"classes", std::to_string(meta.classes.size())},
        {"device", (*classifier)->device()},
-       {"precision", model_options.precision},
-       {"graph_passes", model_options.graph_passes},
-       {"workers", std::to_string(batcher_options.num_workers)},
-       {"intra_op_threads", std::to_string(model_options.intra_op_threads)},
+       {"precision", NameOf(options.model.precision)},
+       {"graph_passes", NameOf(options.model.graph_passes)},
+       {"workers", std::to_string(options.batcher.num_workers)},
+       {"intra_op_threads", std::to_string(options.model.intra_op_threads)},
        {"forwards", (*classifier)->forwards_side_by_side() ? "side_by_side"
                                                            : "one_at_a_time"},
-       {"blas_threads", std::to_string(model_options.blas_threads)},
+       {"blas_threads", std::to_string(options.model.blas_threads)},
        {"allocator", AllocatorName()},
        {"memory_release_interval", release_interval}});
 
-  auto created =
-      Metrics::Create(absl::GetFlag(FLAGS_metrics_address), meta.name,
-                      meta.version, (*classifier)->device());
+  auto created = Metrics::Create(options.metrics_address, meta.name,
+                                 meta.version, (*classifier)->device());
   if (!created.ok())
     Fail(absl::StrCat("metrics: ", created.status().message()));
   std::unique_ptr<Metrics> metrics = *std::move(created);
 
-  Batcher batcher(batcher_options, classifier->get(), metrics.get());
-  ArgClassifierService service(service_options, classifier->get(), &batcher,
+  Batcher batcher(options.batcher, classifier->get(), metrics.get());
+  ArgClassifierService service(options.service, classifier->get(), &batcher,
                                metrics.get());
 
   grpc::EnableDefaultHealthCheckService(true);
   grpc::reflection::InitProtoReflectionServerBuilderPlugin();
   grpc::ServerBuilder builder;
   int grpc_port = 0;
-  const std::string address = absl::GetFlag(FLAGS_address);
-  builder.AddListeningPort(address, ServerCredentials(), &grpc_port);
+  const std::string& address = options.address;
+  builder.AddListeningPort(address, ServerCredentials(options.tls), &grpc_port);
   // Without this a second server could bind the same port and steal half of the
   // traffic.
   builder.AddChannelArgument(GRPC_ARG_ALLOW_REUSEPORT, 0);
-  builder.SetMaxReceiveMessageSize(absl::GetFlag(FLAGS_max_message_bytes));
+  builder.SetMaxReceiveMessageSize(options.max_message_bytes);
   builder.SetMaxSendMessageSize(-1);
   builder.AddChannelArgument(GRPC_ARG_MAX_CONCURRENT_STREAMS,
-                             absl::GetFlag(FLAGS_max_concurrent_streams));
+                             options.max_concurrent_streams);
   builder.RegisterService(&service);
   std::unique_ptr<grpc::Server> server = builder.BuildAndStart();
   if (!server || grpc_port == 0)
@@ -332,13 +308,12 @@ int Run() {
   auto* health = server->GetHealthCheckService();
   health->SetServingStatus(false);
 
-  Warmup(**classifier, absl::GetFlag(FLAGS_warmup_batches));
+  Warmup(**classifier, options.warmup_batches);
   health->SetServingStatus(true);
   health->SetServingStatus(kServiceName, true);
 
-  if (const std::string port_file = absl::GetFlag(FLAGS_port_file);
-      !port_file.empty()) {
-    std::ofstream(port_file)
+  if (!options.port_file.empty()) {
+    std::ofstream(options.port_file)
         << "grpc=" << grpc_port << " metrics=" << metrics->port() << "\n";
   }
   LogInfo(
@@ -346,9 +321,9 @@ int Run() {
       {{"address", address},
        {"grpc_port", std::to_string(grpc_port)},
        {"metrics_port", std::to_string(metrics->port())},
-       {"max_batch_size", std::to_string(batcher_options.max_batch_size)},
-       {"max_batch_tokens", std::to_string(batcher_options.max_batch_tokens)},
-       {"workers", std::to_string(batcher_options.num_workers)}});
+       {"max_batch_size", std::to_string(options.batcher.max_batch_size)},
+       {"max_batch_tokens", std::to_string(options.batcher.max_batch_tokens)},
+       {"workers", std::to_string(options.batcher.num_workers)}});
 
   int signal_number = 0;
   sigwait(&signals, &signal_number);
@@ -357,12 +332,11 @@ int Run() {
            {"queued", std::to_string(batcher.queue_depth())}});
   health->SetServingStatus(false);
   health->SetServingStatus(kServiceName, false);
-  absl::SleepFor(absl::GetFlag(FLAGS_shutdown_delay));
+  std::this_thread::sleep_for(options.shutdown_delay);
   // Stops accepting calls and waits for the running ones (their work is in the
   // batcher) until the grace period ends; what is still running then is
   // cancelled.
-  server->Shutdown(std::chrono::system_clock::now() +
-                   absl::ToChronoSeconds(absl::GetFlag(FLAGS_grace_period)));
+  server->Shutdown(std::chrono::system_clock::now() + options.grace_period);
   batcher.Stop();
   LogInfo("stopped");
   return 0;

@@ -6,7 +6,7 @@
 #include <vector>
 
 #include "server/service.h"
-#include "tests/cpp/fake_classifier.h"
+#include "tests/cpp/support/fake_classifier.h"
 
 namespace {
 
@@ -36,8 +36,8 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   if (!request.ParseFromArray(data, static_cast<int>(size))) return 0;
   std::vector<std::vector<int64_t>> tokens;
   std::vector<argserve::v1::Prediction> predictions;
-  const grpc::Status status =
-      fixture->service->Prepare(request.sequences(), tokens, predictions);
+  const grpc::Status status = fixture->service->preparer().PrepareAll(
+      request.sequences(), tokens, predictions);
   if (status.ok()) {
     if (tokens.size() != static_cast<size_t>(request.sequences_size()))
       __builtin_trap();

@@ -74,3 +74,13 @@ def test_missing_input_file_exits_3(tmp_path):
     result = run_cli("classify", str(tmp_path / "nope.fa"))
     assert result.returncode == EXIT_BAD_INPUT
     assert "nope.fa: cannot open" in result.stderr.decode()
+
+
+def test_residues_outside_the_models_alphabet_are_reported_before_classifying(server, tmp_path):
+    # 'J' is a letter, so the file reads; the model's alphabet (from GetModelInfo) refuses it.
+    path = write_fasta(tmp_path / "in.fa", [("ok", "MKLV"), ("a", "MKJV")])
+    result = run_cli("classify", "--target", server.target, str(path))
+    assert result.returncode == EXIT_BAD_INPUT, result.stderr.decode()
+    assert f"{path}:3: record 'a': invalid character 'J' at residue 3; the model accepts " \
+           "ACDEFGHIKLMNPQRSTVWYXBUZO" in result.stderr.decode()
+    assert result.stdout == b""

@@ -11,6 +11,7 @@
 
 #include "absl/status/statusor.h"
 #include "argserve/model/metadata.h"
+#include "argserve/model/torch_options.h"
 
 namespace argserve {
 
@@ -54,34 +55,9 @@ inline int64_t BatchColumns(const Classifier& classifier, int64_t longest) {
   return std::max(longest, std::min(rounded, model_max));
 }
 
-struct TorchClassifierOptions {
-  // "auto" (CUDA when available), "cpu", "cuda" or "cuda:N".
-  std::string device = "auto";
-  // Torch intra-op threads; 0 leaves Torch's default.
-  int intra_op_threads = 0;
-  // OpenBLAS threads for the matrix products Torch hands to it (process-wide);
-  // 0 leaves OpenBLAS's default of one per core. OpenBLAS's own threads compete
-  // with Torch's for the same cores: on a 2-core machine the default made the
-  // forward 2x slower than 1 (bench/results).
-  int blas_threads = 1;
-  // "fp32", or "bf16": bfloat16 autocast for matrix products (fast on CPUs with
-  // AMX or AVX512-BF16 and on recent GPUs). On the default model 99% of
-  // predicted classes are unchanged; probabilities differ by up to 0.2.
-  std::string precision = "fp32";
-  // TorchScript passes run at load: "none", "freeze" (torch::jit::freeze:
-  // parameters become constants; frozen modules keep only forward(), the one
-  // method Predict() runs) or "optimize" (freeze, then
-  // torch::jit::optimize_for_inference). Neither changed CPU throughput beyond
-  // run-to-run noise (bench/results/*-steps*.md), and freezing can fail on
-  // models it does not support, so none is the default.
-  std::string graph_passes = "none";
-  // How autograd is switched off for forwards: "inference" (c10::InferenceMode)
-  // or "no_grad" (torch::NoGradGuard).
-  std::string grad_mode = "inference";
-  // TorchScript executor, process-wide: "profiling" (LibTorch's default: graphs
-  // specialised to the shapes seen) or "legacy".
-  std::string executor = "profiling";
-};
+// Whether a model loaded with this device setting runs on a GPU: "auto" when
+// CUDA is available, "cuda" and "cuda:N".
+bool DeviceIsGpu(const std::string& device);
 
 // Loads a TorchScript artifact with its model.json. Errors are one line naming
 // the file and the problem.

@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "absl/status/status.h"
+#include "argserve/common/residues.h"
 #include "argserve/model/metadata.h"
 
 namespace argserve {
@@ -34,24 +35,17 @@ class Tokenizer {
                         TokenizedSequence& out) const;
 
   int max_residues() const { return max_residues_; }
+  const ResidueAlphabet& residues() const { return residues_; }
   int64_t pad_token() const { return pad_; }
 
  private:
-  std::array<int16_t, 256>
-      token_of_byte_{};  // -1 for characters that are not residues.
+  ResidueAlphabet residues_;
+  std::array<int16_t, 256> token_of_byte_{};  // Valid for accepted residues.
   int64_t cls_ = 0;
   int64_t eos_ = 0;
   int64_t pad_ = 0;
   int max_residues_ = 0;
 };
-
-// Printable rendering of a byte for error messages: 'J', or \x00 for control
-// and non-ASCII bytes.
-std::string DescribeByte(unsigned char byte);
-
-// Printable, bounded rendering of a caller-supplied id for error messages and
-// logs.
-std::string DescribeId(std::string_view id);
 
 }  // namespace argserve
 

@@ -1,4 +1,4 @@
-#include "client/fasta.h"
+#include "argserve/common/fasta.h"
 
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>

@@ -11,8 +11,8 @@
 #include <set>
 #include <thread>
 
-#include "tests/cpp/fake_classifier.h"
-#include "tests/cpp/test_metadata.h"
+#include "tests/cpp/support/fake_classifier.h"
+#include "tests/cpp/support/test_metadata.h"
 
 namespace argserve {
 namespace {
@@ -112,6 +112,24 @@ TEST(Batcher, BatchesRespectSizeAndTokenLimits) {
   }
   EXPECT_TRUE(saw_long_alone);
   EXPECT_EQ(total_rows, 501);
+}
+
+TEST(Batcher, AfterBatchHookRunsOnceAfterEveryBatch) {
+  testing::FakeClassifier model;
+  BatcherOptions options;
+  options.max_batch_size = 4;
+  options.num_workers = 2;
+  std::atomic<int> hook_calls{0};
+  options.after_batch = [&] { hook_calls.fetch_add(1); };
+  Batcher batcher(options, &model, nullptr);
+  std::vector<std::vector<int64_t>> rows;
+  for (int i = 0; i < 37; ++i) rows.push_back(Row(10 + i));
+  auto job = std::make_shared<RecordingJob>(rows.size());
+  ASSERT_TRUE(batcher.Submit(job, rows).ok());
+  ASSERT_TRUE(job->WaitAll());
+  batcher.Stop();  // Joins the workers: every hook call has returned.
+  EXPECT_GE(model.batches().size(), 10u);
+  EXPECT_EQ(hook_calls.load(), static_cast<int>(model.batches().size()));
 }
 
 // A classifier that prefers column counts of a multiple gets them, the token

@@ -1,4 +1,4 @@
-#include "server/memory.h"
+#include "argserve/common/memory.h"
 
 #include <gtest/gtest.h>
 #include <unistd.h>
@@ -55,6 +55,16 @@ TEST(MemoryTest, ReleaseReturnsFreedBlocksToTheOs) {
   ReleaseFreedMemory();
   EXPECT_LT(ResidentBytes(), before + int64_t{kBlocks} * kBlock / 8)
       << "resident before " << before << " bytes";
+}
+
+TEST(MemoryTest, PeriodicReleaseRunsAtMostOncePerInterval) {
+  PeriodicMemoryRelease hourly(std::chrono::hours(1));
+  EXPECT_TRUE(hourly.MaybeRelease());
+  EXPECT_FALSE(hourly.MaybeRelease());
+  EXPECT_FALSE(hourly.MaybeRelease());
+  PeriodicMemoryRelease always(std::chrono::nanoseconds(0));
+  EXPECT_TRUE(always.MaybeRelease());
+  EXPECT_TRUE(always.MaybeRelease());
 }
 
 }  // namespace

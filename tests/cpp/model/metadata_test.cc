@@ -3,7 +3,7 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
-#include "tests/cpp/test_metadata.h"
+#include "tests/cpp/support/test_metadata.h"
 
 namespace argserve {
 namespace {

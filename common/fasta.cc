@@ -1,4 +1,4 @@
-#include "client/fasta.h"
+#include "argserve/common/fasta.h"
 
 #include <zlib.h>
 
@@ -10,19 +10,10 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
-#include "argserve/model/tokenizer.h"
+#include "argserve/common/describe.h"
 
 namespace argserve {
 namespace {
-
-std::array<bool, 256> ResidueTable() {
-  std::array<bool, 256> table{};
-  for (const char* c = kResidueLetters; *c != '\0'; ++c) {
-    table[static_cast<unsigned char>(*c)] = true;
-    table[static_cast<unsigned char>(*c - 'A' + 'a')] = true;
-  }
-  return table;
-}
 
 // Length of the valid UTF-8 sequence at the start of `text`, or 0 when it is
 // not valid UTF-8.
@@ -45,8 +36,9 @@ size_t Utf8Length(std::string_view text) {
 
 class Parser {
  public:
-  Parser(std::string source, std::vector<FastaRecord>& records)
-      : source_(std::move(source)), records_(records) {}
+  Parser(std::string source, std::vector<FastaRecord>& records,
+         const ResidueAlphabet& alphabet)
+      : source_(std::move(source)), records_(records), alphabet_(alphabet) {}
 
   absl::Status Line(std::string_view line) {
     ++line_number_;
@@ -97,29 +89,21 @@ class Parser {
     if (!in_record_)
       return Error(
           "sequence data before the first '>' header; is this a FASTA file?");
-    static const std::array<bool, 256> kResidues = ResidueTable();
+    bool first_on_line = true;
     for (size_t i = 0; i < line.size(); ++i) {
       const auto byte = static_cast<unsigned char>(line[i]);
       if (byte == ' ' || byte == '\t') continue;
-      if (byte == '*' && !stop_seen_) {
-        stop_seen_ = true;  // Only valid as the very last residue; checked when
-                            // more follows.
-        stop_position_ = static_cast<int>(current_.residues.size());
-        stop_line_ = line_number_;
-        continue;
+      // Whether a '*' is final is known only at the record's end.
+      if (byte != '*' && !alphabet_.Accepts(byte)) {
+        return Error(absl::StrCat(
+            "record '", current_.id, "': invalid character ",
+            DescribeByte(byte), " at residue ", current_.residues.size() + 1,
+            " (column ", i + 1, "); allowed: ", alphabet_.Allowed(),
+            " and a final '*'"));
       }
-      if (stop_seen_) {
-        return ErrorAt(stop_line_,
-                       absl::StrCat("record '", current_.id,
-                                    "': internal stop codon '*' at residue ",
-                                    stop_position_ + 1));
-      }
-      if (!kResidues[byte]) {
-        return Error(
-            absl::StrCat("record '", current_.id, "': invalid character ",
-                         DescribeByte(byte), " at residue ",
-                         current_.residues.size() + 1, " (column ", i + 1,
-                         "); allowed: ", kResidueLetters, " and a final '*'"));
+      if (first_on_line) {
+        line_starts_.push_back({current_.residues.size(), line_number_});
+        first_on_line = false;
       }
       current_.residues.push_back(static_cast<char>(byte));
     }
@@ -132,14 +116,32 @@ class Parser {
   absl::Status EndRecord() {
     if (!in_record_) return absl::OkStatus();
     in_record_ = false;
-    stop_seen_ = false;
-    if (current_.residues.empty()) {
-      return ErrorAt(current_.line, absl::StrCat("record '", current_.id,
-                                                 "' has no sequence"));
+    std::string_view residues = current_.residues;
+    if (auto problem = alphabet_.Check(residues)) {
+      if (problem->kind == ResidueProblem::Kind::kEmpty) {
+        return ErrorAt(current_.line, absl::StrCat("record '", current_.id,
+                                                   "' has no sequence"));
+      }
+      return ErrorAt(
+          LineOf(problem->index),
+          absl::StrCat("record '", current_.id, "': ", problem->What(),
+                       " at residue ", problem->index + 1));
     }
+    current_.residues.resize(residues.size());
     records_.push_back(std::move(current_));
     current_ = FastaRecord();
+    line_starts_.clear();
     return absl::OkStatus();
+  }
+
+  // The line that holds residue `index` of the current record.
+  int LineOf(size_t index) const {
+    int line = current_.line;
+    for (const LineStart& start : line_starts_) {
+      if (start.first_residue > index) break;
+      line = start.line;
+    }
+    return line;
   }
 
   absl::Status Error(const std::string& what) const {
@@ -150,21 +152,26 @@ class Parser {
         absl::StrCat(source_, ":", line, ": ", what));
   }
 
+  struct LineStart {
+    size_t first_residue = 0;
+    int line = 0;
+  };
+
   const std::string source_;
   std::vector<FastaRecord>& records_;
+  const ResidueAlphabet& alphabet_;
   FastaRecord current_;
+  std::vector<LineStart> line_starts_;  // Lines of current_ holding residues.
   bool in_record_ = false;
-  bool stop_seen_ = false;
-  int stop_position_ = 0;
-  int stop_line_ = 0;
   int line_number_ = 0;
 };
 
 }  // namespace
 
 absl::Status ParseFasta(const std::string& text, const std::string& source,
-                        std::vector<FastaRecord>& records) {
-  Parser parser(source, records);
+                        std::vector<FastaRecord>& records,
+                        const ResidueAlphabet& alphabet) {
+  Parser parser(source, records, alphabet);
   size_t start = 0;
   while (start < text.size()) {
     size_t end = text.find('\n', start);
@@ -179,7 +186,8 @@ absl::Status ParseFasta(const std::string& text, const std::string& source,
 }
 
 absl::Status ReadFasta(const std::string& path,
-                       std::vector<FastaRecord>& records) {
+                       std::vector<FastaRecord>& records,
+                       const ResidueAlphabet& alphabet) {
   const bool is_stdin = path == "-";
   const std::string source = is_stdin ? "<stdin>" : path;
   // gzdopen/gzopen read gzip and plain files alike.
@@ -207,7 +215,18 @@ absl::Status ReadFasta(const std::string& path,
   if (text.empty())
     return absl::InvalidArgumentError(
         absl::StrCat(source, ": empty input, no FASTA records"));
-  return ParseFasta(text, source, records);
+  return ParseFasta(text, source, records, alphabet);
+}
+
+absl::Status CheckResidues(const FastaRecord& record,
+                           const ResidueAlphabet& alphabet) {
+  std::string_view residues = record.residues;
+  auto problem = alphabet.Check(residues);
+  if (!problem) return absl::OkStatus();
+  return absl::InvalidArgumentError(absl::StrCat(
+      record.source, ":", record.line, ": record '", record.id,
+      "': ", problem->What(), " at residue ", problem->index + 1,
+      "; the model accepts ", alphabet.Allowed(), " and a final '*'"));
 }
 
 absl::Status CheckUniqueIds(const std::vector<FastaRecord>& records) {

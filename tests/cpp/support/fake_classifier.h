@@ -11,7 +11,7 @@
 #include <vector>
 
 #include "argserve/model/classifier.h"
-#include "tests/cpp/test_metadata.h"
+#include "tests/cpp/support/test_metadata.h"
 
 namespace argserve::testing {
 

@@ -3,7 +3,7 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
-#include "tests/cpp/test_metadata.h"
+#include "tests/cpp/support/test_metadata.h"
 
 namespace argserve {
 namespace {
@@ -93,13 +93,6 @@ TEST_F(TokenizerTest, LongSequencePolicy) {
   // Characters past the cut are still checked.
   s = tokenizer_.Tokenize("MKLAGVJ", LongSequencePolicy::kTruncate, out);
   EXPECT_THAT(std::string(s.message()), HasSubstr("'J' at position 7"));
-}
-
-TEST(DescribeId, EscapesAndBounds) {
-  EXPECT_EQ(DescribeId("abc"), "'abc'");
-  EXPECT_EQ(DescribeId(std::string("a\xff\n", 3)), "'a\\xff\\x0a'");
-  EXPECT_EQ(DescribeId(std::string(100, 'x')),
-            "'" + std::string(80, 'x') + "...'");
 }
 
 }  // namespace

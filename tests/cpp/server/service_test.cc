@@ -12,7 +12,7 @@
 #include <thread>
 
 #include "absl/strings/match.h"
-#include "tests/cpp/fake_classifier.h"
+#include "tests/cpp/support/fake_classifier.h"
 
 namespace argserve {
 namespace {
@@ -468,7 +468,7 @@ TEST(ServiceCallRule, ThresholdOnArgProbabilityAndLengthFloorDecide) {
     prediction.set_length(c.residues);
     const float n = c.residues + 2.0f;
     const std::vector<float> probabilities = {n / (n + 1), 0.0f, 1 / (n + 1)};
-    service.FillPrediction(probabilities, 0, prediction);
+    service.call_rule().Fill(probabilities, 0, prediction);
     EXPECT_EQ(prediction.is_arg(), c.is_arg) << c.residues;
     EXPECT_EQ(prediction.predicted_class(), c.predicted) << c.residues;
     EXPECT_EQ(prediction.below_min_residues(), c.too_short) << c.residues;
@@ -477,7 +477,7 @@ TEST(ServiceCallRule, ThresholdOnArgProbabilityAndLengthFloorDecide) {
   // Below the threshold although an antibiotic class is the most probable.
   v1::Prediction low;
   low.set_length(100);
-  service.FillPrediction({0.5f, 0.3f, 0.2f}, 0, low);
+  service.call_rule().Fill({0.5f, 0.3f, 0.2f}, 0, low);
   EXPECT_FALSE(low.is_arg());
   EXPECT_EQ(low.predicted_class(), "nonarg");
   EXPECT_NEAR(low.probability(), 0.2, 1e-6);
@@ -488,7 +488,7 @@ TEST(ServiceCallRule, ThresholdOnArgProbabilityAndLengthFloorDecide) {
   ArgClassifierService lenient_service({}, &lenient, &batcher, metrics.get());
   v1::Prediction split;
   split.set_length(100);
-  lenient_service.FillPrediction({0.2f, 0.35f, 0.45f}, 0, split);
+  lenient_service.call_rule().Fill({0.2f, 0.35f, 0.45f}, 0, split);
   EXPECT_TRUE(split.is_arg());
   EXPECT_EQ(split.predicted_class(), "beta-lactam");
   EXPECT_NEAR(split.arg_probability(), 0.55, 1e-6);

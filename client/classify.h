@@ -1,0 +1,69 @@
+// The classify drivers of argserve-cli: unary calls from several threads or
+// one bidirectional stream, results written in input order (OrderedSink).
+#ifndef ARGSERVE_CLIENT_CLASSIFY_H_
+#define ARGSERVE_CLIENT_CLASSIFY_H_
+
+#include <grpcpp/grpcpp.h>
+
+#include <chrono>
+#include <cstddef>
+#include <mutex>
+#include <optional>
+#include <vector>
+
+#include "argserve/common/fasta.h"
+#include "argserve/v1/argserve.grpc.pb.h"
+#include "client/options.h"
+#include "client/output.h"
+
+namespace argserve {
+
+// Progress on stderr, redrawn at most a few times a second; only for
+// terminals.
+class Progress {
+ public:
+  Progress(bool enabled, size_t total);
+  void Update(size_t done, bool final = false);
+
+ private:
+  const bool enabled_;
+  const size_t total_;
+  const std::chrono::steady_clock::time_point start_;
+  std::chrono::steady_clock::time_point last_;
+};
+
+// Collects results and writes them in input order as soon as each next one is
+// available.
+class OrderedSink {
+ public:
+  OrderedSink(ResultWriter& writer, size_t total, Progress& progress);
+
+  void Put(size_t index, v1::Prediction prediction);
+  size_t written() const;
+
+ private:
+  mutable std::mutex mu_;
+  ResultWriter& writer_;
+  std::vector<std::optional<v1::Prediction>> results_;
+  size_t next_ = 0;
+  Progress& progress_;
+};
+
+// Unary mode: `concurrency` threads each send one batch at a time; retries
+// are the channel's (connection.h).
+grpc::Status ClassifyUnary(const ClientOptions& options,
+                           v1::ArgClassifier::StubInterface& stub,
+                           const std::vector<FastaRecord>& records,
+                           OrderedSink& sink);
+
+// Stream mode: one bidirectional stream; sequences refused with a retryable
+// per-sequence status, or unanswered when a stream fails retryably, are sent
+// again on a new stream, with backoff.
+grpc::Status ClassifyStream(const ClientOptions& options,
+                            v1::ArgClassifier::StubInterface& stub,
+                            const std::vector<FastaRecord>& records,
+                            OrderedSink& sink);
+
+}  // namespace argserve
+
+#endif  // ARGSERVE_CLIENT_CLASSIFY_H_

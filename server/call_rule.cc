@@ -1,0 +1,43 @@
+#include "server/call_rule.h"
+
+#include <algorithm>
+#include <numeric>
+#include <vector>
+
+namespace argserve {
+
+void CallRule::Fill(absl::Span<const float> probabilities, uint32_t top_k,
+                    v1::Prediction& prediction) const {
+  const ModelMetadata& m = metadata_;
+  std::vector<int> order(probabilities.size());
+  std::iota(order.begin(), order.end(), 0);
+  std::stable_sort(order.begin(), order.end(), [&](int a, int b) {
+    return probabilities[a] > probabilities[b];
+  });
+  const size_t shown =
+      top_k == 0 ? order.size() : std::min<size_t>(top_k, order.size());
+  const float arg_probability = 1.0f - probabilities[m.nonarg_index];
+  const bool too_short = static_cast<int>(prediction.length()) < m.min_residues;
+  // With a threshold, P(ARG) decides and the class is the most probable
+  // antibiotic class.
+  bool is_arg = order[0] != m.nonarg_index;
+  if (m.arg_threshold.has_value()) is_arg = arg_probability >= *m.arg_threshold;
+  if (too_short) is_arg = false;
+  int called = m.nonarg_index;
+  if (is_arg) {
+    called = order[0] != m.nonarg_index ? order[0] : order[1];
+  }
+  prediction.set_predicted_class(m.classes[called]);
+  prediction.set_probability(probabilities[called]);
+  prediction.set_is_arg(is_arg);
+  prediction.set_arg_probability(arg_probability);
+  prediction.set_below_min_residues(too_short);
+  prediction.clear_scores();
+  for (size_t i = 0; i < shown; ++i) {
+    auto* score = prediction.add_scores();
+    score->set_class_name(m.classes[order[i]]);
+    score->set_probability(probabilities[order[i]]);
+  }
+}
+
+}  // namespace argserve

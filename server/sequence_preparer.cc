@@ -1,0 +1,128 @@
+#include "server/sequence_preparer.h"
+
+#include <optional>
+#include <string>
+#include <unordered_map>
+
+#include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
+#include "argserve/common/describe.h"
+
+namespace argserve {
+namespace {
+
+// Ids seen so far in one message; an empty id is PrepareOne's error, not a
+// duplicate.
+class IdRegistry {
+ public:
+  explicit IdRegistry(int count) { first_index_.reserve(count); }
+
+  // The refusal of the sequence at `index` when its id was seen before;
+  // `where` ends the message (" of this message" or nothing).
+  std::optional<grpc::Status> Add(const std::string& id, int index,
+                                  const char* where) {
+    auto [it, inserted] = first_index_.emplace(id, index);
+    if (inserted || id.empty()) return std::nullopt;
+    return grpc::Status(
+        grpc::StatusCode::INVALID_ARGUMENT,
+        absl::StrCat("duplicate sequence id ", DescribeId(id), " (sequences #",
+                     it->second + 1, " and #", index + 1, where, ")"));
+  }
+
+ private:
+  std::unordered_map<std::string_view, int> first_index_;
+};
+
+}  // namespace
+
+SequencePreparer::SequencePreparer(const ModelMetadata& metadata,
+                                   const ServiceOptions& options)
+    : options_(options), tokenizer_(metadata) {}
+
+grpc::Status SequencePreparer::CheckCount(int64_t count,
+                                          const std::string& what,
+                                          const std::string& parts) const {
+  const int limit = options_.max_sequences_per_request;
+  if (count <= limit) return grpc::Status::OK;
+  return {
+      grpc::StatusCode::INVALID_ARGUMENT,
+      absl::StrCat(what, " has ", count, " sequences, more than the limit of ",
+                   limit, "; split it into several ", parts)};
+}
+
+grpc::Status SequencePreparer::PrepareAll(
+    const Sequences& sequences, std::vector<std::vector<int64_t>>& tokens,
+    std::vector<v1::Prediction>& predictions) const {
+  const int count = sequences.size();
+  if (count == 0)
+    return {grpc::StatusCode::INVALID_ARGUMENT, "request has no sequences"};
+  if (grpc::Status status = CheckCount(count, "request", "requests");
+      !status.ok())
+    return status;
+  tokens.assign(count, {});
+  predictions.assign(count, v1::Prediction());
+  IdRegistry ids(count);
+  for (int i = 0; i < count; ++i) {
+    const v1::Sequence& sequence = sequences.Get(i);
+    if (auto duplicate = ids.Add(sequence.id(), i, "")) return *duplicate;
+    grpc::Status status = PrepareOne(sequence, i, tokens[i], predictions[i]);
+    if (!status.ok()) return status;
+  }
+  return grpc::Status::OK;
+}
+
+PreparedMessage SequencePreparer::PrepareEach(
+    const Sequences& sequences) const {
+  PreparedMessage prepared;
+  const int count = sequences.size();
+  IdRegistry ids(count);
+  for (int i = 0; i < count; ++i) {
+    const v1::Sequence& sequence = sequences.Get(i);
+    v1::Prediction* prediction = prepared.response.add_predictions();
+    prediction->set_id(sequence.id());
+    grpc::Status status;
+    if (auto duplicate = ids.Add(sequence.id(), i, " of this message")) {
+      status = *duplicate;
+    } else {
+      std::vector<int64_t> sequence_tokens;
+      status = PrepareOne(sequence, i, sequence_tokens, *prediction);
+      if (status.ok()) {
+        prepared.tokens.push_back(std::move(sequence_tokens));
+        prepared.positions.push_back(i);
+        continue;
+      }
+    }
+    prediction->mutable_status()->set_code(status.error_code());
+    prediction->mutable_status()->set_message(status.error_message());
+    ++prepared.rejected;
+  }
+  return prepared;
+}
+
+grpc::Status SequencePreparer::PrepareOne(const v1::Sequence& sequence,
+                                          int index,
+                                          std::vector<int64_t>& tokens,
+                                          v1::Prediction& prediction) const {
+  if (sequence.id().empty()) {
+    return {grpc::StatusCode::INVALID_ARGUMENT,
+            absl::StrCat("sequence #", index + 1, " has an empty id")};
+  }
+  TokenizedSequence tokenized;
+  absl::Status status = tokenizer_.Tokenize(sequence.residues(),
+                                            options_.long_sequences, tokenized);
+  if (!status.ok()) {
+    std::string hint;
+    if (absl::StrContains(status.message(), "maximum"))
+      hint = " (server policy: --long_sequences=reject)";
+    return {grpc::StatusCode::INVALID_ARGUMENT,
+            absl::StrCat("sequence ", DescribeId(sequence.id()), " (#",
+                         index + 1, "): ", status.message(), hint)};
+  }
+  tokens = std::move(tokenized.tokens);
+  prediction.set_id(sequence.id());
+  prediction.set_length(tokenized.residues);
+  prediction.set_truncated(tokenized.truncated);
+  return grpc::Status::OK;
+}
+
+}  // namespace argserve
