@@ -22,7 +22,7 @@ from argtrain.export import load_finetuned
 from argtrain.fasta import read_fasta
 from argtrain.lora import merge_lora
 from argtrain.metrics import macro_f1
-from argtrain.trainutil import set_threads
+from argtrain.runtime import set_threads
 
 
 def predict(forward: Callable[[torch.Tensor], torch.Tensor], batches: list[torch.Tensor]

@@ -1,22 +1,12 @@
 #include "client/connection.h"
 
 #include <algorithm>
-#include <fstream>
-#include <sstream>
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 
 namespace argserve {
 namespace {
-
-std::string ReadPem(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) throw UsageError{absl::StrCat("cannot read '", path, "'")};
-  std::stringstream buffer;
-  buffer << in.rdbuf();
-  return buffer.str();
-}
 
 // gRPC's own limit on attempts per call, retries included.
 constexpr int kMaxAttempts = 5;
@@ -45,10 +35,10 @@ std::shared_ptr<grpc::Channel> Connect(const ConnectionOptions& options) {
     credentials = grpc::InsecureChannelCredentials();
   } else {
     grpc::SslCredentialsOptions ssl;
-    ssl.pem_root_certs = ReadPem(options.tls_ca);
+    ssl.pem_root_certs = ReadFileOrThrow(options.tls_ca);
     if (!options.tls_cert.empty()) {
-      ssl.pem_cert_chain = ReadPem(options.tls_cert);
-      ssl.pem_private_key = ReadPem(options.tls_key);
+      ssl.pem_cert_chain = ReadFileOrThrow(options.tls_cert);
+      ssl.pem_private_key = ReadFileOrThrow(options.tls_key);
     }
     credentials = grpc::SslCredentials(ssl);
   }

@@ -25,14 +25,6 @@ constexpr char kExitCodes[] =
     "record); 4 server unavailable;\n5 the server refused or failed the "
     "request.\n";
 
-std::string ReadFile(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) throw UsageError{absl::StrCat("cannot read '", path, "'")};
-  std::stringstream buffer;
-  buffer << in.rdbuf();
-  return buffer.str();
-}
-
 int ParseInt(const std::string& flag, const std::string& value, int min) {
   int result = 0;
   if (!absl::SimpleAtoi(value, &result) || result < min) {
@@ -78,6 +70,14 @@ void CheckNoExtras(const CLI::App& app, const std::string& name) {
 }
 
 }  // namespace
+
+std::string ReadFileOrThrow(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) throw UsageError{absl::StrCat("cannot read '", path, "'")};
+  std::stringstream buffer;
+  buffer << in.rdbuf();
+  return buffer.str();
+}
 
 ClientOptions ParseClientOptions(int argc, const char* const* argv,
                                  const char* env_target) {
@@ -188,7 +188,7 @@ ClientOptions ParseClientOptions(int argc, const char* const* argv,
     c.deadline_seconds = ParseDouble("--deadline", raw.deadline, 0.001, 1e7);
   if (!raw.retries.empty()) c.retries = ParseInt("--retries", raw.retries, 0);
   if (!raw.token_file.empty()) {
-    std::string token = ReadFile(raw.token_file);
+    std::string token = ReadFileOrThrow(raw.token_file);
     while (!token.empty() &&
            std::isspace(static_cast<unsigned char>(token.back())))
       token.pop_back();

@@ -54,6 +54,9 @@ struct UsageError {
   std::string message;
 };
 
+// The whole file; throws UsageError naming it when it cannot be read.
+std::string ReadFileOrThrow(const std::string& path);
+
 // Parses argv; throws UsageError. `env_target` is $ARGSERVE_TARGET (may be
 // null).
 ClientOptions ParseClientOptions(int argc, const char* const* argv,

@@ -30,7 +30,7 @@ DIM="${DIM:-128}"
 HEADS="${HEADS:-2}"
 PRETRAIN_MINUTES="${PRETRAIN_MINUTES:-360}"
 FINETUNE_MINUTES="${FINETUNE_MINUTES:-45}"
-BF16="${BF16:---bf16}"   # bfloat16 autocast: 5-7x faster training on CPUs with AMX; empty to disable
+BF16="${BF16:---bf16}"   # bfloat16 autocast (fast on CPUs with AMX, docs/training-pilots.md); empty to disable
 mkdir -p "$RUN"
 log() { echo "[$(date +%H:%M:%S)] $*" | tee -a "$RUN/recipe.log"; }
 

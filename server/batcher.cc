@@ -21,6 +21,39 @@ Batcher::Batcher(BatcherOptions options, Classifier* classifier,
 
 Batcher::~Batcher() { Stop(); }
 
+void Batcher::FairQueue::Push(const std::string& caller, Item item) {
+  std::deque<Item>& queue = by_caller_[caller];
+  if (queue.empty()) turns_.push_back(caller);
+  queue.push_back(std::move(item));
+  ++size_;
+}
+
+const Batcher::Item& Batcher::FairQueue::Next() const {
+  return by_caller_.at(turns_.front()).front();
+}
+
+Batcher::Item Batcher::FairQueue::TakeNext() {
+  std::string caller = std::move(turns_.front());
+  turns_.pop_front();
+  auto it = by_caller_.find(caller);
+  Item item = std::move(it->second.front());
+  it->second.pop_front();
+  if (it->second.empty()) {
+    by_caller_.erase(it);
+  } else {
+    turns_.push_back(std::move(caller));
+  }
+  --size_;
+  return item;
+}
+
+Clock::time_point Batcher::FairQueue::Oldest() const {
+  Clock::time_point oldest = Clock::time_point::max();
+  for (const auto& [caller, queue] : by_caller_)
+    oldest = std::min(oldest, queue.front().enqueued);
+  return oldest;
+}
+
 size_t Batcher::BucketOf(size_t length) const {
   const auto& bounds = options_.bucket_bounds;
   return std::lower_bound(bounds.begin(), bounds.end(),
@@ -30,7 +63,8 @@ size_t Batcher::BucketOf(size_t length) const {
 
 absl::Status Batcher::Submit(const std::shared_ptr<BatchJob>& job,
                              std::vector<std::vector<int64_t>> sequences,
-                             Clock::time_point deadline) {
+                             Clock::time_point deadline,
+                             const std::string& caller) {
   const auto now = Clock::now();
   int64_t depth = 0;
   {
@@ -44,7 +78,7 @@ absl::Status Batcher::Submit(const std::shared_ptr<BatchJob>& job,
     }
     for (size_t i = 0; i < sequences.size(); ++i) {
       auto& bucket = buckets_[BucketOf(sequences[i].size())];
-      bucket.push_back(Item{job, i, std::move(sequences[i]), now, deadline});
+      bucket.Push(caller, Item{job, i, std::move(sequences[i]), now, deadline});
     }
     queued_ += count;
     depth = queued_;
@@ -62,11 +96,11 @@ int Batcher::DueBucket(Clock::time_point now,
   for (size_t b = 0; b < buckets_.size(); ++b) {
     const auto& bucket = buckets_[b];
     if (bucket.empty()) continue;
-    const Clock::time_point oldest = bucket.front().enqueued;
+    const Clock::time_point oldest = bucket.Oldest();
     const int64_t row_tokens =
         b < options_.bucket_bounds.size()
             ? options_.bucket_bounds[b]
-            : static_cast<int64_t>(bucket.front().tokens.size());
+            : static_cast<int64_t>(bucket.Next().tokens.size());
     const auto rows = static_cast<int64_t>(bucket.size());
     const bool full = rows >= options_.max_batch_size ||
                       rows * row_tokens >= options_.max_batch_tokens;
@@ -90,10 +124,9 @@ Batcher::Batch Batcher::TakeBatch(int bucket_index) {
   const auto now = Clock::now();
   while (!bucket.empty() &&
          static_cast<int>(batch.items.size()) < options_.max_batch_size) {
-    Item& item = bucket.front();
+    const Item& item = bucket.Next();
     if (item.job->IsCancelled() || item.deadline <= now) {
-      batch.dropped.push_back(std::move(item));
-      bucket.pop_front();
+      batch.dropped.push_back(bucket.TakeNext());
       continue;
     }
     const int64_t longest = std::max<int64_t>(
@@ -103,8 +136,7 @@ Batcher::Batch Batcher::TakeBatch(int bucket_index) {
         rows * BatchColumns(*classifier_, longest) > options_.max_batch_tokens)
       break;
     batch.longest = longest;
-    batch.items.push_back(std::move(item));
-    bucket.pop_front();
+    batch.items.push_back(bucket.TakeNext());
   }
   queued_ -= static_cast<int64_t>(batch.items.size() + batch.dropped.size());
   return batch;

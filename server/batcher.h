@@ -18,7 +18,9 @@
 #include <functional>
 #include <memory>
 #include <mutex>
+#include <string>
 #include <thread>
+#include <unordered_map>
 #include <vector>
 
 #include "absl/status/status.h"
@@ -101,10 +103,13 @@ class Batcher {
   // Queues all sequences of a job (token rows as produced by Tokenizer), or
   // none: RESOURCE_EXHAUSTED when they do not fit in the queue, UNAVAILABLE
   // after Stop(). An item whose deadline passes before its batch runs gets
-  // DEADLINE_EXCEEDED.
+  // DEADLINE_EXCEEDED. Within a length bucket, callers (e.g. client
+  // connections) take turns, so one caller's backlog does not hold back
+  // another's sequences; jobs of one caller are served in order.
   absl::Status Submit(const std::shared_ptr<BatchJob>& job,
                       std::vector<std::vector<int64_t>> sequences,
-                      Clock::time_point deadline = Clock::time_point::max());
+                      Clock::time_point deadline = Clock::time_point::max(),
+                      const std::string& caller = "");
 
   // Stops accepting work, runs everything already queued, and joins the
   // workers.
@@ -120,6 +125,24 @@ class Batcher {
     std::vector<int64_t> tokens;
     Clock::time_point enqueued;
     Clock::time_point deadline;
+  };
+  // The items of one length bucket: a queue per caller, callers taken in
+  // turn, one item at a time.
+  class FairQueue {
+   public:
+    void Push(const std::string& caller, Item item);
+    bool empty() const { return size_ == 0; }
+    size_t size() const { return size_; }
+    // The next item to be taken; the queue must not be empty.
+    const Item& Next() const;
+    Item TakeNext();
+    // When the longest-waiting item was queued; the queue must not be empty.
+    Clock::time_point Oldest() const;
+
+   private:
+    std::unordered_map<std::string, std::deque<Item>> by_caller_;
+    std::deque<std::string> turns_;  // Callers with items; front is next.
+    size_t size_ = 0;
   };
   struct Batch {
     std::vector<Item> items;
@@ -143,9 +166,9 @@ class Batcher {
 
   mutable std::mutex mu_;
   std::condition_variable cv_;
-  std::vector<std::deque<Item>> buckets_;  // Guarded by mu_.
-  int64_t queued_ = 0;                     // Guarded by mu_.
-  bool stopping_ = false;                  // Guarded by mu_.
+  std::vector<FairQueue> buckets_;  // Guarded by mu_.
+  int64_t queued_ = 0;              // Guarded by mu_.
+  bool stopping_ = false;           // Guarded by mu_.
   std::vector<std::thread> workers_;
 };
 

@@ -80,7 +80,8 @@ class StreamReactor final
       : environment_(environment),
         context_(context),
         start_(Clock::now()),
-        deadline_(DeadlineOf(context)) {
+        deadline_(DeadlineOf(context)),
+        peer_(context->peer()) {
     grpc::Status status = environment_.auth.Check(context);
     if (!status.ok()) {
       stream_ = StreamState::kFinished;
@@ -245,7 +246,7 @@ class StreamReactor final
         request.options().top_k(), std::move(prepared.positions));
     if (accepted > 0) {
       absl::Status submitted = environment_.batcher.Submit(
-          job, std::move(prepared.tokens), deadline_);
+          job, std::move(prepared.tokens), deadline_, peer_);
       if (!submitted.ok()) {
         // Nothing of this message was queued: every valid sequence gets the
         // rejection.
@@ -313,6 +314,7 @@ class StreamReactor final
   grpc::CallbackServerContext* const context_;
   const Clock::time_point start_;
   const Clock::time_point deadline_;
+  const std::string peer_;  // Callers take turns in the batcher.
   grpc::ByteBuffer incoming_;
   int64_t messages_read_ = 0;  // Only touched by read reactions, one at a time.
   std::atomic<bool> cancelled_{false};

@@ -114,8 +114,8 @@ grpc::ServerUnaryReactor* StartClassify(const CallEnvironment& environment,
       std::make_shared<UnaryJob>(environment, reactor, response, tokens.size(),
                                  request->options().top_k(), start, deadline);
   reactor->set_job(job);
-  absl::Status submitted =
-      environment.batcher.Submit(job, std::move(tokens), deadline);
+  absl::Status submitted = environment.batcher.Submit(
+      job, std::move(tokens), deadline, context->peer());
   if (!submitted.ok()) {
     response->clear_predictions();
     environment.metrics.OnRequest(

@@ -1,20 +1,21 @@
 """Entry point: ``python3 -m argtrain <subcommand> [options]``.
 
-Each subcommand lives in its own module exposing ``main(argv: list[str]) -> int``; modules are
-imported lazily so that ``--help`` and light subcommands do not pay for importing torch.
+Each subcommand is a module of argtrain.commands exposing ``main(argv: list[str]) -> int``; modules
+are imported lazily so that ``--help`` and light subcommands do not pay for importing torch.
 """
 
 import importlib
 import sys
 
 SUBCOMMANDS = {
-    "dataset": ("argtrain.dataset_cli", "build the labelled data set and its splits"),
-    "corpus": ("argtrain.corpus", "build the pretraining corpus without relatives of test proteins"),
-    "pretrain": ("argtrain.pretrain", "masked-language-model pretraining of an ESM-2"),
-    "finetune": ("argtrain.finetune", "fine-tune an ARG classifier (LoRA or full)"),
-    "evaluate": ("argtrain.evaluate", "evaluate a model and the DIAMOND best-hit baseline"),
-    "export": ("argtrain.export", "export a TorchScript model artifact for the server"),
-    "download": ("argtrain.download", "print/fetch the official ESM-2 checkpoint URLs"),
+    "dataset": ("argtrain.commands.dataset", "build the labelled data set and its splits"),
+    "corpus": ("argtrain.commands.corpus",
+               "build the pretraining corpus without relatives of test proteins"),
+    "pretrain": ("argtrain.commands.pretrain", "masked-language-model pretraining of an ESM-2"),
+    "finetune": ("argtrain.commands.finetune", "fine-tune an ARG classifier (LoRA or full)"),
+    "evaluate": ("argtrain.commands.evaluate", "evaluate a model and the DIAMOND best-hit baseline"),
+    "export": ("argtrain.commands.export", "export a TorchScript model artifact for the server"),
+    "download": ("argtrain.commands.download", "print/fetch the official ESM-2 checkpoint URLs"),
 }
 
 

@@ -6,9 +6,11 @@ rows. Serving (C++) implements the same rules; both sides read them from the art
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
+from typing import TYPE_CHECKING
 
-import torch
+if TYPE_CHECKING:  # torch is imported on use, so that the data-set steps run without it
+    import torch
 
 ALPHABET: list[str] = [
     "<cls>", "<pad>", "<eos>", "<unk>",
@@ -19,6 +21,7 @@ ALPHABET: list[str] = [
 CLS, PAD, EOS, UNK, MASK = 0, 1, 2, 3, 32
 SPECIAL_TOKENS: dict[str, int] = {"cls": CLS, "pad": PAD, "eos": EOS, "unk": UNK, "mask": MASK}
 RESIDUES = "ACDEFGHIKLMNPQRSTVWYXBUZO"
+RESIDUE_SET = frozenset(RESIDUES)
 STANDARD_AA = "ACDEFGHIKLMNPQRSTVWY"
 INDEX: dict[str, int] = {tok: i for i, tok in enumerate(ALPHABET)}
 RESIDUE_INDEX: dict[str, int] = {aa: INDEX[aa] for aa in RESIDUES}
@@ -29,21 +32,34 @@ assert len(ALPHABET) == 33 and ALPHABET[MASK] == "<mask>" and ALPHABET[PAD] == "
 
 
 class TokenizationError(ValueError):
-    """A sequence that the tokenization rules reject."""
+    """A sequence that the tokenization rules reject.
+
+    ``reason`` names the broken rule (``empty``, ``internal_stop``, ``invalid_character``), so
+    data-set builders can count drops by reason.
+    """
+
+    def __init__(self, message: str, reason: str = ""):
+        super().__init__(message)
+        self.reason = reason
 
 
-def clean_sequence(seq: str) -> str:
-    """Apply rules 1-4: upper-case, drop one trailing '*', validate. Returns the residue string."""
+def clean_sequence(seq: str, residues: Collection[str] = RESIDUE_SET) -> str:
+    """Apply rules 1-4: upper-case, drop one trailing '*', validate. Returns the residue string.
+
+    ``residues`` is the allowed set; another artifact's model.json may name its own.
+    """
     s = seq.upper()
     if s.endswith("*"):
         s = s[:-1]
     if not s:
-        raise TokenizationError("empty sequence")
+        raise TokenizationError("empty sequence", "empty")
     for pos, ch in enumerate(s, start=1):
-        if ch not in RESIDUE_INDEX:
+        if ch not in residues:
             if ch == "*":
-                raise TokenizationError(f"internal stop codon '*' at position {pos}")
-            raise TokenizationError(f"invalid character {ch!r} at position {pos}")
+                raise TokenizationError(f"internal stop codon '*' at position {pos}",
+                                        "internal_stop")
+            raise TokenizationError(f"invalid character {ch!r} at position {pos}",
+                                    "invalid_character")
     return s
 
 
@@ -57,6 +73,8 @@ def encode(seq: str, max_residues: int | None = None) -> list[int]:
 
 def pad_batch(token_lists: Sequence[Sequence[int]], pad_to: int | None = None) -> torch.Tensor:
     """Right-pad token id lists with ``<pad>`` into an int64 tensor [B, L]."""
+    import torch
+
     if not token_lists:
         raise ValueError("empty batch")
     width = max(len(t) for t in token_lists)

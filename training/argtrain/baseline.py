@@ -13,8 +13,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from .homology import best_hits, diamond_search
-
-NONARG = "nonarg"
+from .labelled import NONARG
 
 
 @dataclass(frozen=True)

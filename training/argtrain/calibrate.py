@@ -12,7 +12,7 @@ import math
 
 import numpy as np
 
-# Shortest ARG protein in ResFinder is 65 residues; below this a call would be a guess.
+# Below the shortest ResFinder ARG protein, with room to spare: a call there would be a guess.
 DEFAULT_MIN_RESIDUES = 50
 
 

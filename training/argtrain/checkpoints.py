@@ -383,12 +383,17 @@ def load_hf(directory: str | os.PathLike, require_lm_head: bool = True) -> ESM2:
 # --------------------------------------------------------------------------------------------------
 # Our own formats.
 
-def save_pretrain_checkpoint(path: str | os.PathLike, model: ESM2, extra: dict | None = None) -> None:
-    state = {"format": PRETRAIN_FORMAT, "config": model.config.to_dict(),
-             "model": model.state_dict(), **(extra or {})}
+def save_atomic(state: dict, path: str | os.PathLike) -> None:
+    """torch.save through a temporary file, so that a killed run never leaves half a checkpoint."""
     tmp = f"{path}.tmp"
     torch.save(state, tmp)
     os.replace(tmp, path)
+
+
+def save_pretrain_checkpoint(path: str | os.PathLike, model: ESM2, extra: dict | None = None) -> None:
+    state = {"format": PRETRAIN_FORMAT, "config": model.config.to_dict(),
+             "model": model.state_dict(), **(extra or {})}
+    save_atomic(state, path)
 
 
 def backbone_from_finetune(data: dict, where: str) -> ESM2:

@@ -1,4 +1,4 @@
-"""``argtrain corpus``: the masked-LM pretraining corpus, with every relative of a test protein removed.
+"""The masked-LM pretraining corpus without any relative of a test protein (``argtrain corpus``).
 
 Sources: Swiss-Prot (January 2014) from Debian's ``metastudent-data`` (a BLAST database, dumped with
 ``blastdbcmd`` from ``ncbi-blast+``) and any FASTA given with ``--include`` (e.g. the labelled data
@@ -22,20 +22,22 @@ Not ARG-like means: no GO term about antibiotics (``ANTIBIOTIC_GO_TERMS``) and n
 
 from __future__ import annotations
 
-import argparse
 import json
 import random
 import shutil
 import subprocess
-import sys
 import time
 from collections import Counter
 from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 
-from .dataset import HomologFilter, clean_protein, debian_version, sha256_file
+from .dataset.curation import HomologFilter
+from .dataset.sources import clean_protein
 from .fasta import read_fasta, write_fasta
 from .homology import ToolError, diamond_search
+from .labelled import NONARG, read_labelled
+from .provenance import debian_version, sha256_file
 
 SWISSPROT_DB = "/usr/share/metastudent-data/dataset_201401/BPO/goasp.fasta"
 # response to antibiotic; antibiotic catabolic process; beta-lactamase activity; beta-lactam
@@ -49,6 +51,24 @@ SWISSPROT_LICENCE = ("UniProtKB/Swiss-Prot data, CC BY 4.0 (https://www.uniprot.
 
 class CorpusError(ValueError):
     pass
+
+
+@dataclass
+class CorpusOptions:
+    """What ``build`` reads and writes; percentages are of identity and of either sequence."""
+    out: Path
+    exclude_like: list[str]
+    swissprot: str = SWISSPROT_DB
+    include: list[str] = field(default_factory=list)
+    exclude_identity: float = 40.0
+    exclude_coverage: float = 50.0
+    arg_reference: list[str] = field(default_factory=list)
+    arg_identity: float = 30.0
+    arg_coverage: float = 50.0
+    min_length: int = 30
+    valid_size: int = 2000
+    seed: int = 42
+    threads: int = 2
 
 
 def dump_blastdb(db: str) -> Iterator[tuple[str, str]]:
@@ -122,132 +142,90 @@ def relatives_of(corpus: Sequence[tuple[str, str]], held_out: Sequence[tuple[str
     return out
 
 
-def write_extra_nonargs(args: argparse.Namespace, corpus: Sequence[tuple[str, str]],
+def write_extra_nonargs(opts: CorpusOptions, corpus: Sequence[tuple[str, str]],
                         go: dict[int, frozenset[str]], train_idx: Sequence[int]) -> dict:
     """Write nonarg-extra.fasta: Swiss-Prot proteins of the training corpus that are not ARG-like."""
-    from .dataset import parse_labelled_header
-
     args_ref: list[tuple[str, str]] = []
-    for path in args.arg_reference:
-        for header, raw in read_fasta(path):
-            _, label = parse_labelled_header(header)
-            seq, _ = clean_protein(raw)
-            if seq and label != "nonarg":
-                args_ref.append((header, seq))
+    for path in opts.arg_reference:
+        for r in read_labelled(path):
+            seq, _ = clean_protein(r.seq)
+            if seq and r.label != NONARG:
+                args_ref.append((r.header, seq))
     swissprot = [i for i in train_idx if i in go]
     by_go = {i for i in swissprot if go[i] & ANTIBIOTIC_GO_TERMS}
     rest = [i for i in swissprot if i not in by_go]
-    by_homology = relatives_of(corpus, args_ref, identity=args.arg_identity,
-                               coverage=args.arg_coverage, threads=args.threads, only=rest)
+    by_homology = relatives_of(corpus, args_ref, identity=opts.arg_identity,
+                               coverage=opts.arg_coverage, threads=opts.threads, only=rest)
     chosen = [i for i in rest if i not in by_homology]
-    path = args.out / "nonarg-extra.fasta"
-    write_fasta(path, ((f"{corpus[i][0]}|nonarg", corpus[i][1]) for i in chosen))
+    path = opts.out / "nonarg-extra.fasta"
+    write_fasta(path, ((f"{corpus[i][0]}|{NONARG}", corpus[i][1]) for i in chosen))
     return {"proteins": len(chosen), "removed_by_go_term": len(by_go),
             "removed_as_arg_homologs": len(by_homology), "arg_reference_proteins": len(args_ref),
             "go_terms_excluded": sorted(ANTIBIOTIC_GO_TERMS),
             "rule": (f"Swiss-Prot proteins of train.fasta without those GO terms and without a "
-                     f"DIAMOND hit (e <= 1e-5) at >= {args.arg_identity:g}% identity over >= "
-                     f"{args.arg_coverage:g}% of either sequence to an ARG"),
+                     f"DIAMOND hit (e <= 1e-5) at >= {opts.arg_identity:g}% identity over >= "
+                     f"{opts.arg_coverage:g}% of either sequence to an ARG"),
             "sha256": sha256_file(path)}
 
 
-def parse_args(argv: list[str]) -> argparse.Namespace:
-    p = argparse.ArgumentParser(
-        prog="argtrain corpus", description=__doc__.split("\n\n")[0].split(": ", 1)[1],
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter)
-    p.add_argument("--out", required=True, type=Path, help="output directory (created)")
-    p.add_argument("--swissprot", default=SWISSPROT_DB,
-                   help="BLAST protein database to include ('' for none)")
-    p.add_argument("--include", nargs="*", default=[], metavar="FASTA",
-                   help="more proteins (headers' labels are ignored)")
-    p.add_argument("--exclude-like", nargs="+", required=True, metavar="FASTA",
-                   help="held-out proteins (test splits): they and their relatives are removed")
-    p.add_argument("--exclude-identity", type=float, default=40.0, help="percent identity")
-    p.add_argument("--exclude-coverage", type=float, default=50.0,
-                   help="percent of either sequence the alignment covers")
-    p.add_argument("--arg-reference", nargs="*", default=[], metavar="FASTA",
-                   help="labelled FASTA ('>id|class'); its ARGs define what nonarg-extra excludes")
-    p.add_argument("--arg-identity", type=float, default=30.0, help="percent identity to an ARG")
-    p.add_argument("--arg-coverage", type=float, default=50.0,
-                   help="percent of either sequence the alignment to an ARG covers")
-    p.add_argument("--min-length", type=int, default=30, help="shortest protein kept")
-    p.add_argument("--valid-size", type=int, default=2000, help="proteins held out for perplexity")
-    p.add_argument("--seed", type=int, default=42)
-    p.add_argument("--threads", type=int, default=2)
-    return p.parse_args(argv)
-
-
-def build(args: argparse.Namespace) -> dict:
+def build(opts: CorpusOptions) -> dict:
     t0 = time.perf_counter()
     sources: list[tuple[str, Iterator[tuple[str, str]]]] = []
-    if args.swissprot:
-        sources.append(("swissprot", dump_blastdb(args.swissprot)))
-    for path in args.include:
+    if opts.swissprot:
+        sources.append(("swissprot", dump_blastdb(opts.swissprot)))
+    for path in opts.include:
         sources.append((str(path), read_fasta(path)))
     if not sources:
         raise CorpusError("no sources: give --swissprot and/or --include")
-    corpus, counts, go = collect(sources, args.min_length)
+    corpus, counts, go = collect(sources, opts.min_length)
     held_out: list[tuple[str, str]] = []
-    for path in args.exclude_like:
+    for path in opts.exclude_like:
         for header, raw in read_fasta(path):
             seq, _ = clean_protein(raw)
             if seq:
                 held_out.append((header, seq))
     if not held_out:
-        raise CorpusError(f"no proteins in {args.exclude_like}")
-    removed = relatives_of(corpus, held_out, identity=args.exclude_identity,
-                           coverage=args.exclude_coverage, threads=args.threads)
+        raise CorpusError(f"no proteins in {opts.exclude_like}")
+    removed = relatives_of(corpus, held_out, identity=opts.exclude_identity,
+                           coverage=opts.exclude_coverage, threads=opts.threads)
     kept_idx = [i for i in range(len(corpus)) if i not in removed]
     kept = [corpus[i] for i in kept_idx]
-    if len(kept) <= args.valid_size:
+    if len(kept) <= opts.valid_size:
         raise CorpusError(f"only {len(kept)} proteins left, not more than --valid-size")
     order = list(range(len(kept)))
-    random.Random(args.seed).shuffle(order)
-    valid_idx = set(order[:args.valid_size])
-    args.out.mkdir(parents=True, exist_ok=True)
-    write_fasta(args.out / "train.fasta", (r for i, r in enumerate(kept) if i not in valid_idx))
-    write_fasta(args.out / "valid.fasta", (kept[i] for i in sorted(valid_idx)))
+    random.Random(opts.seed).shuffle(order)
+    valid_idx = set(order[:opts.valid_size])
+    opts.out.mkdir(parents=True, exist_ok=True)
+    write_fasta(opts.out / "train.fasta", (r for i, r in enumerate(kept) if i not in valid_idx))
+    write_fasta(opts.out / "valid.fasta", (kept[i] for i in sorted(valid_idx)))
     nonarg_info = None
-    if args.arg_reference:
-        nonarg_info = write_extra_nonargs(args, corpus, go, [kept_idx[i] for i in range(len(kept))
+    if opts.arg_reference:
+        nonarg_info = write_extra_nonargs(opts, corpus, go, [kept_idx[i] for i in range(len(kept))
                                                              if i not in valid_idx])
     manifest = {
-        "sources": {"swissprot": {"db": args.swissprot,
+        "sources": {"swissprot": {"db": opts.swissprot,
                                   "package": "metastudent-data",
                                   "version": debian_version("metastudent-data"),
-                                  "licence": SWISSPROT_LICENCE} if args.swissprot else None,
-                    "include": [{"path": str(p), "sha256": sha256_file(p)} for p in args.include]},
+                                  "licence": SWISSPROT_LICENCE} if opts.swissprot else None,
+                    "include": [{"path": str(p), "sha256": sha256_file(p)} for p in opts.include]},
         "counts": counts,
         "unique_proteins": len(corpus),
         "held_out": {"files": [{"path": str(p), "sha256": sha256_file(p)}
-                               for p in args.exclude_like],
+                               for p in opts.exclude_like],
                      "proteins": len(held_out)},
         "removed_as_relatives": len(removed),
         "rule": (f"removed: identical to, or DIAMOND blastp --sensitive hit (e <= 1e-5) at >= "
-                 f"{args.exclude_identity:g}% identity over >= {args.exclude_coverage:g}% of "
+                 f"{opts.exclude_identity:g}% identity over >= {opts.exclude_coverage:g}% of "
                  f"either sequence of, a held-out protein"),
         "tools": {"diamond": debian_version("diamond-aligner"),
                   "ncbi-blast+": debian_version("ncbi-blast+")},
         "train": {"proteins": len(kept) - len(valid_idx),
                   "residues": sum(len(s) for i, (_, s) in enumerate(kept) if i not in valid_idx),
-                  "sha256": sha256_file(args.out / "train.fasta")},
-        "valid": {"proteins": len(valid_idx), "sha256": sha256_file(args.out / "valid.fasta")},
+                  "sha256": sha256_file(opts.out / "train.fasta")},
+        "valid": {"proteins": len(valid_idx), "sha256": sha256_file(opts.out / "valid.fasta")},
         "nonarg_extra": nonarg_info,
-        "min_length": args.min_length, "seed": args.seed,
+        "min_length": opts.min_length, "seed": opts.seed,
         "seconds": round(time.perf_counter() - t0, 1),
     }
-    (args.out / "manifest.json").write_text(json.dumps(manifest, indent=1) + "\n")
+    (opts.out / "manifest.json").write_text(json.dumps(manifest, indent=1) + "\n")
     return manifest
-
-
-def main(argv: list[str]) -> int:
-    args = parse_args(argv)
-    try:
-        m = build(args)
-    except (CorpusError, ToolError, OSError) as e:
-        print(f"argtrain corpus: error: {e}", file=sys.stderr)
-        return 1
-    print(f"corpus: {m['train']['proteins']} train ({m['train']['residues']:,} residues), "
-          f"{m['valid']['proteins']} valid; {m['removed_as_relatives']} removed as relatives of "
-          f"{m['held_out']['proteins']} held-out proteins -> {args.out}", file=sys.stderr)
-    return 0

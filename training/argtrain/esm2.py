@@ -39,8 +39,8 @@ class ESM2Config:
                    bool(d.get("token_dropout", True)))
 
 
-# The official models, for download.py and for guessing the head count of a bare state dict
-# (attention heads are the one size a state dict does not reveal).
+# The official models, for guessing the head count of a bare state dict (attention heads are the
+# one size a state dict does not reveal); download.py lists the same without importing torch.
 OFFICIAL_MODELS: dict[str, ESM2Config] = {
     "esm2_t6_8M_UR50D": ESM2Config(6, 320, 20),
     "esm2_t12_35M_UR50D": ESM2Config(12, 480, 20),
@@ -90,8 +90,8 @@ class SelfAttention(nn.Module):
         self.scaling = self.head_dim ** -0.5
         # Attention scores are computed for at most this many (head, query, key) entries at a time
         # (1 MiB of fp32). Softmax and the two batched products are memory-bound at small head
-        # sizes: in isolation, 20 heads at T=302 took 3.6 ms in chunks that stay in L2 against
-        # 11.9 ms as one [heads, T, T] tensor; in the whole 8M model the gain is a few percent.
+        # sizes, so chunks that stay in the L2 cache run faster than one [heads, T, T] tensor
+        # (bench/results/ has the timings).
         self.max_scores = max_scores
         self.k_proj = nn.Linear(embed_dim, embed_dim)
         self.v_proj = nn.Linear(embed_dim, embed_dim)
@@ -109,8 +109,8 @@ class SelfAttention(nn.Module):
             # The official float softmax, which also keeps its gradient in fp32 under autocast.
             probs = F.softmax(scores.float(), dim=-1).type_as(q)
         else:
-            # Softmax accumulates in fp32 internally for bf16 input; the round trip through a
-            # float copy gives the same bf16 result about 4x slower (0.43 vs 1.99 ms for 665x665).
+            # Softmax accumulates in fp32 internally for bf16 input; a round trip through a float
+            # copy gives the same bf16 result, only slower.
             probs = F.softmax(scores, dim=-1)
         return torch.bmm(probs, v)
 

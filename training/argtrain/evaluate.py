@@ -1,4 +1,4 @@
-"""``argtrain evaluate``: score a TorchScript model artifact and/or the DIAMOND best-hit baseline.
+"""Scoring a model artifact and/or the baselines on a labelled test set (``argtrain evaluate``).
 
 Given a test FASTA with ``>id|class`` headers, writes (in ``--out``):
 - ``evaluation.json``: accuracy, macro-F1, per-class precision/recall/F1/support, confusion matrix,
@@ -11,35 +11,27 @@ and prints a summary table.
 
 from __future__ import annotations
 
-import argparse
 import json
-import sys
 import time
-from collections import Counter
 from collections.abc import Sequence
 from pathlib import Path
 
-from .fasta import read_fasta
-from .metrics import classification_report
-
-NONARG = "nonarg"
+from . import alphabet
+from .batching import token_budget_batches
+from .labelled import NONARG, DatasetError, read_labelled
 
 
 class EvaluationError(ValueError):
     pass
 
 
-def read_labelled(path: str | Path, nonarg_label: str = NONARG) -> list[tuple[str, str, str]]:
-    """``(id, label, sequence)`` from a FASTA with ``id|class`` (or ``id|...|class``) headers."""
-    from .dataset import DatasetError, parse_labelled_header
-
-    out = []
-    for header, seq in read_fasta(path):
-        try:
-            rid, label = parse_labelled_header(header, nonarg_label)
-        except DatasetError as exc:
-            raise EvaluationError(f"{path}: {exc}") from None
-        out.append((rid, label, seq))
+def read_labelled_set(path: str | Path, nonarg_label: str = NONARG
+                      ) -> list[tuple[str, str, str]]:
+    """``(id, label, sequence)`` of a labelled FASTA (``id|class`` headers); none is an error."""
+    try:
+        out = [(r.id, r.label, r.seq) for r in read_labelled(path, nonarg_label)]
+    except DatasetError as exc:
+        raise EvaluationError(str(exc)) from None
     if not out:
         raise EvaluationError(f"{path}: no records")
     return out
@@ -72,52 +64,18 @@ def load_model(path: str | Path, device: str = "cpu"):
 def make_encoder(meta: dict):
     """Tokenizer following docs/model-artifact.md: ``seq -> (token ids, truncated?)``.
 
-    Uses argtrain.alphabet (the training tokenizer) when the artifact's alphabet is the same;
-    otherwise encodes with the artifact's own alphabet, under the same rules.
+    The rules are argtrain.alphabet's; tokens, residues and the length limit are the artifact's own.
     """
-    from . import alphabet as ab
-
     max_res = int(meta["max_residues"])
-    if list(meta["alphabet"]) == list(ab.ALPHABET) and meta["special_tokens"] == ab.SPECIAL_TOKENS \
-            and meta["residues"] == ab.RESIDUES:
-        def encode(seq: str) -> tuple[list[int], bool]:
-            clean = ab.clean_sequence(seq)
-            return ab.encode(clean, max_res), len(clean) > max_res
-        return encode, ab.TokenizationError
-
     index = {tok: i for i, tok in enumerate(meta["alphabet"])}
-    sp = meta["special_tokens"]
-    residues = set(meta["residues"])
+    special = meta["special_tokens"]
+    residues = frozenset(meta["residues"])
 
-    def encode_generic(seq: str) -> tuple[list[int], bool]:
-        s = seq.upper()
-        if s.endswith("*"):
-            s = s[:-1]
-        if not s:
-            raise ValueError("empty sequence")
-        for pos, ch in enumerate(s, start=1):
-            if ch not in residues:
-                what = "internal stop codon '*'" if ch == "*" else f"invalid character {ch!r}"
-                raise ValueError(f"{what} at position {pos}")
-        return [sp["cls"]] + [index[c] for c in s[:max_res]] + [sp["eos"]], len(s) > max_res
-    return encode_generic, ValueError
-
-
-def length_batches(lengths: Sequence[int], batch_size: int, max_tokens: int) -> list[list[int]]:
-    """Indices sorted by length, cut into batches of at most ``batch_size`` sequences and at most
-    ``max_tokens`` padded tokens, so that little compute is spent on padding."""
-    order = sorted(range(len(lengths)), key=lambda i: (lengths[i], i))
-    batches: list[list[int]] = []
-    cur: list[int] = []
-    for i in order:
-        width = lengths[i]  # sorted ascending: the new one is the longest
-        if cur and (len(cur) >= batch_size or width * (len(cur) + 1) > max_tokens):
-            batches.append(cur)
-            cur = []
-        cur.append(i)
-    if cur:
-        batches.append(cur)
-    return batches
+    def encode(seq: str) -> tuple[list[int], bool]:
+        s = alphabet.clean_sequence(seq, residues)
+        ids = [special["cls"]] + [index[c] for c in s[:max_res]] + [special["eos"]]
+        return ids, len(s) > max_res
+    return encode
 
 
 def predict_model(module, meta: dict, records: Sequence[tuple[str, str, str]], *,
@@ -126,7 +84,7 @@ def predict_model(module, meta: dict, records: Sequence[tuple[str, str, str]], *
     """Predicted class and its softmax probability for each record, plus run information."""
     import torch
 
-    encode, tok_error = make_encoder(meta)
+    encode = make_encoder(meta)
     classes = list(meta["classes"])
     pad = int(meta["special_tokens"]["pad"])
     tokens: list[list[int]] = []
@@ -134,7 +92,7 @@ def predict_model(module, meta: dict, records: Sequence[tuple[str, str, str]], *
     for rid, _, seq in records:
         try:
             ids, cut = encode(seq)
-        except tok_error as exc:
+        except alphabet.TokenizationError as exc:
             raise EvaluationError(f"sequence '{rid}': {exc}") from None
         tokens.append(ids)
         truncated += cut
@@ -143,7 +101,7 @@ def predict_model(module, meta: dict, records: Sequence[tuple[str, str, str]], *
     from .calibrate import call
 
     all_probs = np.zeros((len(records), len(classes)), dtype=np.float64)
-    batches = length_batches([len(t) for t in tokens], batch_size, max_tokens)
+    batches = token_budget_batches([len(t) for t in tokens], max_tokens, batch_size, shuffle=False)
     t0 = time.perf_counter()
     with torch.inference_mode():
         for batch in batches:
@@ -274,173 +232,3 @@ def format_summary(reports: dict[str, dict]) -> str:
     add("non-ARGs called ARG", lambda r: r.get("nonarg_false_positive_rate"))
     add("calibration error (ECE)", lambda r: r.get("ece"))
     return "\n".join(lines)
-
-
-# ---------------------------------------------------------------------------------------------
-# Command line
-
-
-def parse_args(argv: list[str]) -> argparse.Namespace:
-    p = argparse.ArgumentParser(
-        prog="argtrain evaluate", formatter_class=argparse.RawDescriptionHelpFormatter,
-        description="Evaluate a TorchScript model artifact (--model) and/or the DIAMOND best-hit "
-                    "baseline (--baseline-train) on a labelled test FASTA ('>id|class'). Writes "
-                    "evaluation.json, confusion.png and predictions.tsv into --out and prints a "
-                    "summary table.",
-        epilog="examples:\n"
-               "  python3 -m argtrain evaluate --test data/cluster40/test.fasta \\\n"
-               "      --baseline-train data/cluster40/train.fasta --out runs/eval-baseline\n"
-               "  python3 -m argtrain evaluate --test data/cluster40/test.fasta \\\n"
-               "      --model model.pt --baseline-train data/cluster40/train.fasta --out runs/eval")
-    p.add_argument("--test", required=True, help="test FASTA with '>id|class' headers")
-    p.add_argument("--model", help="TorchScript artifact (with model.json inside) to evaluate")
-    p.add_argument("--baseline-train", metavar="FASTA",
-                   help="training FASTA for the DIAMOND best-hit baseline")
-    p.add_argument("--out", required=True, type=Path, help="output directory (created)")
-    p.add_argument("--nonarg-label", default=NONARG,
-                   help="label of non-ARG proteins in the FASTA files (default: %(default)s)")
-    m = p.add_argument_group("model")
-    m.add_argument("--device", default="cpu", help="torch device, e.g. cpu or cuda (default: cpu)")
-    m.add_argument("--num-threads", type=int, default=2,
-                   help="torch CPU threads (default: %(default)s)")
-    m.add_argument("--batch-size", type=int, default=64,
-                   help="most sequences per batch (default: %(default)s)")
-    m.add_argument("--max-tokens", type=int, default=32768,
-                   help="most padded tokens per batch; batches are length-sorted "
-                        "(default: %(default)s)")
-    b = p.add_argument_group("baseline")
-    b.add_argument("--evalue", type=float, default=1e-5,
-                   help="DIAMOND e-value cut-off (default: %(default)g)")
-    b.add_argument("--sensitivity", default="sensitive",
-                   choices=("fast", "mid-sensitive", "sensitive", "more-sensitive",
-                            "very-sensitive", "ultra-sensitive"),
-                   help="DIAMOND sensitivity mode (default: %(default)s)")
-    b.add_argument("--threads", type=int, default=2,
-                   help="DIAMOND threads (default: %(default)s)")
-    b.add_argument("--no-kmer-baseline", action="store_true",
-                   help="skip the k-mer baseline (2-mer + 3-mer counts into an MLP, trained on "
-                        "--baseline-train), reported as kmer_baseline")
-    b.add_argument("--kmer-epochs", type=int, default=20,
-                   help="training epochs of the k-mer baseline (default: %(default)s)")
-    b.add_argument("--seed", type=int, default=0, help="k-mer baseline seed (default: %(default)s)")
-    a = p.parse_args(argv)
-    if not a.model and not a.baseline_train:
-        p.error("give --model, --baseline-train or both")
-    return a
-
-
-def main(argv: list[str]) -> int:
-    a = parse_args(argv)
-    try:
-        return run(a)
-    except (EvaluationError, OSError, RuntimeError) as exc:
-        print(f"argtrain evaluate: error: {exc}", file=sys.stderr)
-        return 1
-
-
-def run(a: argparse.Namespace) -> int:
-    test = read_labelled(a.test, a.nonarg_label)
-    y_true = [label for _, label, _ in test]
-    preds: dict[str, list[str]] = {}
-    extra_cols: dict[str, list] = {}
-    infos: dict[str, dict] = {}
-    model_classes: list[str] = []
-    nonarg = a.nonarg_label
-
-    if a.model:
-        import torch
-        torch.set_num_threads(max(1, a.num_threads))
-        module, meta = load_model(a.model, a.device)
-        model_classes = list(meta["classes"])
-        nonarg = meta.get("nonarg_class") or nonarg
-        labels, probs, info = predict_model(module, meta, test, batch_size=a.batch_size,
-                                            max_tokens=a.max_tokens, device=a.device)
-        info["path"] = str(a.model)
-        info["num_threads"] = a.num_threads
-        preds["model"] = labels
-        extra_cols["model_prob"] = [f"{p:.4f}" for p in probs]
-        extra_cols["model_p_arg"] = [f"{p:.4f}" for p in info.pop("p_arg")]
-        model_probs = info.pop("class_probabilities")
-        infos["model"] = info
-        unseen = sorted(set(y_true) - set(model_classes))
-        if unseen:
-            print(f"note: test classes unknown to the model (always wrong): {unseen}",
-                  file=sys.stderr)
-
-    if a.baseline_train:
-        from .baseline import diamond_baseline
-        train = read_labelled(a.baseline_train, a.nonarg_label)
-        bpreds, info = diamond_baseline([(i, y, s) for i, y, s in train],
-                                        [(i, s) for i, _, s in test], evalue=a.evalue,
-                                        threads=a.threads, sensitivity=a.sensitivity,
-                                        nonarg_label=nonarg)
-        info["train"] = str(a.baseline_train)
-        preds["baseline"] = [p.label for p in bpreds]
-        extra_cols["baseline_hit"] = [p.hit or "" for p in bpreds]
-        extra_cols["baseline_identity"] = ["" if p.identity is None else f"{p.identity:.1f}"
-                                           for p in bpreds]
-        infos["baseline"] = info
-        train_classes = Counter(y for _, y, _ in train)
-        unseen = sorted(set(y_true) - set(train_classes))
-        if unseen:
-            infos["baseline"]["test_classes_absent_from_train"] = unseen
-        if not a.no_kmer_baseline:
-            from .kmer_baseline import predict_kmer, train_kmer_baseline
-            kmer_classes = ordered_classes([y for _, y, _ in train], nonarg_label=nonarg)
-            kmer, info = train_kmer_baseline([(y, s) for _, y, s in train], kmer_classes,
-                                             epochs=a.kmer_epochs, seed=a.seed)
-            t0 = time.perf_counter()
-            kpreds, kprobs = predict_kmer(kmer, [s for _, _, s in test], kmer_classes)
-            info["predict_seconds"] = round(time.perf_counter() - t0, 3)
-            info["train"] = str(a.baseline_train)
-            preds["kmer_baseline"] = kpreds
-            extra_cols["kmer_baseline_prob"] = [f"{p:.4f}" for p in kprobs.max(axis=1)]
-            infos["kmer_baseline"] = info
-
-    classes = ordered_classes(y_true, *preds.values(), first=model_classes, nonarg_label=nonarg)
-    reports = {}
-    for name, y_pred in preds.items():
-        rep = classification_report(y_true, y_pred, classes, nonarg_class=nonarg)
-        rep["info"] = infos[name]
-        negatives = [i for i, y in enumerate(y_true) if y == nonarg]
-        if negatives:
-            rep["nonarg_false_positive_rate"] = (
-                sum(y_pred[i] != nonarg for i in negatives) / len(negatives))
-        reports[name] = rep
-    if a.model:
-        from .calibrate import expected_calibration_error
-        index = {c: i for i, c in enumerate(model_classes)}
-        known = [i for i, y in enumerate(y_true) if y in index]
-        top = model_probs[known].argmax(axis=1)
-        reports["model"]["ece"] = expected_calibration_error(
-            model_probs[known].max(axis=1), top == [index[y_true[i]] for i in known])
-
-    a.out.mkdir(parents=True, exist_ok=True)
-    result = {"test": {"path": str(a.test), "n": len(test),
-                       "per_class": dict(sorted(Counter(y_true).items()))},
-              "classes": classes, "nonarg_class": nonarg, **reports}
-    (a.out / "evaluation.json").write_text(json.dumps(result, indent=2) + "\n", encoding="utf-8")
-    with open(a.out / "predictions.tsv", "w", encoding="utf-8", newline="\n") as fh:
-        cols = ["id", "true"] + [f"{n}_pred" for n in preds] + list(extra_cols)
-        fh.write("\t".join(cols) + "\n")
-        for i, (rid, y, _) in enumerate(test):
-            row = [rid, y] + [p[i] for p in preds.values()] + [c[i] for c in extra_cols.values()]
-            fh.write("\t".join(str(v) for v in row) + "\n")
-    plot_confusion(reports, a.out / "confusion.png", title=f"test set: {a.test} (n={len(test)})")
-
-    print(f"test set {a.test}: {len(test)} proteins, {len(set(y_true))} classes")
-    for name, info in infos.items():
-        secs = info.get("seconds")
-        print(f"{name}: {secs} s" + (f", {info['sequences_per_second']} seq/s, "
-                                      f"{info['truncated_sequences']} truncated"
-                                      if name == "model" else
-                                      f", {info['queries_with_hit']} of {len(test)} with a hit"
-                                      if name == "baseline" else " to train"))
-    print(format_summary(reports))
-    print(f"written: {a.out / 'evaluation.json'}, {a.out / 'confusion.png'}, "
-          f"{a.out / 'predictions.tsv'}")
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main(sys.argv[1:]))

@@ -1,4 +1,4 @@
-"""``argtrain export``: write the TorchScript artifact the server loads (docs/model-artifact.md).
+"""The TorchScript artifact the server loads (docs/model-artifact.md), written by ``argtrain export``.
 
 The model comes from a fine-tune checkpoint (``--checkpoint``) or is built with random weights
 (``--random-init``, for tests and for wiring up the server before any training). LoRA is merged, the
@@ -8,11 +8,9 @@ file as an extra file.
 
 from __future__ import annotations
 
-import argparse
 import json
 import os
 import random
-import sys
 from pathlib import Path
 
 import torch
@@ -22,45 +20,11 @@ from .checkpoints import FINETUNE_FORMAT, CheckpointError, _strict_load, torch_l
 from .classifier import ARGClassifier
 from .esm2 import ESM2Config
 from .lora import LoRAConfig, apply_lora, merge_lora
-from .trainutil import HelpFormatter, set_threads
 
 ARTIFACT_FORMAT = "argserve-model/1"
 REQUIRED_KEYS = ["format", "name", "version", "classes", "nonarg_class", "alphabet",
                  "special_tokens", "residues", "max_residues", "backbone"]
 TOLERANCE = 1e-4
-
-
-def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(
-        prog="argtrain export",
-        description="Export a fine-tuned ARG classifier (or a random one) as the TorchScript artifact "
-                    "the argserve server loads, with model.json stored inside it.",
-        formatter_class=HelpFormatter)
-    src = p.add_mutually_exclusive_group(required=True)
-    src.add_argument("--checkpoint", help="fine-tune checkpoint: a file, or the directory "
-                     "'argtrain finetune' wrote (its best.pt is used)")
-    src.add_argument("--random-init", action="store_true",
-                     help="build a model with random weights (for tests and server wiring)")
-    p.add_argument("--out", required=True, help="artifact path to write (e.g. model.pt)")
-    p.add_argument("--name", default="argserve-default", help="model name in model.json")
-    p.add_argument("--version", default=None,
-                   help="model version in model.json (default: the checkpoint's date, or 0.0.0)")
-    p.add_argument("--max-residues", type=int, default=None,
-                   help="longest sequence the model accepts (default: the checkpoint's, else 1022)")
-    p.add_argument("--metrics-json", default=None,
-                   help="JSON file (e.g. from 'argtrain evaluate') to store as model.json 'metrics'")
-    p.add_argument("--num-threads", type=int, default=1, help="torch threads (0 = torch default)")
-    p.add_argument("--check-sequences", type=int, default=8,
-                   help="random sequences used to compare scripted and eager outputs")
-    g = p.add_argument_group("random init (with --random-init)")
-    g.add_argument("--num-layers", type=int, default=2, help="transformer layers")
-    g.add_argument("--embed-dim", type=int, default=32, help="model width")
-    g.add_argument("--attention-heads", type=int, default=4, help="attention heads")
-    g.add_argument("--classes", default="aminoglycoside,beta-lactam,tetracycline,nonarg",
-                   help="comma-separated class names in logit order")
-    g.add_argument("--nonarg-class", default="nonarg", help="name of the non-ARG class")
-    g.add_argument("--seed", type=int, default=0, help="seed of the random weights and checks")
-    return p
 
 
 def random_model(num_layers: int, embed_dim: int, heads: int, num_classes: int, seed: int
@@ -179,63 +143,3 @@ def export_model(model: ARGClassifier, meta: dict, out: str, check_sequences: in
         if not torch.allclose(loaded(tokens), scripted(tokens), atol=TOLERANCE, rtol=0):
             raise RuntimeError("the saved artifact gives different outputs")
     return diffs
-
-
-def _fix_hash_seed() -> None:
-    """Re-run the CLI with PYTHONHASHSEED=0 so the artifact is byte-for-byte reproducible.
-
-    TorchScript writes module constants in set order, which depends on string hashing; weights and
-    model.json are identical either way. Only done for ``python3 -m argtrain`` (not when imported).
-    """
-    main_mod = sys.modules.get("__main__")
-    spec = getattr(main_mod, "__spec__", None)
-    if os.environ.get("PYTHONHASHSEED") == "0" or spec is None or spec.name != "argtrain.__main__":
-        return
-    env = dict(os.environ, PYTHONHASHSEED="0")
-    sys.stdout.flush()
-    sys.stderr.flush()
-    os.execve(sys.executable, [sys.executable, "-m", "argtrain", *sys.argv[1:]], env)
-
-
-def main(argv: list[str]) -> int:
-    args = build_parser().parse_args(argv)
-    _fix_hash_seed()
-    set_threads(args.num_threads)
-    try:
-        if args.random_init:
-            classes = [c.strip() for c in args.classes.split(",") if c.strip()]
-            if len(set(classes)) != len(classes) or not classes:
-                raise ValueError(f"--classes must be distinct, non-empty names: {classes}")
-            model = random_model(args.num_layers, args.embed_dim, args.attention_heads,
-                                 len(classes), args.seed)
-            meta = model_json(
-                name=args.name, version=args.version or "0.0.0", classes=classes,
-                nonarg_class=args.nonarg_class, max_residues=args.max_residues or 1022,
-                config=model.backbone.config, source="random", lora=None,
-                training={"random_init": True, "seed": args.seed}, metrics=None)
-        else:
-            model, ck = load_finetuned(args.checkpoint)
-            version = args.version or str(ck.get("created", "0.0.0"))[:10].replace("-", ".")
-            meta = model_json(
-                name=args.name, version=version, classes=list(ck["classes"]),
-                nonarg_class=ck.get("nonarg_class") or args.nonarg_class,
-                max_residues=args.max_residues or int(ck.get("max_residues", 1022)),
-                config=ESM2Config.from_dict(ck["backbone_config"]),
-                source=str(ck.get("backbone_source", "unknown")), lora=ck.get("lora"),
-                training=ck.get("training"), metrics=ck.get("metrics"),
-                calibration=ck.get("calibration"))
-            if ck.get("calibration"):
-                fold_temperature(model, float(ck["calibration"]["temperature"]))
-        if args.metrics_json:
-            meta["metrics"] = json.loads(Path(args.metrics_json).read_text())
-        diffs = export_model(model, meta, args.out, args.check_sequences, args.seed)
-    except (ValueError, RuntimeError, OSError) as e:
-        print(f"argtrain export: error: {e}", file=sys.stderr)
-        return 1
-    size = os.path.getsize(args.out)
-    print(f"wrote {args.out} ({size / 1e6:.2f} MB): {meta['name']} {meta['version']}, "
-          f"classes={meta['classes']}, backbone={meta['backbone']['num_layers']}x"
-          f"{meta['backbone']['embed_dim']}/{meta['backbone']['attention_heads']}h; "
-          f"scripted-vs-eager max diff forward={diffs['forward']:.2e} embed={diffs['embed']:.2e}, "
-          f"padding={diffs['padding']:.2e}")
-    return 0

@@ -115,3 +115,8 @@ def write_fasta(path: str | os.PathLike, records: Iterable[tuple[str, str]],
         if raw is not None:
             raw.close()
     return n
+
+
+def read_sequences(paths: Iterable[str | os.PathLike]) -> list[str]:
+    """The sequences of several FASTA files, in order (headers ignored)."""
+    return [seq for path in paths for _, seq in read_fasta(path)]

@@ -17,7 +17,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from .alphabet import STANDARD_AA
-from .finetune import class_weights
+from .balance import class_weights
 
 _AA_INDEX = np.full(256, -1, dtype=np.int64)
 for _i, _aa in enumerate(STANDARD_AA):

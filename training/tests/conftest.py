@@ -17,7 +17,7 @@ except ImportError:  # the data-set tests do not need torch
 @pytest.fixture(autouse=True, scope="session")
 def _one_thread():
     if torch is not None:
-        from argtrain.trainutil import set_threads
+        from argtrain.runtime import set_threads
 
         set_threads(1)
     yield

@@ -65,3 +65,15 @@ def test_pad_batch_right_pads():
     assert t[0].tolist() == encode("MK") + [1, 1]
     assert t[1].tolist() == encode("MKVL")
     assert pad_batch([[0, 5, 2]], pad_to=5).tolist() == [[0, 5, 2, 1, 1]]
+
+
+def test_rejections_name_their_rule_and_the_allowed_residues_can_be_given():
+    reasons = {}
+    for seq in ("*", "MK*V", "MKJ"):
+        with pytest.raises(TokenizationError) as e:
+            clean_sequence(seq)
+        reasons[seq] = e.value.reason
+    assert reasons == {"*": "empty", "MK*V": "internal_stop", "MKJ": "invalid_character"}
+    assert clean_sequence("mkv*", residues=frozenset("MKV")) == "MKV"
+    with pytest.raises(TokenizationError, match=r"'A' at position 3"):
+        clean_sequence("MKA", residues=frozenset("MKV"))

@@ -6,6 +6,7 @@ import pytest
 from synthdata import family, mutate, random_protein
 
 from argtrain import corpus
+from argtrain.commands import corpus as corpus_cmd
 from argtrain.fasta import read_fasta, write_fasta
 
 needs_diamond = pytest.mark.skipif(shutil.which("diamond") is None,
@@ -49,9 +50,10 @@ def test_corpus_command_writes_splits_nonargs_and_manifest(tmp_path):
     write_fasta(tmp_path / "test.fasta", [("t0|nonarg", test_family[0]),
                                           ("a9|beta-lactam", arg_family[5])])
     out = tmp_path / "corpus"
-    rc = corpus.main(["--out", str(out), "--swissprot", "", "--include", str(tmp_path / "train.fasta"),
-                      "--exclude-like", str(tmp_path / "test.fasta"), "--valid-size", "5",
-                      "--threads", "1"])
+    rc = corpus_cmd.main(["--out", str(out), "--swissprot", "",
+                          "--include", str(tmp_path / "train.fasta"),
+                          "--exclude-like", str(tmp_path / "test.fasta"), "--valid-size", "5",
+                          "--threads", "1"])
     assert rc == 0
     train = [s for _, s in read_fasta(out / "train.fasta")]
     valid = [s for _, s in read_fasta(out / "valid.fasta")]
@@ -71,11 +73,12 @@ def test_extra_nonargs_exclude_antibiotic_go_terms_and_arg_homologs(tmp_path, mo
                ("S3|GO:0003674", random_protein(rng, 100))]
     kept, _, go = corpus.collect([("swissprot", iter(records))], 30)
     write_fasta(tmp_path / "args.fasta", [("a1|beta-lactam", arg), ("n1|nonarg", kept[2][1])])
-    args = corpus.parse_args(["--out", str(tmp_path), "--exclude-like", "x", "--arg-reference",
-                              str(tmp_path / "args.fasta"), "--threads", "1"])
+    args = corpus_cmd.parse_args(["--out", str(tmp_path), "--exclude-like", "x", "--arg-reference",
+                                  str(tmp_path / "args.fasta"), "--threads", "1"])
+    opts = corpus_cmd.options(args)
     if shutil.which("diamond") is None:
         monkeypatch.setattr(corpus, "relatives_of", lambda c, r, **kw: {1})
-    info = corpus.write_extra_nonargs(args, kept, go, [0, 1, 2])
+    info = corpus.write_extra_nonargs(opts, kept, go, [0, 1, 2])
     assert info["removed_by_go_term"] == 1 and info["removed_as_arg_homologs"] == 1
     assert info["arg_reference_proteins"] == 1
     assert [h for h, _ in read_fasta(tmp_path / "nonarg-extra.fasta")] == ["S3|nonarg"]

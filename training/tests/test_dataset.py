@@ -6,11 +6,13 @@ from collections import Counter, defaultdict
 import pytest
 from synthdata import back_translate, family, mutate, random_protein
 
-from argtrain import dataset as ds
-from argtrain.dataset import (BuildOptions, DatasetError, Record, apportion, clean_protein,
-                              dedupe, parse_labelled_header, resolve_conflicts, split_clusters,
-                              split_random)
+from argtrain.dataset.build import BuildOptions, build
+from argtrain.dataset.curation import dedupe, resolve_conflicts, unique_ids
+from argtrain.dataset.sources import Record, clean_protein
+from argtrain.dataset.split import apportion, split_clusters, split_random
 from argtrain.fasta import read_fasta, write_fasta
+from argtrain.labelled import DatasetError, sanitize_id
+from argtrain.provenance import sha256_file
 
 needs_diamond = pytest.mark.skipif(shutil.which("diamond") is None,
                                    reason="diamond (Debian package diamond-aligner) not installed")
@@ -19,28 +21,6 @@ needs_mmseqs = pytest.mark.skipif(shutil.which("mmseqs") is None,
 
 
 # --- pure functions ---------------------------------------------------------------------------
-
-@pytest.mark.parametrize("header,expected", [
-    ("abc|beta-lactam", ("abc", "beta-lactam")),
-    ("ID1|CARD|tetM|tetracycline", ("ID1", "tetracycline")),
-    ("ID2|source|gene|beta_lactam some comment", ("ID2", "beta_lactam")),
-    ("sp|P0A0B7|NAME_STAAU Some protein OS=Staph", ("P0A0B7", "nonarg")),
-    ("tr|Q9XYZ1|Q9XYZ1_ECOLI Uncharacterized", ("Q9XYZ1", "nonarg")),
-    ("a b|c", None),  # only the first word is parsed: 'a' has no class field
-    ("justanid", None),
-    ("id|", None),
-])
-def test_user_header_formats(header, expected):
-    if expected is None:
-        with pytest.raises(DatasetError, match="expected 'id|class'"):
-            parse_labelled_header(header)
-    else:
-        assert parse_labelled_header(header) == expected
-
-
-def test_uniprot_prefixes_configurable():
-    assert parse_labelled_header("sp|X|y|macrolide", uniprot_prefixes=()) == ("sp", "macrolide")
-
 
 def test_clean_protein_rules():
     assert clean_protein("mkv*") == ("MKV", None)
@@ -51,9 +31,9 @@ def test_clean_protein_rules():
 
 
 def test_sanitize_and_unique_ids():
-    assert ds.sanitize_id("aac(6')-Ib|x y") == "aac(6')-Ib_x"
+    assert sanitize_id("aac(6')-Ib|x y") == "aac(6')-Ib_x"
     recs = [Record("a", "x", "M", "t"), Record("a", "y", "K", "t"), Record("a", "z", "V", "t")]
-    ds.unique_ids(recs)
+    unique_ids(recs)
     assert [r.id for r in recs] == ["a", "a~2", "a~3"]
 
 
@@ -202,8 +182,8 @@ def _read_split(out):
 def test_builtin_build_random_counts_and_manifest(tmp_path, synthetic_sources):
     db, uni = synthetic_sources
     out = tmp_path / "random"
-    m = ds.build(BuildOptions(out=out, split="random", resfinder_dir=str(db), uniprot=str(uni),
-                              seed=5))
+    m = build(BuildOptions(out=out, split="random", resfinder_dir=str(db), uniprot=str(uni),
+                           seed=5))
     qc = m["arg_qc"]
     assert qc["records_read"] == {"alpha": 16, "beta": 14}
     assert qc["dropped_by_reason"] == {"empty": 0, "invalid_character": 0,
@@ -228,11 +208,11 @@ def test_builtin_build_random_counts_and_manifest(tmp_path, synthetic_sources):
     assert recs["alpha0_0_ACC"][2].startswith("M")             # GTG start -> M
     assert m["counts"]["per_split_and_class"]["train"]["nonarg"] == 19  # apportion(24) = 19/3/2
     for name, info in m["outputs"].items():
-        assert info["sha256"] == ds.sha256_file(out / name)
+        assert info["sha256"] == sha256_file(out / name)
     assert json.loads((out / "manifest.json").read_text())["split"]["mode"] == "random"
     # Seeded: the same options give the same bytes.
-    m2 = ds.build(BuildOptions(out=tmp_path / "again", split="random", resfinder_dir=str(db),
-                               uniprot=str(uni), seed=5))
+    m2 = build(BuildOptions(out=tmp_path / "again", split="random", resfinder_dir=str(db),
+                            uniprot=str(uni), seed=5))
     assert {k: v["sha256"] for k, v in m2["outputs"].items()} == \
         {k: v["sha256"] for k, v in m["outputs"].items()}
 
@@ -242,9 +222,9 @@ def test_builtin_build_random_counts_and_manifest(tmp_path, synthetic_sources):
 def test_builtin_build_cluster_split_shares_no_cluster(tmp_path, synthetic_sources):
     db, uni = synthetic_sources
     out = tmp_path / "cluster"
-    m = ds.build(BuildOptions(out=out, split="cluster", identity=0.4, coverage=0.8,
-                              resfinder_dir=str(db), uniprot=str(uni), seed=1,
-                              exclude_classes=["beta"]))
+    m = build(BuildOptions(out=out, split="cluster", identity=0.4, coverage=0.8,
+                           resfinder_dir=str(db), uniprot=str(uni), seed=1,
+                           exclude_classes=["beta"]))
     assert m["classes"] == ["alpha", "nonarg"]
     rows = [line.split("\t") for line in (out / "clusters.tsv").read_text().splitlines()[1:]]
     split_of_cluster = defaultdict(set)
@@ -275,8 +255,8 @@ def test_user_fasta_headers_conflicts_and_split(tmp_path):
     recs.append(("bad|tetracycline", "MK*KV"))                  # internal stop: dropped
     inp = tmp_path / "mine.fasta"
     write_fasta(inp, recs)
-    m = ds.build(BuildOptions(out=tmp_path / "out", split="random", input_fasta=[str(inp)],
-                              conflict_rule="largest", seed=2, max_nonarg=10))
+    m = build(BuildOptions(out=tmp_path / "out", split="random", input_fasta=[str(inp)],
+                           conflict_rule="largest", seed=2, max_nonarg=10))
     assert m["classes"] == ["beta_lactam", "tetracycline", "nonarg"]
     assert m["counts"]["per_class"] == {"beta_lactam": 12, "tetracycline": 9, "nonarg": 10}
     assert m["user_qc"]["dropped_by_reason"] == {"internal_stop": 1}
@@ -291,13 +271,13 @@ def test_user_fasta_headers_conflicts_and_split(tmp_path):
 
 def test_bad_options_are_rejected(tmp_path):
     with pytest.raises(DatasetError, match="fractions"):
-        ds.build(BuildOptions(out=tmp_path, fractions=(0.5, 0.1, 0.1)))
+        build(BuildOptions(out=tmp_path, fractions=(0.5, 0.1, 0.1)))
     with pytest.raises(DatasetError, match="split mode"):
-        ds.build(BuildOptions(out=tmp_path, split="kfold"))
+        build(BuildOptions(out=tmp_path, split="kfold"))
 
 
 def test_user_fasta_bad_header_names_file(tmp_path):
     p = tmp_path / "x.fasta"
     p.write_text(">noclass\nMKV\n")
     with pytest.raises(DatasetError, match=r"x\.fasta: header 'noclass'"):
-        ds.build(BuildOptions(out=tmp_path / "o", split="random", input_fasta=[str(p)]))
+        build(BuildOptions(out=tmp_path / "o", split="random", input_fasta=[str(p)]))

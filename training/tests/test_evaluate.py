@@ -9,6 +9,7 @@ torch = pytest.importorskip("torch")
 
 from argtrain import alphabet  # noqa: E402
 from argtrain import evaluate as ev  # noqa: E402
+from argtrain.commands import evaluate as evaluate_cmd  # noqa: E402
 from argtrain.fasta import write_fasta  # noqa: E402
 
 CLASSES = ["alpha", "trp", "nonarg"]
@@ -40,16 +41,6 @@ def _meta(**kw):
 def _save(path, meta):
     torch.jit.save(torch.jit.script(Toy()), str(path),
                    _extra_files={"model.json": json.dumps(meta)})
-
-
-def test_length_batches_sorted_and_within_budget():
-    lengths = [5, 100, 7, 50, 6, 8]
-    batches = ev.length_batches(lengths, batch_size=3, max_tokens=120)
-    assert sorted(i for b in batches for i in b) == list(range(6))
-    flat = [lengths[i] for b in batches for i in b]
-    assert flat == sorted(flat)
-    assert all(len(b) <= 3 and max(lengths[i] for i in b) * len(b) <= 120 or len(b) == 1
-               for b in batches)
 
 
 def test_model_predictions_and_truncation(tmp_path):
@@ -101,8 +92,9 @@ def _data(tmp_path):
 def test_cli_model_only_writes_json_png_tsv(tmp_path, capsys):
     _data(tmp_path)
     _save(tmp_path / "m.pt", _meta())
-    rc = ev.main(["--test", str(tmp_path / "test.fasta"), "--model", str(tmp_path / "m.pt"),
-                  "--out", str(tmp_path / "out"), "--num-threads", "1"])
+    rc = evaluate_cmd.main(["--test", str(tmp_path / "test.fasta"),
+                            "--model", str(tmp_path / "m.pt"), "--out", str(tmp_path / "out"),
+                            "--num-threads", "1"])
     assert rc == 0
     rep = json.loads((tmp_path / "out/evaluation.json").read_text())
     assert rep["classes"] == CLASSES and "baseline" not in rep
@@ -123,9 +115,10 @@ def test_cli_model_only_writes_json_png_tsv(tmp_path, capsys):
 def test_cli_model_and_baseline_side_by_side(tmp_path):
     _data(tmp_path)
     _save(tmp_path / "m.pt", _meta())
-    rc = ev.main(["--test", str(tmp_path / "test.fasta"), "--model", str(tmp_path / "m.pt"),
-                  "--baseline-train", str(tmp_path / "train.fasta"), "--threads", "1",
-                  "--out", str(tmp_path / "out")])
+    rc = evaluate_cmd.main(["--test", str(tmp_path / "test.fasta"),
+                            "--model", str(tmp_path / "m.pt"),
+                            "--baseline-train", str(tmp_path / "train.fasta"), "--threads", "1",
+                            "--out", str(tmp_path / "out")])
     assert rc == 0
     rep = json.loads((tmp_path / "out/evaluation.json").read_text())
     assert set(rep) >= {"model", "baseline", "classes", "test"}
@@ -139,4 +132,4 @@ def test_cli_model_and_baseline_side_by_side(tmp_path):
 
 def test_cli_needs_model_or_baseline(tmp_path):
     with pytest.raises(SystemExit):
-        ev.main(["--test", "x.fasta", "--out", str(tmp_path)])
+        evaluate_cmd.main(["--test", "x.fasta", "--out", str(tmp_path)])

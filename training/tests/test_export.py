@@ -12,6 +12,7 @@ import torch
 
 from argtrain import alphabet, export
 from argtrain.checkpoints import FINETUNE_FORMAT
+from argtrain.commands import export as export_cmd
 from argtrain.classifier import ARGClassifier
 from argtrain.esm2 import ESM2Config
 from argtrain.lora import LoRAConfig, apply_lora
@@ -117,7 +118,8 @@ def _finetune_checkpoint(path: Path) -> ARGClassifier:
 def test_export_from_finetune_checkpoint_merges_lora(tmp_path):
     eager = _finetune_checkpoint(tmp_path / "best.pt")
     out = tmp_path / "model.pt"
-    assert export.main(["--checkpoint", str(tmp_path), "--out", str(out), "--version", "9.9"]) == 0
+    assert export_cmd.main(["--checkpoint", str(tmp_path), "--out", str(out),
+                            "--version", "9.9"]) == 0
     art, meta = _load(out)
     assert meta["classes"] == ["a", "b", "nonarg"] and meta["max_residues"] == 500
     assert meta["version"] == "9.9" and meta["backbone"]["source"] == "test"
@@ -132,7 +134,7 @@ def test_export_from_finetune_checkpoint_merges_lora(tmp_path):
 
 
 def test_export_rejects_a_missing_nonarg_class(tmp_path, capsys):
-    rc = export.main(["--random-init", "--classes", "a,b", "--out", str(tmp_path / "x.pt")])
+    rc = export_cmd.main(["--random-init", "--classes", "a,b", "--out", str(tmp_path / "x.pt")])
     assert rc == 1 and "nonarg" in capsys.readouterr().err
     assert not (tmp_path / "x.pt").exists()
 
@@ -144,7 +146,7 @@ def test_export_folds_the_temperature_into_the_logits(tmp_path):
                          "validation": {"ece": 0.01}}
     torch.save(ck, tmp_path / "best.pt")
     out = tmp_path / "model.pt"
-    assert export.main(["--checkpoint", str(tmp_path), "--out", str(out)]) == 0
+    assert export_cmd.main(["--checkpoint", str(tmp_path), "--out", str(out)]) == 0
     art, meta = _load(out)
     assert meta["calibration"] == {"temperature": 2.5, "temperature_in_logits": True,
                                    "min_residues": 50, "arg_threshold": 0.7,

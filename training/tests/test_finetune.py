@@ -6,8 +6,9 @@ import torch
 
 from argtrain import alphabet, finetune
 from argtrain.checkpoints import FINETUNE_FORMAT, load_backbone
+from argtrain.commands import finetune as finetune_cmd
 from argtrain.export import load_finetuned
-from argtrain.trainutil import token_budget_batches
+from argtrain.labelled import LabelledProtein
 
 # Three classes told apart by residue composition (charged / small / hydrophobic-rich).
 RICH = {"aminoglycoside": "KRDE", "beta-lactam": "GSAT", "nonarg": "LIVF"}
@@ -38,8 +39,9 @@ def data(tmp_path_factory):
 def lora_run(data, tmp_path_factory):
     out = tmp_path_factory.mktemp("ft")
     train, valid = data
-    rc = finetune.main(["--train", str(train), "--valid", str(valid), "--out", str(out),
-                        "--epochs", "6", "--lr", "3e-3", "--patience", "0", "--seed", "0", *TINY])
+    rc = finetune_cmd.main(["--train", str(train), "--valid", str(valid), "--out", str(out),
+                            "--epochs", "6", "--lr", "3e-3", "--patience", "0", "--seed", "0",
+                            *TINY])
     assert rc == 0
     return out
 
@@ -72,10 +74,10 @@ def test_resume_continues_where_it_stopped(data, tmp_path):
     train, valid = data
     args = ["--train", str(train), "--valid", str(valid), "--out", str(tmp_path), "--epochs", "3",
             "--patience", "0", *TINY]
-    assert finetune.main([*args, "--max-steps", "2"]) == 0
+    assert finetune_cmd.main([*args, "--max-steps", "2"]) == 0
     first = torch.load(tmp_path / "last.pt")
     assert first["step"] == 2 and first["epoch"] == 0
-    assert finetune.main([*args, "--resume"]) == 0
+    assert finetune_cmd.main([*args, "--resume"]) == 0
     last = torch.load(tmp_path / "last.pt")
     assert last["epoch"] == 3 and last["step"] > 2
     assert [h["epoch"] for h in last["history"]] == [0, 1, 2, 3]
@@ -83,9 +85,9 @@ def test_resume_continues_where_it_stopped(data, tmp_path):
 
 def test_head_only_variant_trains_only_the_head(data, tmp_path):
     train, valid = data
-    assert finetune.main(["--train", str(train), "--valid", str(valid), "--out", str(tmp_path),
-                          "--epochs", "2", "--lora-targets", "classifier", "--max-per-class", "10",
-                          *TINY]) == 0
+    assert finetune_cmd.main(["--train", str(train), "--valid", str(valid), "--out", str(tmp_path),
+                              "--epochs", "2", "--lora-targets", "classifier",
+                              "--max-per-class", "10", *TINY]) == 0
     ck = torch.load(tmp_path / "best.pt")
     assert ck["lora"]["targets"] == ["classifier"]
     assert not any("lora_" in k for k in ck["model"])
@@ -95,62 +97,17 @@ def test_head_only_variant_trains_only_the_head(data, tmp_path):
 
 def test_unlabelled_header_is_an_error(tmp_path, capsys):
     (tmp_path / "bad.fa").write_text(">seq1\nMKV\n")
-    rc = finetune.main(["--train", str(tmp_path / "bad.fa"), "--out", str(tmp_path / "o"), *TINY])
+    rc = finetune_cmd.main(["--train", str(tmp_path / "bad.fa"), "--out", str(tmp_path / "o"),
+                            *TINY])
     assert rc == 1 and "bad.fa" in capsys.readouterr().err
 
 
-def test_token_budget_batches_respect_the_budget():
-    rng = random.Random(0)
-    lengths = [rng.randint(5, 300) for _ in range(500)]
-    batches = token_budget_batches(lengths, 2048, max_batch=32, rng=random.Random(1))
-    assert sorted(i for b in batches for i in b) == list(range(500))
-    for b in batches:
-        assert len(b) <= 32 and (len(b) == 1 or len(b) * max(lengths[i] for i in b) <= 2048)
-    # Sorting by length keeps padding low.
-    padded = sum(len(b) * max(lengths[i] for i in b) for b in batches)
-    assert padded < 1.15 * sum(lengths)
-
-
 def test_tokenize_records_drops_and_counts_bad_sequences():
-    recs = [finetune.Record("a", "MKV*", "x"), finetune.Record("b", "MK*V", "x"),
-            finetune.Record("c", "MKJ", "x")]
+    recs = [LabelledProtein("a", "MKV*", "x"), LabelledProtein("b", "MK*V", "x"),
+            LabelledProtein("c", "MKJ", "x")]
     toks, labels, dropped = finetune.tokenize_records(recs, "test")
     assert len(toks) == 1 and toks[0].tolist() == alphabet.encode("MKV")[1:-1]
     assert sum(dropped.values()) == 2
-
-
-def test_class_weights():
-    import numpy as np
-
-    y = np.array([0] * 90 + [1] * 9 + [2] * 1)
-    bal = finetune.class_weights(y, 4, "balanced").numpy()
-    sq = finetune.class_weights(y, 4, "sqrt").numpy()
-    assert finetune.class_weights(y, 4, "none") is None
-    assert bal[3] == 0 and sq[3] == 0  # a class without examples
-    assert bal[0] * 90 == pytest.approx(bal[2] * 1)  # balanced: every class weighs the same
-    assert sq[2] / sq[0] == pytest.approx(90 ** 0.5)
-    for w in (bal, sq):
-        assert (w[y]).mean() == pytest.approx(1.0)
-
-
-def test_epoch_sample_balances_classes_and_cycles_through_each():
-    import numpy as np
-
-    y = np.array([0] * 900 + [1] * 100 + [2] * 4)
-    sqrt = finetune.epoch_sample(y, "sqrt", 1000, 0, 0)
-    counts = np.bincount(y[sqrt], minlength=3)
-    assert counts.sum() == pytest.approx(1000, abs=2)
-    assert counts[0] / counts[1] == pytest.approx(3.0, rel=0.05)  # sqrt(900) / sqrt(100)
-    bal = finetune.epoch_sample(y, "balanced", 300, 0, 0)
-    assert np.bincount(y[bal]).tolist() == [100, 100, 100]
-    # The 4 examples of class 2 are each drawn 25 times in the balanced epoch, never twice in a
-    # row of 4 draws; the 900 of class 0 are not repeated until all were seen.
-    twos = [i for i in bal if y[i] == 2]
-    assert all(sorted(twos[k:k + 4]) == [1000, 1001, 1002, 1003] for k in range(0, 100, 4))
-    zeros = [i for e in range(9) for i in finetune.epoch_sample(y, "balanced", 300, e, 0)
-             if y[i] == 0]
-    assert sorted(zeros) == list(range(900))
-    assert finetune.epoch_sample(y, "natural", 5, 0, 0) == list(range(len(y)))
 
 
 def test_finetune_calibrates_on_validation(lora_run):

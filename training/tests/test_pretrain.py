@@ -1,12 +1,14 @@
 import json
 import math
 import random
+from pathlib import Path
 
 import pytest
 import torch
 
 from argtrain import alphabet, pretrain
 from argtrain.checkpoints import load_backbone
+from argtrain.commands import pretrain as pretrain_cmd
 
 TINY = ["--num-layers", "2", "--embed-dim", "32", "--attention-heads", "4", "--max-tokens", "768",
         "--no-progress", "--num-threads", "1"]
@@ -54,9 +56,9 @@ def test_masking_follows_esm_rules():
 
 def test_pretrain_loss_decreases_and_checkpoint_feeds_finetune(corpus, tmp_path):
     train, valid = corpus
-    rc = pretrain.main(["--train", str(train), "--valid", str(valid), "--out", str(tmp_path),
-                        "--max-steps", "60", "--eval-every", "10", "--lr", "3e-3",
-                        "--warmup-steps", "5", *TINY])
+    rc = pretrain_cmd.main(["--train", str(train), "--valid", str(valid), "--out", str(tmp_path),
+                            "--max-steps", "60", "--eval-every", "10", "--lr", "3e-3",
+                            "--warmup-steps", "5", *TINY])
     assert rc == 0
     hist = [json.loads(line) for line in (tmp_path / "history.jsonl").read_text().splitlines()]
     assert [h["step"] for h in hist] == [10, 20, 30, 40, 50, 60]
@@ -71,9 +73,9 @@ def test_pretrain_resumes(corpus, tmp_path):
     train, valid = corpus
     args = ["--train", str(train), "--valid", str(valid), "--out", str(tmp_path),
             "--eval-every", "0", "--save-every", "0", *TINY]
-    assert pretrain.main([*args, "--max-steps", "3"]) == 0
+    assert pretrain_cmd.main([*args, "--max-steps", "3"]) == 0
     assert torch.load(tmp_path / "last.pt")["step"] == 3
-    assert pretrain.main([*args, "--max-steps", "6", "--resume"]) == 0
+    assert pretrain_cmd.main([*args, "--max-steps", "6", "--resume"]) == 0
     state = torch.load(tmp_path / "last.pt")
     assert state["step"] == 6 and len(state["history"]) == 2
 
@@ -81,22 +83,22 @@ def test_pretrain_resumes(corpus, tmp_path):
 def test_continued_pretraining_from_a_checkpoint(corpus, tmp_path):
     train, valid = corpus
     first = tmp_path / "a"
-    assert pretrain.main(["--train", str(train), "--valid", str(valid), "--out", str(first),
-                          "--max-steps", "2", "--eval-every", "0", *TINY]) == 0
-    assert pretrain.main(["--train", str(train), "--valid", str(valid), "--out", str(tmp_path / "b"),
-                          "--init-from", str(first / "last.pt"), "--max-steps", "2",
-                          "--eval-every", "0", *TINY]) == 0
+    assert pretrain_cmd.main(["--train", str(train), "--valid", str(valid), "--out", str(first),
+                              "--max-steps", "2", "--eval-every", "0", *TINY]) == 0
+    assert pretrain_cmd.main(["--train", str(train), "--valid", str(valid),
+                              "--out", str(tmp_path / "b"), "--init-from", str(first / "last.pt"),
+                              "--max-steps", "2", "--eval-every", "0", *TINY]) == 0
     assert torch.load(tmp_path / "b" / "last.pt")["source"].endswith("+continued")
 
 
 def test_a_budget_is_required(corpus, tmp_path, capsys):
     train, _ = corpus
-    assert pretrain.main(["--train", str(train), "--out", str(tmp_path), *TINY]) == 1
+    assert pretrain_cmd.main(["--train", str(train), "--out", str(tmp_path), *TINY]) == 1
     assert "budget" in capsys.readouterr().err
 
 
 def test_learning_rate_schedule():
-    from argtrain.trainutil import lr_at
+    from argtrain.trainloop import lr_at
 
     assert lr_at(0, 100, 10, 1.0) == pytest.approx(0.1)
     assert lr_at(9, 100, 10, 1.0) == pytest.approx(1.0)
@@ -112,13 +114,13 @@ def test_pretrain_resumes_from_a_portable_state_elsewhere(corpus, tmp_path):
     first = tmp_path / "first"
     args = ["--train", str(train), "--valid", str(valid), "--eval-every", "0", "--save-every", "0",
             *TINY]
-    assert pretrain.main([*args, "--out", str(first), "--max-steps", "3"]) == 0
+    assert pretrain_cmd.main([*args, "--out", str(first), "--max-steps", "3"]) == 0
     portable = torch.load(first / "portable.pt")
     assert "optimizer" not in portable and portable["step"] == 3
     assert (first / "portable.pt").stat().st_size < (first / "last.pt").stat().st_size / 2
     moved = tmp_path / "moved"
-    assert pretrain.main([*args, "--out", str(moved), "--max-steps", "6", "--rewarm-steps", "2",
-                          "--resume-from", str(first / "portable.pt")]) == 0
+    assert pretrain_cmd.main([*args, "--out", str(moved), "--max-steps", "6", "--rewarm-steps", "2",
+                              "--resume-from", str(first / "portable.pt")]) == 0
     state = torch.load(moved / "last.pt")
     assert state["step"] == 6 and len(state["history"]) == 2
     load_backbone(moved / "portable.pt")  # the portable state is a backbone too
@@ -126,7 +128,7 @@ def test_pretrain_resumes_from_a_portable_state_elsewhere(corpus, tmp_path):
 
 def test_set_threads_limits_openblas_too():
     threadpoolctl = pytest.importorskip("threadpoolctl")
-    from argtrain.trainutil import set_threads
+    from argtrain.runtime import set_threads
 
     before = torch.get_num_threads()
     try:
@@ -135,3 +137,18 @@ def test_set_threads_limits_openblas_too():
         assert blas and all(i["num_threads"] == 1 for i in blas)
     finally:
         set_threads(before)
+
+
+COMMITTED_BACKBONE = Path(__file__).resolve().parents[2] / "model" / "default" / "backbone.pt"
+
+
+@pytest.mark.skipif(not COMMITTED_BACKBONE.is_file(), reason="no committed model/default/backbone.pt")
+def test_the_committed_backbone_is_a_resumable_state_and_a_backbone():
+    # scripts/train-default-model.sh resumes from it on a fresh machine (--resume-from).
+    state, model = pretrain.load_resumable(COMMITTED_BACKBONE)
+    for key in ("step", "epoch", "batch_pos", "tokens_seen", "residues_seen", "best_ppl",
+                "history", "elapsed_s", "mask_rng", "settings", "source"):
+        assert key in state, key
+    assert "optimizer" not in state
+    backbone, _ = load_backbone(COMMITTED_BACKBONE)
+    assert backbone.config == model.config

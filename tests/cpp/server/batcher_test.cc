@@ -132,6 +132,43 @@ TEST(Batcher, AfterBatchHookRunsOnceAfterEveryBatch) {
   EXPECT_EQ(hook_calls.load(), static_cast<int>(model.batches().size()));
 }
 
+// A light caller's sequences do not wait behind a heavy caller's backlog: the
+// two take turns within a bucket.
+TEST(Batcher, CallersTakeTurns) {
+  testing::FakeClassifier model;
+  BatcherOptions options;
+  options.max_batch_size = 8;
+  options.num_workers = 1;
+  options.max_queue_delay = 0ms;
+  Batcher batcher(options, &model, nullptr);
+  model.Close();
+  std::vector<std::vector<int64_t>> heavy_rows(800, Row(50));
+  auto heavy = std::make_shared<RecordingJob>(heavy_rows.size());
+  ASSERT_TRUE(
+      batcher.Submit(heavy, heavy_rows, Clock::time_point::max(), "heavy")
+          .ok());
+  // One residue longer than the heavy rows, in the same bucket: a batch holds
+  // a light row exactly when its width is the light row's.
+  auto light = std::make_shared<RecordingJob>(2);
+  ASSERT_TRUE(
+      batcher
+          .Submit(light, {Row(51), Row(51)}, Clock::time_point::max(), "light")
+          .ok());
+  model.Open();
+  ASSERT_TRUE(light->WaitAll());
+  ASSERT_TRUE(heavy->WaitAll());
+  const std::vector<TokenBatch> batches = model.batches();
+  size_t first_light = batches.size();
+  int64_t rows = 0;
+  for (size_t b = 0; b < batches.size(); ++b) {
+    if (batches[b].cols == 53 && first_light == batches.size()) first_light = b;
+    rows += batches[b].rows;
+  }
+  // The batch taken before the light job arrived, then the light job's.
+  EXPECT_LE(first_light, 1u);
+  EXPECT_EQ(rows, 802);
+}
+
 // A classifier that prefers column counts of a multiple gets them, the token
 // budget counts the padded columns, and the extra padding leaves results alone.
 TEST(Batcher, ColumnsAreRoundedToTheClassifiersMultiple) {

@@ -38,8 +38,8 @@ class ServiceTest : public ::testing::Test {
     builder.RegisterService(service_.get());
     server_ = builder.BuildAndStart();
     ASSERT_NE(server_, nullptr);
-    channel_ = grpc::CreateChannel(absl::StrCat("127.0.0.1:", port),
-                                   grpc::InsecureChannelCredentials());
+    target_ = absl::StrCat("127.0.0.1:", port);
+    channel_ = grpc::CreateChannel(target_, grpc::InsecureChannelCredentials());
     stub_ = v1::ArgClassifier::NewStub(channel_);
   }
 
@@ -86,6 +86,7 @@ class ServiceTest : public ::testing::Test {
   std::unique_ptr<Batcher> batcher_;
   std::unique_ptr<ArgClassifierService> service_;
   std::unique_ptr<grpc::Server> server_;
+  std::string target_;
   std::shared_ptr<grpc::Channel> channel_;
   std::unique_ptr<v1::ArgClassifier::Stub> stub_;
 };
@@ -445,6 +446,65 @@ TEST_F(ServiceTest, UnaryCallPastItsDeadlineIsCountedAsDeadlineExceeded) {
       "argserve_requests_total{code=\"DEADLINE_EXCEEDED\",rpc=\"Classify\"} "
       "1"))
       << metrics_->Render();
+}
+
+// A heavy streamer's backlog does not hold back a light unary caller on another
+// connection: in the batcher the two take turns.
+TEST_F(ServiceTest, LightCallerIsServedBeforeAHeavyStreamsBacklog) {
+  ServiceOptions service_options;
+  service_options.max_stream_in_flight = 5000;
+  BatcherOptions batcher_options;
+  batcher_options.max_batch_size = 8;
+  batcher_options.num_workers = 1;
+  Start(service_options, batcher_options);
+  std::thread blocker = BlockTheModel();
+
+  grpc::ClientContext stream_context;
+  auto stream = stub_->ClassifyStream(&stream_context);
+  for (int m = 0; m < 10; ++m) {
+    v1::ClassifyStreamRequest request;
+    for (int i = 0; i < 100; ++i) {
+      auto* sequence = request.add_sequences();
+      sequence->set_id(absl::StrCat("h", m, "-", i));
+      sequence->set_residues(std::string(20, 'M'));
+    }
+    ASSERT_TRUE(stream->Write(request));
+  }
+  ASSERT_TRUE(stream->WritesDone());
+  while (batcher_->queue_depth() < 1000) std::this_thread::sleep_for(1ms);
+
+  // A connection of its own (no shared subchannel): another caller. Its rows
+  // are one residue longer, in the same length bucket, so a batch holds them
+  // exactly when its width is theirs.
+  grpc::ChannelArguments own_connection;
+  own_connection.SetInt(GRPC_ARG_USE_LOCAL_SUBCHANNEL_POOL, 1);
+  auto light_stub = v1::ArgClassifier::NewStub(grpc::CreateCustomChannel(
+      target_, grpc::InsecureChannelCredentials(), own_connection));
+  std::thread light([&] {
+    v1::ClassifyRequest request;
+    Add(request, "l1", std::string(21, 'M'));
+    Add(request, "l2", std::string(21, 'M'));
+    v1::ClassifyResponse response;
+    grpc::ClientContext context;
+    EXPECT_TRUE(light_stub->Classify(&context, request, &response).ok());
+  });
+  while (batcher_->queue_depth() < 1002) std::this_thread::sleep_for(1ms);
+  model_.Open();
+  light.join();
+  blocker.join();
+  v1::ClassifyStreamResponse response;
+  int answered = 0;
+  while (stream->Read(&response)) answered += response.predictions_size();
+  EXPECT_TRUE(stream->Finish().ok());
+  EXPECT_EQ(answered, 1000);
+
+  const std::vector<TokenBatch> batches = model_.batches();
+  size_t first_light = batches.size();
+  for (size_t b = 0; b < batches.size() && first_light == batches.size(); ++b) {
+    if (batches[b].cols == 23) first_light = b;
+  }
+  // Batch 0 is the blocker's; the light rows ride in the next one.
+  EXPECT_EQ(first_light, 1u);
 }
 
 TEST(ServiceCallRule, ThresholdOnArgProbabilityAndLengthFloorDecide) {

@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import argparse
-import sys
 from pathlib import Path
 
-from .dataset import (CONFLICT_RULES, NONARG, RESFINDER_DIR, SPLITS, UNIPROT_SAMPLE, BuildOptions,
-                      DatasetError, HomologFilter, build)
-from .homology import DIAMOND_SENSITIVITIES, ToolError
+from ..dataset.build import BuildOptions, build
+from ..dataset.curation import CONFLICT_RULES, HomologFilter
+from ..dataset.sources import RESFINDER_DIR, UNIPROT_SAMPLE
+from ..dataset.split import SPLITS
+from ..homology import DIAMOND_SENSITIVITIES, ToolError
+from ..labelled import NONARG, DatasetError
+from .common import command_main
 
 EPILOG = """\
 outputs (in --out):
@@ -70,7 +73,7 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     rules.add_argument("--exclude-class", action="append", default=[], metavar="CLASS",
                        help="leave a ResFinder class out of the labels (repeatable), e.g. "
                             "disinfectant; its proteins still count as ARG references when "
-                            "non-ARG homologs are removed. Default: keep all 17")
+                            "non-ARG homologs are removed. Default: keep all")
     rules.add_argument("--conflict-rule", choices=CONFLICT_RULES, default="nearest",
                        help="a protein listed under several classes: 'nearest' = class of its "
                             "best DIAMOND hit among single-class proteins, 'largest' = largest "
@@ -91,8 +94,13 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
 
 
 def main(argv: list[str]) -> int:
-    a = parse_args(argv)
-    opts = BuildOptions(
+    return command_main("dataset", argv, parse_args, lambda a: run(a, argv),
+                        (DatasetError, ToolError, OSError), lambda a, m: print_summary(m, a.out))
+
+
+def run(a: argparse.Namespace, argv: list[str]) -> dict:
+    """Build the data set; returns its manifest."""
+    return build(BuildOptions(
         out=a.out, split=a.split, identity=a.identity, coverage=a.coverage,
         fractions=tuple(a.fractions), seed=a.seed, resfinder_dir=a.resfinder_dir,
         uniprot=a.uniprot, input_fasta=a.input_fasta, exclude_classes=a.exclude_class,
@@ -101,14 +109,7 @@ def main(argv: list[str]) -> int:
                               a.homolog_sensitivity),
         threads=a.threads, nonarg_label=a.nonarg_label,
         uniprot_prefixes=tuple(x for x in a.uniprot_prefixes.split(",") if x),
-        command=["argtrain", "dataset", *argv])
-    try:
-        m = build(opts)
-    except (DatasetError, ToolError, OSError) as exc:
-        print(f"argtrain dataset: error: {exc}", file=sys.stderr)
-        return 1
-    print_summary(m, a.out)
-    return 0
+        command=["argtrain", "dataset", *argv]))
 
 
 def print_summary(m: dict, out: Path) -> None:
@@ -137,7 +138,3 @@ def print_summary(m: dict, out: Path) -> None:
         cl = m["split"]["clusters"]
         print(f"clusters: {cl['total']} total, per split {cl['per_split']}")
     print("timings (s): " + ", ".join(f"{k} {v}" for k, v in m["timings_s"].items()))
-
-
-if __name__ == "__main__":
-    sys.exit(main(sys.argv[1:]))

@@ -1,0 +1,174 @@
+"""``argtrain evaluate``: score a model artifact and/or the DIAMOND best-hit and k-mer baselines
+on a labelled test FASTA (see argtrain.evaluate)."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from collections import Counter
+from pathlib import Path
+
+from ..baseline import diamond_baseline
+from ..evaluate import (EvaluationError, format_summary, load_model, ordered_classes,
+                        plot_confusion, predict_model, read_labelled_set)
+from ..homology import DIAMOND_SENSITIVITIES
+from ..labelled import NONARG
+from ..metrics import classification_report
+from .common import command_main
+
+
+def parse_args(argv: list[str]) -> argparse.Namespace:
+    p = argparse.ArgumentParser(
+        prog="argtrain evaluate", formatter_class=argparse.RawDescriptionHelpFormatter,
+        description="Evaluate a TorchScript model artifact (--model) and/or the DIAMOND best-hit "
+                    "baseline (--baseline-train) on a labelled test FASTA ('>id|class'). Writes "
+                    "evaluation.json, confusion.png and predictions.tsv into --out and prints a "
+                    "summary table.",
+        epilog="examples:\n"
+               "  python3 -m argtrain evaluate --test data/cluster40/test.fasta \\\n"
+               "      --baseline-train data/cluster40/train.fasta --out runs/eval-baseline\n"
+               "  python3 -m argtrain evaluate --test data/cluster40/test.fasta \\\n"
+               "      --model model.pt --baseline-train data/cluster40/train.fasta --out runs/eval")
+    p.add_argument("--test", required=True, help="test FASTA with '>id|class' headers")
+    p.add_argument("--model", help="TorchScript artifact (with model.json inside) to evaluate")
+    p.add_argument("--baseline-train", metavar="FASTA",
+                   help="training FASTA for the DIAMOND best-hit baseline")
+    p.add_argument("--out", required=True, type=Path, help="output directory (created)")
+    p.add_argument("--nonarg-label", default=NONARG,
+                   help="label of non-ARG proteins in the FASTA files (default: %(default)s)")
+    m = p.add_argument_group("model")
+    m.add_argument("--device", default="cpu", help="torch device, e.g. cpu or cuda (default: cpu)")
+    m.add_argument("--num-threads", type=int, default=2,
+                   help="torch CPU threads (default: %(default)s)")
+    m.add_argument("--batch-size", type=int, default=64,
+                   help="most sequences per batch (default: %(default)s)")
+    m.add_argument("--max-tokens", type=int, default=32768,
+                   help="most padded tokens per batch; batches are length-sorted "
+                        "(default: %(default)s)")
+    b = p.add_argument_group("baseline")
+    b.add_argument("--evalue", type=float, default=1e-5,
+                   help="DIAMOND e-value cut-off (default: %(default)g)")
+    b.add_argument("--sensitivity", default="sensitive",
+                   choices=DIAMOND_SENSITIVITIES,
+                   help="DIAMOND sensitivity mode (default: %(default)s)")
+    b.add_argument("--threads", type=int, default=2,
+                   help="DIAMOND threads (default: %(default)s)")
+    b.add_argument("--no-kmer-baseline", action="store_true",
+                   help="skip the k-mer baseline (2-mer + 3-mer counts into an MLP, trained on "
+                        "--baseline-train), reported as kmer_baseline")
+    b.add_argument("--kmer-epochs", type=int, default=20,
+                   help="training epochs of the k-mer baseline (default: %(default)s)")
+    b.add_argument("--seed", type=int, default=0, help="k-mer baseline seed (default: %(default)s)")
+    a = p.parse_args(argv)
+    if not a.model and not a.baseline_train:
+        p.error("give --model, --baseline-train or both")
+    return a
+
+
+def main(argv: list[str]) -> int:
+    return command_main("evaluate", argv, parse_args, run, (EvaluationError, OSError, RuntimeError))
+
+
+def run(a: argparse.Namespace) -> int:
+    test = read_labelled_set(a.test, a.nonarg_label)
+    y_true = [label for _, label, _ in test]
+    preds: dict[str, list[str]] = {}
+    extra_cols: dict[str, list] = {}
+    infos: dict[str, dict] = {}
+    model_classes: list[str] = []
+    nonarg = a.nonarg_label
+
+    if a.model:
+        import torch
+        torch.set_num_threads(max(1, a.num_threads))
+        module, meta = load_model(a.model, a.device)
+        model_classes = list(meta["classes"])
+        nonarg = meta.get("nonarg_class") or nonarg
+        labels, probs, info = predict_model(module, meta, test, batch_size=a.batch_size,
+                                            max_tokens=a.max_tokens, device=a.device)
+        info["path"] = str(a.model)
+        info["num_threads"] = a.num_threads
+        preds["model"] = labels
+        extra_cols["model_prob"] = [f"{p:.4f}" for p in probs]
+        extra_cols["model_p_arg"] = [f"{p:.4f}" for p in info.pop("p_arg")]
+        model_probs = info.pop("class_probabilities")
+        infos["model"] = info
+        unseen = sorted(set(y_true) - set(model_classes))
+        if unseen:
+            print(f"note: test classes unknown to the model (always wrong): {unseen}",
+                  file=sys.stderr)
+
+    if a.baseline_train:
+        train = read_labelled_set(a.baseline_train, a.nonarg_label)
+        bpreds, info = diamond_baseline([(i, y, s) for i, y, s in train],
+                                        [(i, s) for i, _, s in test], evalue=a.evalue,
+                                        threads=a.threads, sensitivity=a.sensitivity,
+                                        nonarg_label=nonarg)
+        info["train"] = str(a.baseline_train)
+        preds["baseline"] = [p.label for p in bpreds]
+        extra_cols["baseline_hit"] = [p.hit or "" for p in bpreds]
+        extra_cols["baseline_identity"] = ["" if p.identity is None else f"{p.identity:.1f}"
+                                           for p in bpreds]
+        infos["baseline"] = info
+        train_classes = Counter(y for _, y, _ in train)
+        unseen = sorted(set(y_true) - set(train_classes))
+        if unseen:
+            infos["baseline"]["test_classes_absent_from_train"] = unseen
+        if not a.no_kmer_baseline:
+            from ..kmer_baseline import predict_kmer, train_kmer_baseline
+            kmer_classes = ordered_classes([y for _, y, _ in train], nonarg_label=nonarg)
+            kmer, info = train_kmer_baseline([(y, s) for _, y, s in train], kmer_classes,
+                                             epochs=a.kmer_epochs, seed=a.seed)
+            t0 = time.perf_counter()
+            kpreds, kprobs = predict_kmer(kmer, [s for _, _, s in test], kmer_classes)
+            info["predict_seconds"] = round(time.perf_counter() - t0, 3)
+            info["train"] = str(a.baseline_train)
+            preds["kmer_baseline"] = kpreds
+            extra_cols["kmer_baseline_prob"] = [f"{p:.4f}" for p in kprobs.max(axis=1)]
+            infos["kmer_baseline"] = info
+
+    classes = ordered_classes(y_true, *preds.values(), first=model_classes, nonarg_label=nonarg)
+    reports = {}
+    for name, y_pred in preds.items():
+        rep = classification_report(y_true, y_pred, classes, nonarg_class=nonarg)
+        rep["info"] = infos[name]
+        negatives = [i for i, y in enumerate(y_true) if y == nonarg]
+        if negatives:
+            rep["nonarg_false_positive_rate"] = (
+                sum(y_pred[i] != nonarg for i in negatives) / len(negatives))
+        reports[name] = rep
+    if a.model:
+        from ..calibrate import expected_calibration_error
+        index = {c: i for i, c in enumerate(model_classes)}
+        known = [i for i, y in enumerate(y_true) if y in index]
+        top = model_probs[known].argmax(axis=1)
+        reports["model"]["ece"] = expected_calibration_error(
+            model_probs[known].max(axis=1), top == [index[y_true[i]] for i in known])
+
+    a.out.mkdir(parents=True, exist_ok=True)
+    result = {"test": {"path": str(a.test), "n": len(test),
+                       "per_class": dict(sorted(Counter(y_true).items()))},
+              "classes": classes, "nonarg_class": nonarg, **reports}
+    (a.out / "evaluation.json").write_text(json.dumps(result, indent=2) + "\n", encoding="utf-8")
+    with open(a.out / "predictions.tsv", "w", encoding="utf-8", newline="\n") as fh:
+        cols = ["id", "true"] + [f"{n}_pred" for n in preds] + list(extra_cols)
+        fh.write("\t".join(cols) + "\n")
+        for i, (rid, y, _) in enumerate(test):
+            row = [rid, y] + [p[i] for p in preds.values()] + [c[i] for c in extra_cols.values()]
+            fh.write("\t".join(str(v) for v in row) + "\n")
+    plot_confusion(reports, a.out / "confusion.png", title=f"test set: {a.test} (n={len(test)})")
+
+    print(f"test set {a.test}: {len(test)} proteins, {len(set(y_true))} classes")
+    for name, info in infos.items():
+        secs = info.get("seconds")
+        print(f"{name}: {secs} s" + (f", {info['sequences_per_second']} seq/s, "
+                                      f"{info['truncated_sequences']} truncated"
+                                      if name == "model" else
+                                      f", {info['queries_with_hit']} of {len(test)} with a hit"
+                                      if name == "baseline" else " to train"))
+    print(format_summary(reports))
+    print(f"written: {a.out / 'evaluation.json'}, {a.out / 'confusion.png'}, "
+          f"{a.out / 'predictions.tsv'}")
+    return 0
