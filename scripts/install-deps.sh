@@ -13,7 +13,7 @@ PACKAGES=(
   libgtest-dev libgmock-dev libmicrohttpd-dev libcli11-dev
   # Python side: training and the Python client
   python3 python3-torch python3-numpy python3-matplotlib python3-tqdm python3-pytest
-  python3-grpcio python3-protobuf python3-threadpoolctl
+  python3-grpcio python3-protobuf python3-threadpoolctl python3-h2
   # data and homology tools used by training and tests
   resfinder-db mmseqs2-examples mmseqs2 diamond-aligner
   # the pretraining corpus: Swiss-Prot as BLAST databases, and blastdbcmd to read them

@@ -3,6 +3,7 @@
 #include <grpcpp/ext/proto_server_reflection_plugin.h>
 #include <grpcpp/grpcpp.h>
 #include <grpcpp/health_check_service_interface.h>
+#include <grpcpp/resource_quota.h>
 
 #include <cctype>
 #include <csignal>
@@ -88,6 +89,11 @@ ABSL_FLAG(std::string, long_sequences, "reject",
           "(classify the first max_residues residues and set truncated=true)");
 ABSL_FLAG(int, max_message_bytes, 64 << 20,
           "Largest request message accepted, in bytes");
+ABSL_FLAG(int64_t, max_upload_memory,
+          argserve::ServerOptions().max_upload_memory,
+          "Most memory, in bytes, that gRPC may hold for all calls together "
+          "(chiefly messages still arriving); a client that stalls mid-upload "
+          "holds at most its share. 0: unbounded");
 ABSL_FLAG(absl::Duration, grace_period, absl::Seconds(30),
           "On SIGTERM/SIGINT, how long in-flight calls may take to finish "
           "before they are cancelled");
@@ -173,6 +179,7 @@ ServerOptions OptionsFromFlags() {
   o.tls = {absl::GetFlag(FLAGS_tls_cert), absl::GetFlag(FLAGS_tls_key),
            absl::GetFlag(FLAGS_tls_client_ca)};
   o.max_message_bytes = absl::GetFlag(FLAGS_max_message_bytes);
+  o.max_upload_memory = absl::GetFlag(FLAGS_max_upload_memory);
   o.max_concurrent_streams = absl::GetFlag(FLAGS_max_concurrent_streams);
   o.warmup_batches = absl::GetFlag(FLAGS_warmup_batches);
   o.grace_period =
@@ -297,6 +304,11 @@ int Run() {
   // traffic.
   builder.AddChannelArgument(GRPC_ARG_ALLOW_REUSEPORT, 0);
   builder.SetMaxReceiveMessageSize(options.max_message_bytes);
+  if (options.max_upload_memory > 0) {
+    grpc::ResourceQuota quota("argserve");
+    quota.Resize(static_cast<size_t>(options.max_upload_memory));
+    builder.SetResourceQuota(quota);
+  }
   builder.SetMaxSendMessageSize(-1);
   builder.AddChannelArgument(GRPC_ARG_MAX_CONCURRENT_STREAMS,
                              options.max_concurrent_streams);

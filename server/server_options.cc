@@ -34,6 +34,13 @@ absl::Status Validate(const ServerOptions& o) {
     return Invalid("--blas_threads must not be negative");
   if (o.model.intra_op_threads < 0)
     return Invalid("--intra_op_threads must not be negative");
+  if (o.max_message_bytes < 1)
+    return Invalid("--max_message_bytes must be at least 1");
+  if (o.max_upload_memory != 0 && o.max_upload_memory < o.max_message_bytes) {
+    return Invalid(
+        "--max_upload_memory must be 0 (unbounded) or at least "
+        "--max_message_bytes, or the largest request could never arrive");
+  }
   if (o.tls.cert.empty() != o.tls.key.empty())
     return Invalid("--tls_cert and --tls_key go together");
   if (o.tls.cert.empty() && !o.tls.client_ca.empty())

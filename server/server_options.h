@@ -42,6 +42,9 @@ struct ServerOptions {
   // has passed since the last time; zero disables it.
   std::chrono::milliseconds memory_release_interval{0};
   int max_message_bytes = 64 << 20;
+  // Most memory gRPC may hold for all calls together (messages being
+  // received above all): its resource quota; 0 leaves it unbounded.
+  int64_t max_upload_memory = int64_t{256} << 20;
   int max_concurrent_streams = 100;
   int warmup_batches = 3;
   std::chrono::milliseconds grace_period{30000};

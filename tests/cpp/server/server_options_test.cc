@@ -80,6 +80,9 @@ TEST(ServerOptions, ErrorsNameTheFlag) {
        "--blas_threads must not be negative"},
       {[](ServerOptions& o) { o.model.intra_op_threads = -1; },
        "--intra_op_threads must not be negative"},
+      {[](ServerOptions& o) { o.max_upload_memory = 1 << 20; },
+       "--max_upload_memory must be 0 (unbounded) or at least "
+       "--max_message_bytes"},
       {[](ServerOptions& o) { o.tls.cert = "cert.pem"; },
        "--tls_cert and --tls_key go together"},
       {[](ServerOptions& o) { o.tls.client_ca = "ca.pem"; },
