@@ -440,6 +440,11 @@ TEST_F(ServiceTest, UnaryCallPastItsDeadlineIsCountedAsDeadlineExceeded) {
             grpc::StatusCode::DEADLINE_EXCEEDED);
   ASSERT_TRUE(
       WaitForMetric("argserve_calls_cancelled_total{rpc=\"Classify\"} 1"));
+  // The server's deadline is the client's plus the time the call took to
+  // arrive, so the client's cancellation can reach it first; the call's work
+  // ends only once the server's deadline has passed too (loopback: well
+  // within a second).
+  std::this_thread::sleep_until(context.deadline() + 1s);
   model_.Open();
   first.join();
   EXPECT_TRUE(WaitForMetric(
