@@ -115,8 +115,7 @@ def test_sigkilled_streaming_client_and_sigterm_with_streams_open(tmp_path):
         start = time.monotonic()
         s.process.send_signal(signal.SIGTERM)
         assert s.process.wait(timeout=60) == 0
-        # Before the fix it never exited; on a loaded machine the exit itself takes a while.
-        assert time.monotonic() - start < grace + 5, time.monotonic() - start
+        assert time.monotonic() - start < grace + 1.5, time.monotonic() - start
         for call in calls:
             call.cancel()
         channel.close()
