@@ -4,15 +4,12 @@
 #include <algorithm>
 #include <atomic>
 #include <fstream>
-#include <limits>
-#include <mutex>
 #include <optional>
 #include <shared_mutex>
 #include <sstream>
 #include <utility>
 
 #include "absl/strings/str_cat.h"
-#include "absl/strings/str_split.h"
 #include "argserve/model/classifier.h"
 #include "model/torch_runtime.h"
 
