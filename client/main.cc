@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
 #include "argserve/common/fasta.h"
 #include "argserve/v1/argserve.grpc.pb.h"
 #include "client/classify.h"
@@ -95,7 +96,18 @@ int RunClassify(const ClientOptions& o) {
     }
   }
   auto writer = MakeResultWriter(o.output_options, out);
-  writer->Begin(info.name(), info.version());
+  RunInfo run;
+  run.software_version = ARGSERVE_VERSION;
+  run.server_version = info.server_version();
+  run.model_name = info.name();
+  run.model_version = info.version();
+  run.reference_set_version = info.references().version();
+  std::vector<std::string> input_names;
+  for (const std::string& path : inputs)
+    input_names.push_back(HamronizationInputName(path));
+  if (input_names.empty()) input_names.emplace_back("command_line");
+  run.input_file_name = absl::StrJoin(input_names, ",");
+  writer->Begin(run);
   Progress progress(!o.quiet && isatty(2), records.size());
   OrderedSink sink(*writer, records.size(), progress);
   grpc::Status status = o.stream ? ClassifyStream(o, *stub, records, sink)
@@ -156,6 +168,20 @@ int RunInfo(const ClientOptions& o) {
       info.backbone().source().c_str(), info.max_residues(),
       info.long_sequence_policy().c_str(), info.device().c_str(),
       info.classes_size(), classes.c_str(), info.nonarg_class().c_str());
+  if (info.has_references()) {
+    std::printf(
+        "references:    %u (version %s; %s)\nevidence:      a reference "
+        "decides at >= %.0f%% identity and >= %.0f%% of its length, E <= "
+        "%g\n",
+        info.references().count(), info.references().version().c_str(),
+        info.references().source().c_str(),
+        info.evidence().reference_min_identity_percent(),
+        info.evidence().reference_min_coverage_percent(),
+        info.evidence().max_evalue());
+  } else {
+    std::printf("references:    none (no nearest-reference evidence)\n");
+  }
+  std::printf("server:        argserve %s\n", info.server_version().c_str());
   return kExitOk;
 }
 

@@ -121,7 +121,8 @@ ClientOptions ParseClientOptions(int argc, const char* const* argv,
                        "when complete)");
   classify->add_option("--format", raw.classify_format,
                        "tsv (default; with a header line), jsonl (one JSON "
-                       "object per line) or json");
+                       "object per line), json, or hamronization (the "
+                       "hAMRonization TSV: one row per ARG)");
   classify->add_option("--top-k", raw.top_k,
                        "classes listed per sequence, most probable first "
                        "(default 3; 0 = all)");
@@ -215,8 +216,10 @@ ClientOptions ParseClientOptions(int argc, const char* const* argv,
     o.output_options.format = OutputFormat::kJsonLines;
   } else if (raw.classify_format == "json") {
     o.output_options.format = OutputFormat::kJson;
+  } else if (raw.classify_format == "hamronization") {
+    o.output_options.format = OutputFormat::kHamronization;
   } else {
-    throw UsageError{absl::StrCat("--format must be tsv, jsonl or json, not '",
+    throw UsageError{absl::StrCat("--format must be tsv, jsonl, json or hamronization, not '",
                                   raw.classify_format, "'")};
   }
   if (raw.info_format != "text" && raw.info_format != "json") {

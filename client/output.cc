@@ -1,7 +1,12 @@
 #include "client/output.h"
 
+#include <vector>
+
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
+#include "absl/strings/str_join.h"
+#include "absl/strings/strip.h"
 #include "nlohmann/json.hpp"
 
 namespace argserve {
@@ -15,6 +20,41 @@ bool Uncertain(const v1::Prediction& p, const OutputOptions& options) {
 
 void Put(std::FILE* out, const std::string& text) {
   std::fwrite(text.data(), 1, text.size(), out);
+}
+
+std::string Fixed(double value, int digits) {
+  return absl::StrFormat("%.*f", digits, value);
+}
+
+std::string Bool(bool value) { return value ? "true" : "false"; }
+
+json ReferenceJson(const v1::Prediction& p) {
+  if (!p.has_nearest_reference()) return nullptr;
+  const v1::ReferenceHit& r = p.nearest_reference();
+  return json{{"id", r.id()},
+              {"gene", r.gene()},
+              {"accession", r.accession()},
+              {"class", r.class_name()},
+              {"identity", r.identity_percent()},
+              {"query_coverage", r.query_coverage_percent()},
+              {"reference_coverage", r.reference_coverage_percent()},
+              {"score", r.score()},
+              {"bit_score", r.bit_score()},
+              {"evalue", r.evalue()},
+              {"query_start", r.query_start()},
+              {"query_end", r.query_end()},
+              {"reference_start", r.reference_start()},
+              {"reference_end", r.reference_end()},
+              {"reference_length", r.reference_length()}};
+}
+
+json VersionsJson(const RunInfo& run) {
+  return json{{"software", "argserve"},
+              {"software_version", run.software_version},
+              {"server_version", run.server_version},
+              {"model", run.model_name},
+              {"model_version", run.model_version},
+              {"reference_set_version", run.reference_set_version}};
 }
 
 json ToJson(const v1::Prediction& p, const OutputOptions& options) {
@@ -32,7 +72,11 @@ json ToJson(const v1::Prediction& p, const OutputOptions& options) {
               {"truncated", p.truncated()},
               {"top_k", scores},
               {"arg_probability", p.arg_probability()},
-              {"below_min_residues", p.below_min_residues()}};
+              {"below_min_residues", p.below_min_residues()},
+              {"tier", TierName(p.tier())},
+              {"model_class", p.model_class()},
+              {"model_is_arg", p.model_is_arg()},
+              {"nearest_reference", ReferenceJson(p)}};
 }
 
 // Ids come from FASTA headers: a tab or newline in one would break the TSV line
@@ -45,53 +89,92 @@ std::string TsvField(const std::string& text) {
   return out;
 }
 
+void PutRow(std::FILE* out, const std::vector<std::string>& fields) {
+  std::vector<std::string> cleaned;
+  cleaned.reserve(fields.size());
+  for (const std::string& field : fields) cleaned.push_back(TsvField(field));
+  Put(out, absl::StrCat(absl::StrJoin(cleaned, "\t"), "\n"));
+}
+
+// The nearest reference's columns, empty when there is none.
+std::vector<std::string> ReferenceFields(const v1::Prediction& p) {
+  if (!p.has_nearest_reference()) return std::vector<std::string>(8);
+  const v1::ReferenceHit& r = p.nearest_reference();
+  return {r.id(),
+          r.gene(),
+          r.accession(),
+          r.class_name(),
+          Fixed(r.identity_percent(), 2),
+          Fixed(r.query_coverage_percent(), 2),
+          Fixed(r.reference_coverage_percent(), 2),
+          absl::StrFormat("%.3g", r.evalue())};
+}
+
 class TsvWriter final : public ResultWriter {
  public:
   TsvWriter(OutputOptions options, std::FILE* out)
       : options_(options), out_(out) {}
-  void Begin(const std::string& /*model_name*/,
-             const std::string& /*model_version*/) override {
-    Put(out_,
-        "id\tpredicted_class\tprobability\tis_"
-        "arg\tuncertain\tlength\ttruncated\ttop_k\targ_probability\tbelow_min_"
-        "residues\n");
+  void Begin(const RunInfo& run) override {
+    run_ = run;
+    PutRow(out_,
+           {"id", "predicted_class", "probability", "is_arg", "uncertain",
+            "length", "truncated", "top_k", "arg_probability",
+            "below_min_residues", "tier", "model_class", "model_is_arg",
+            "reference_id", "reference_gene", "reference_accession",
+            "reference_class", "identity", "query_coverage",
+            "reference_coverage", "evalue", "model", "reference_set",
+            "software_version"});
   }
   void Write(const v1::Prediction& p) override {
     std::string top;
     for (const auto& score : p.scores()) {
       absl::StrAppend(&top, top.empty() ? "" : ",", score.class_name(), ":",
-                      absl::StrFormat("%.4f", score.probability()));
+                      Fixed(score.probability(), 4));
     }
-    Put(out_,
-        absl::StrCat(TsvField(p.id()), "\t", p.predicted_class(), "\t",
-                     absl::StrFormat("%.4f", p.probability()), "\t",
-                     p.is_arg() ? "true" : "false", "\t",
-                     Uncertain(p, options_) ? "true" : "false", "\t",
-                     p.length(), "\t", p.truncated() ? "true" : "false", "\t",
-                     top, "\t", absl::StrFormat("%.4f", p.arg_probability()),
-                     "\t", p.below_min_residues() ? "true" : "false", "\n"));
+    std::vector<std::string> fields = {p.id(),
+                                       p.predicted_class(),
+                                       Fixed(p.probability(), 4),
+                                       Bool(p.is_arg()),
+                                       Bool(Uncertain(p, options_)),
+                                       absl::StrCat(p.length()),
+                                       Bool(p.truncated()),
+                                       top,
+                                       Fixed(p.arg_probability(), 4),
+                                       Bool(p.below_min_residues()),
+                                       TierName(p.tier()),
+                                       p.model_class(),
+                                       Bool(p.model_is_arg())};
+    for (std::string& field : ReferenceFields(p))
+      fields.push_back(std::move(field));
+    fields.push_back(absl::StrCat(run_.model_name, ":", run_.model_version));
+    fields.push_back(run_.reference_set_version);
+    fields.push_back(run_.software_version);
+    PutRow(out_, fields);
   }
   void End() override {}
 
  private:
   const OutputOptions options_;
   std::FILE* const out_;
+  RunInfo run_;
 };
 
 class JsonLinesWriter final : public ResultWriter {
  public:
   JsonLinesWriter(OutputOptions options, std::FILE* out)
       : options_(options), out_(out) {}
-  void Begin(const std::string& /*model_name*/,
-             const std::string& /*model_version*/) override {}
+  void Begin(const RunInfo& run) override { versions_ = VersionsJson(run); }
   void Write(const v1::Prediction& p) override {
-    Put(out_, ToJson(p, options_).dump() + "\n");
+    json line = ToJson(p, options_);
+    line["versions"] = versions_;
+    Put(out_, line.dump() + "\n");
   }
   void End() override {}
 
  private:
   const OutputOptions options_;
   std::FILE* const out_;
+  json versions_;
 };
 
 // One JSON document; predictions are streamed into its array rather than held
@@ -100,10 +183,14 @@ class JsonWriter final : public ResultWriter {
  public:
   JsonWriter(OutputOptions options, std::FILE* out)
       : options_(options), out_(out) {}
-  void Begin(const std::string& name, const std::string& version) override {
-    Put(out_, absl::StrCat("{\"model\": ",
-                           json{{"name", name}, {"version", version}}.dump(),
-                           ",\n \"predictions\": ["));
+  void Begin(const RunInfo& run) override {
+    Put(out_,
+        absl::StrCat("{\"model\": ",
+                     json{{"name", run.model_name},
+                          {"version", run.model_version}}
+                         .dump(),
+                     ",\n \"versions\": ", VersionsJson(run).dump(),
+                     ",\n \"predictions\": ["));
   }
   void Write(const v1::Prediction& p) override {
     Put(out_,
@@ -118,7 +205,153 @@ class JsonWriter final : public ResultWriter {
   bool first_ = true;
 };
 
+// The hAMRonization specification's columns in its order, then argserve's
+// own; one row per protein called an ARG, as AMR tools report.
+class HamronizationWriter final : public ResultWriter {
+ public:
+  explicit HamronizationWriter(std::FILE* out) : out_(out) {}
+  void Begin(const RunInfo& run) override {
+    run_ = run;
+    PutRow(out_,
+           {"input_file_name",
+            "gene_symbol",
+            "gene_name",
+            "reference_database_name",
+            "reference_database_version",
+            "reference_accession",
+            "analysis_software_name",
+            "analysis_software_version",
+            "genetic_variation_type",
+            "antimicrobial_agent",
+            "coverage_percentage",
+            "coverage_depth",
+            "coverage_ratio",
+            "drug_class",
+            "input_gene_length",
+            "input_gene_start",
+            "input_gene_stop",
+            "input_protein_length",
+            "input_protein_start",
+            "input_protein_stop",
+            "input_sequence_id",
+            "nucleotide_mutation",
+            "nucleotide_mutation_interpretation",
+            "predicted_phenotype",
+            "predicted_phenotype_confidence_level",
+            "amino_acid_mutation",
+            "amino_acid_mutation_interpretation",
+            "reference_gene_length",
+            "reference_gene_start",
+            "reference_gene_stop",
+            "reference_protein_length",
+            "reference_protein_start",
+            "reference_protein_stop",
+            "resistance_mechanism",
+            "strand_orientation",
+            "sequence_identity",
+            "argserve_tier",
+            "argserve_arg_probability",
+            "argserve_model_class",
+            "argserve_model",
+            "argserve_server_version"});
+  }
+  void Write(const v1::Prediction& p) override {
+    if (!p.is_arg()) return;
+    const bool hit = p.has_nearest_reference();
+    const v1::ReferenceHit& r = p.nearest_reference();
+    const bool close = p.tier() == v1::TIER_REFERENCE;
+    // A close reference names the gene; otherwise the call is the model's
+    // and the names say so, with the nearest reference when there is one.
+    std::string symbol = close ? r.gene() : absl::StrCat(p.predicted_class(), "_resistance");
+    std::string name =
+        close ? r.gene()
+        : hit ? absl::StrCat(p.predicted_class(),
+                             " resistance protein (model call; nearest "
+                             "reference ",
+                             r.gene(), " at ", Fixed(r.identity_percent(), 1),
+                             "% identity)")
+              : absl::StrCat(p.predicted_class(),
+                             " resistance protein (model call; no reference "
+                             "aligns)");
+    auto when = [&](const std::string& value) {
+      return hit ? value : std::string();
+    };
+    PutRow(out_, {run_.input_file_name,
+                  symbol,
+                  name,
+                  absl::StrCat("argserve:", run_.model_name),
+                  run_.reference_set_version,
+                  close ? r.accession() : std::string(),
+                  "argserve",
+                  run_.software_version,
+                  "gene_presence_detected",
+                  "",
+                  when(Fixed(r.reference_coverage_percent(), 2)),
+                  "",
+                  when(absl::StrCat(r.reference_end() - r.reference_start() + 1,
+                                    "/", r.reference_length())),
+                  p.predicted_class(),
+                  "",
+                  "",
+                  "",
+                  absl::StrCat(p.length()),
+                  when(absl::StrCat(r.query_start())),
+                  when(absl::StrCat(r.query_end())),
+                  p.id(),
+                  "",
+                  "",
+                  "",
+                  "",
+                  "",
+                  "",
+                  "",
+                  "",
+                  "",
+                  when(absl::StrCat(r.reference_length())),
+                  when(absl::StrCat(r.reference_start())),
+                  when(absl::StrCat(r.reference_end())),
+                  "",
+                  "",
+                  when(Fixed(r.identity_percent(), 2)),
+                  TierName(p.tier()),
+                  Fixed(p.arg_probability(), 4),
+                  p.model_class(),
+                  absl::StrCat(run_.model_name, ":", run_.model_version),
+                  run_.server_version});
+  }
+  void End() override {}
+
+ private:
+  std::FILE* const out_;
+  RunInfo run_;
+};
+
 }  // namespace
+
+std::string TierName(v1::Tier tier) {
+  switch (tier) {
+    case v1::TIER_REFERENCE:
+      return "reference";
+    case v1::TIER_MODEL:
+      return "model";
+    case v1::TIER_NOVEL:
+      return "novel";
+    default:
+      return "";
+  }
+}
+
+std::string HamronizationInputName(const std::string& path) {
+  if (path == "-" || path.empty()) return "stdin";
+  absl::string_view name = path;
+  if (const size_t slash = name.rfind('/'); slash != absl::string_view::npos)
+    name.remove_prefix(slash + 1);
+  absl::ConsumeSuffix(&name, ".gz");
+  for (const char* suffix : {".fna", ".fasta", ".faa", ".fa"}) {
+    if (absl::ConsumeSuffix(&name, suffix)) break;
+  }
+  return std::string(name);
+}
 
 std::unique_ptr<ResultWriter> MakeResultWriter(const OutputOptions& options,
                                                std::FILE* out) {
@@ -129,6 +362,8 @@ std::unique_ptr<ResultWriter> MakeResultWriter(const OutputOptions& options,
       return std::make_unique<JsonLinesWriter>(options, out);
     case OutputFormat::kJson:
       return std::make_unique<JsonWriter>(options, out);
+    case OutputFormat::kHamronization:
+      return std::make_unique<HamronizationWriter>(out);
   }
   return nullptr;
 }

@@ -1,4 +1,5 @@
-// Result writers of argserve-cli: TSV, JSON Lines and JSON.
+// Result writers of argserve-cli: TSV, JSON Lines, JSON and hAMRonization
+// TSV.
 #ifndef ARGSERVE_CLIENT_OUTPUT_H_
 #define ARGSERVE_CLIENT_OUTPUT_H_
 
@@ -10,7 +11,7 @@
 
 namespace argserve {
 
-enum class OutputFormat { kTsv, kJsonLines, kJson };
+enum class OutputFormat { kTsv, kJsonLines, kJson, kHamronization };
 
 struct OutputOptions {
   OutputFormat format = OutputFormat::kTsv;
@@ -18,11 +19,20 @@ struct OutputOptions {
   double min_probability = 0;
 };
 
+// What produced the results; every format records it.
+struct RunInfo {
+  std::string software_version;  // argserve-cli's.
+  std::string server_version;
+  std::string model_name;
+  std::string model_version;
+  std::string reference_set_version;  // Empty: no reference set.
+  std::string input_file_name;        // For hAMRonization; "-": stdin.
+};
+
 class ResultWriter {
  public:
   virtual ~ResultWriter() = default;
-  virtual void Begin(const std::string& model_name,
-                     const std::string& model_version) = 0;
+  virtual void Begin(const RunInfo& run) = 0;
   virtual void Write(const v1::Prediction& prediction) = 0;
   virtual void End() = 0;
 };
@@ -30,6 +40,13 @@ class ResultWriter {
 // Writes to `out` (not owned).
 std::unique_ptr<ResultWriter> MakeResultWriter(const OutputOptions& options,
                                                std::FILE* out);
+
+// "reference", "model", "novel"; "" for TIER_UNSPECIFIED.
+std::string TierName(v1::Tier tier);
+
+// hAMRonization's input_file_name: the base name without .gz and a FASTA
+// suffix, as hAMRonization normalises it.
+std::string HamronizationInputName(const std::string& path);
 
 }  // namespace argserve
 

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <set>
+#include <tuple>
 
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
@@ -126,6 +127,39 @@ absl::StatusOr<ModelMetadata> ParseModelMetadata(const std::string& json_text) {
       if (!r->is_number_integer() || r->get<int>() < 0)
         return Missing("calibration.min_residues");
       m.min_residues = r->get<int>();
+    }
+  }
+
+  auto references = root.find("references");
+  if (references != root.end() && !references->is_null()) {
+    if (!references->is_object()) return Missing("references");
+    ReferenceSetInfo info;
+    if (auto s = Read(*references, "file", info.file); !s.ok() || info.file.empty())
+      return Missing("references.file");
+    if (auto s = Read(*references, "count", info.count); !s.ok() || info.count < 0)
+      return Missing("references.count");
+    try {
+      info.sha256 = references->value("sha256", "");
+      info.source = references->value("source", "");
+      info.version = references->value("version", "");
+    } catch (const json::exception&) {
+      return Missing("references");
+    }
+    m.references = std::move(info);
+  }
+  auto evidence = root.find("evidence");
+  if (evidence != root.end() && !evidence->is_null()) {
+    if (!evidence->is_object()) return Missing("evidence");
+    for (const auto& [key, field, low, high] :
+         {std::tuple<const char*, double*, double, double>{
+              "reference_min_identity", &m.evidence.reference_min_identity, 0, 1},
+          {"reference_min_coverage", &m.evidence.reference_min_coverage, 0, 1},
+          {"max_evalue", &m.evidence.max_evalue, 0, 1e308}}) {
+      auto it = evidence->find(key);
+      if (it == evidence->end()) continue;
+      if (!it->is_number() || it->get<double>() < low || it->get<double>() > high)
+        return Missing(absl::StrCat("evidence.", key));
+      *field = it->get<double>();
     }
   }
   return m;

@@ -26,6 +26,7 @@ std::string FirstLine(const std::string& text) {
 // bf16 on CPU: column counts that are multiples of this keep oneDNN's matrix
 // shapes, and so its cache entries, few.
 constexpr int64_t kBf16CpuColumnMultiple = 32;
+constexpr char kReferencesFile[] = "references.tsv";
 
 class TorchClassifier final : public Classifier {
  public:
@@ -153,7 +154,8 @@ absl::StatusOr<std::unique_ptr<Classifier>> LoadTorchClassifier(
   }
   ApplyThreadSettings(options.intra_op_threads, options.blas_threads);
 
-  torch::jit::ExtraFilesMap extra_files{{"model.json", ""}};
+  torch::jit::ExtraFilesMap extra_files{{"model.json", ""},
+                                        {kReferencesFile, ""}};
   torch::jit::Module module;
   try {
     module = torch::jit::load(path, *device, extra_files);
@@ -170,6 +172,20 @@ absl::StatusOr<std::unique_ptr<Classifier>> LoadTorchClassifier(
   if (!metadata.ok()) {
     return absl::InvalidArgumentError(
         absl::StrCat("model file '", path, "': ", metadata.status().message()));
+  }
+  if (metadata->references.has_value()) {
+    if (metadata->references->file != kReferencesFile) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "model file '", path, "': model.json names the reference set '",
+          metadata->references->file, "'; this server reads '",
+          kReferencesFile, "'"));
+    }
+    if (extra_files[kReferencesFile].empty()) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("model file '", path, "': model.json describes ",
+                       kReferencesFile, " but the file is not inside"));
+    }
+    metadata->references_table = std::move(extra_files[kReferencesFile]);
   }
   for (const char* method : {"forward", "embed"}) {
     if (!module.find_method(method)) {

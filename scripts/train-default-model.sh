@@ -6,7 +6,8 @@
 #   pretrain  masked-LM pretraining of the backbone, PRETRAIN_MINUTES in all, across as many runs
 #             as it takes: a killed run continues from runs/default-model/pretrain/last.pt, or, on a
 #             fresh machine, from the committed model/default/backbone.pt
-#   finetune  LoRA fine-tuning on each split, calibration on its validation set
+#   finetune  LoRA fine-tuning on each split, calibration on its validation set, FINETUNE_MINUTES
+#             per split in all across runs (finetune-cluster40 / finetune-random: one split)
 #   evaluate  both test splits, next to the DIAMOND best-hit and k-mer baselines
 #   export    model/default/: artifact, backbone, metrics, confusion matrices, perplexity curve
 #
@@ -28,8 +29,9 @@ THREADS="${THREADS:-2}"
 LAYERS="${LAYERS:-4}"
 DIM="${DIM:-128}"
 HEADS="${HEADS:-2}"
-PRETRAIN_MINUTES="${PRETRAIN_MINUTES:-360}"
-FINETUNE_MINUTES="${FINETUNE_MINUTES:-45}"
+PRETRAIN_MINUTES="${PRETRAIN_MINUTES:-200}"
+FINETUNE_MINUTES="${FINETUNE_MINUTES:-300}"
+FINETUNE_THREADS="${FINETUNE_THREADS:-$THREADS}"
 BF16="${BF16:---bf16}"   # bfloat16 autocast (fast on CPUs with AMX, docs/training-pilots.md); empty to disable
 mkdir -p "$RUN"
 log() { echo "[$(date +%H:%M:%S)] $*" | tee -a "$RUN/recipe.log"; }
@@ -78,20 +80,28 @@ keep_backbone() {
 }
 
 finetune() {  # split
+  # Settings from the fine-tuning pilots (docs/training-pilots.md). FINETUNE_MINUTES is the budget
+  # in all: a killed run continues from its last.pt, with the schedule refitted to what is left.
   [ -s "$RUN/finetune-$1/best.pt" ] && [ -e "$RUN/finetune-$1.done" ] && return 0
-  log "LoRA fine-tune on $1 (${FINETUNE_MINUTES} min at most)"
+  stage_data
+  stage_corpus
+  local backbone="$RUN/pretrain/best.pt" from=()
+  [ -s "$backbone" ] || backbone=model/default/backbone.pt
+  [ -s "$RUN/finetune-$1/last.pt" ] && from=(--resume)
+  log "LoRA fine-tune on $1 (${FINETUNE_MINUTES} min in all, ${FINETUNE_THREADS} threads) ${from[*]}"
   $PY -m argtrain finetune --train "data/$1/train.fasta" --valid "data/$1/valid.fasta" \
     --extra-train data/pretrain/nonarg-extra.fasta --extra-max 20000 \
-    --backbone "$RUN/pretrain/best.pt" --lora-targets q,k,v,out,fc1,fc2 --lora-rank 16 \
-    --lora-alpha 32 --train-norms --lr 2e-3 --sampling sqrt --epoch-size 20000 \
-    --max-residues 512 --epochs 40 --patience 5 --max-minutes "$FINETUNE_MINUTES" \
-    --num-threads "$THREADS" --seed "$SEED" $BF16 --no-progress --out "$RUN/finetune-$1"
+    --backbone "$backbone" --lora-targets q,k,v,out,fc1,fc2 --lora-rank 16 \
+    --lora-alpha 32 --train-norms --lr 2e-3 --sampling sqrt --epoch-size 4000 \
+    --max-residues 256 --epochs 400 --patience 12 --max-minutes "$FINETUNE_MINUTES" \
+    --num-threads "$FINETUNE_THREADS" --seed "$SEED" $BF16 --no-progress \
+    --out "$RUN/finetune-$1" "${from[@]}"
   touch "$RUN/finetune-$1.done"
 }
 
 evaluate() {  # split
   $PY -m argtrain export --checkpoint "$RUN/finetune-$1" --name "argserve-default-$1" \
-    --max-residues 1022 --out "$RUN/model-$1.pt"
+    --max-residues 1022 --references "data/$1/train.fasta" --out "$RUN/model-$1.pt"
   log "evaluate $1 (model, DIAMOND and k-mer baselines)"
   $PY -m argtrain evaluate --test "data/$1/test.fasta" --model "$RUN/model-$1.pt" \
     --baseline-train "data/$1/train.fasta" --num-threads "$THREADS" --threads "$THREADS" \
@@ -108,7 +118,8 @@ json.dump({"homology_split_40": metrics["cluster40"], "random_split": metrics["r
 PYEOF
   mkdir -p model/default
   $PY -m argtrain export --checkpoint "$RUN/finetune-cluster40" --name argserve-default \
-    --metrics-json "$RUN/metrics.json" --max-residues 1022 --out model/default/argserve-default.pt
+    --metrics-json "$RUN/metrics.json" --max-residues 1022 \
+    --references data/cluster40/train.fasta --out model/default/argserve-default.pt
   cp "$RUN/metrics.json" model/default/metrics.json
   cp "$RUN/eval-cluster40/confusion.png" model/default/confusion-homology-split.png
   cp "$RUN/eval-random/confusion.png" model/default/confusion-random-split.png
@@ -122,6 +133,8 @@ case "${1:-all}" in
   pretrain) stage_pretrain ;;
   keep-backbone) keep_backbone ;;
   finetune) finetune cluster40; finetune random ;;
+  finetune-cluster40) finetune cluster40 ;;  # the two splits can run side by side,
+  finetune-random) finetune random ;;        # e.g. FINETUNE_THREADS=1 each on 2 cores
   evaluate) evaluate cluster40; evaluate random ;;
   export) stage_export ;;
   all)
@@ -131,6 +144,6 @@ case "${1:-all}" in
     finetune cluster40; finetune random
     evaluate cluster40; evaluate random
     stage_export ;;
-  *) echo "usage: $0 [all|data|corpus|pretrain|keep-backbone|finetune|evaluate|export]" >&2
+  *) echo "usage: $0 [all|data|corpus|pretrain|keep-backbone|finetune|finetune-cluster40|finetune-random|evaluate|export]" >&2
      exit 2 ;;
 esac

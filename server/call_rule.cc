@@ -27,6 +27,26 @@ void CallRule::Fill(absl::Span<const float> probabilities, uint32_t top_k,
   if (is_arg) {
     called = order[0] != m.nonarg_index ? order[0] : order[1];
   }
+  prediction.set_model_class(m.classes[called]);
+  prediction.set_model_is_arg(is_arg);
+  v1::Tier tier = v1::TIER_MODEL;
+  if (prediction.has_nearest_reference()) {
+    const v1::ReferenceHit& hit = prediction.nearest_reference();
+    const auto known = std::find(m.classes.begin(), m.classes.end(),
+                                 hit.class_name());
+    if (known != m.classes.end() &&
+        hit.identity_percent() >=
+            static_cast<float>(100.0 * m.evidence.reference_min_identity) &&
+        hit.reference_coverage_percent() >=
+            static_cast<float>(100.0 * m.evidence.reference_min_coverage)) {
+      tier = v1::TIER_REFERENCE;
+      called = static_cast<int>(known - m.classes.begin());
+      is_arg = called != m.nonarg_index;
+    }
+  } else if (is_arg && with_evidence_) {
+    tier = v1::TIER_NOVEL;
+  }
+  prediction.set_tier(tier);
   prediction.set_predicted_class(m.classes[called]);
   prediction.set_probability(probabilities[called]);
   prediction.set_is_arg(is_arg);

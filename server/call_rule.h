@@ -13,16 +13,20 @@ namespace argserve {
 
 class CallRule {
  public:
-  // `metadata` must outlive the rule.
-  explicit CallRule(const ModelMetadata& metadata) : metadata_(metadata) {}
+  // `metadata` must outlive the rule; `with_evidence`: predictions carry the
+  // nearest reference when one aligns.
+  CallRule(const ModelMetadata& metadata, bool with_evidence)
+      : metadata_(metadata), with_evidence_(with_evidence) {}
 
-  // Fills the class fields of `prediction` (its length already set) from the
-  // probabilities, in the model's class order; `top_k` scores, 0 for all.
+  // Fills the class fields and the tier of `prediction` (its length and
+  // nearest reference already set) from the probabilities, in the model's
+  // class order; `top_k` scores, 0 for all.
   void Fill(absl::Span<const float> probabilities, uint32_t top_k,
             v1::Prediction& prediction) const;
 
  private:
   const ModelMetadata& metadata_;
+  const bool with_evidence_;
 };
 
 }  // namespace argserve

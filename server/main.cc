@@ -19,6 +19,8 @@
 #include "absl/strings/str_cat.h"
 #include "absl/time/time.h"
 #include "argserve/common/memory.h"
+#include "argserve/evidence/nearest_reference.h"
+#include "argserve/evidence/reference_set.h"
 #include "argserve/model/classifier.h"
 #include "server/batcher.h"
 #include "server/log.h"
@@ -113,6 +115,10 @@ ABSL_FLAG(
     "(authorization: Bearer TOKEN); health checks stay open");
 ABSL_FLAG(int, max_concurrent_streams, 100,
           "Most concurrent calls (HTTP/2 streams) per client connection");
+ABSL_FLAG(bool, evidence, true,
+          "Align every protein to the model's reference set: report its "
+          "nearest reference, and let a close one decide the call "
+          "(docs/evidence.md). false: the model's call alone");
 ABSL_FLAG(int, warmup_batches, 3,
           "Batches run at start-up before reporting SERVING");
 
@@ -147,6 +153,7 @@ ServerOptions OptionsFromFlags() {
   o.address = absl::GetFlag(FLAGS_address);
   o.metrics_address = absl::GetFlag(FLAGS_metrics_address);
   o.port_file = absl::GetFlag(FLAGS_port_file);
+  o.evidence = absl::GetFlag(FLAGS_evidence);
   o.model.device = absl::GetFlag(FLAGS_device);
   o.model.intra_op_threads = absl::GetFlag(FLAGS_intra_op_threads);
   o.model.blas_threads = absl::GetFlag(FLAGS_blas_threads);
@@ -289,9 +296,23 @@ int Run() {
     Fail(absl::StrCat("metrics: ", created.status().message()));
   std::unique_ptr<Metrics> metrics = *std::move(created);
 
+  std::unique_ptr<NearestReferenceFinder> references;
+  if (options.evidence && !meta.references_table.empty()) {
+    auto table = ParseReferenceTable(meta.references_table,
+                                     options.model_path + ":references.tsv");
+    if (!table.ok()) Fail(std::string{table.status().message()});
+    NearestReferenceOptions search;
+    search.max_evalue = meta.evidence.max_evalue;
+    references =
+        std::make_unique<NearestReferenceFinder>(*std::move(table), search);
+    LogInfo("reference set loaded",
+            {{"references", std::to_string(references->references().size())},
+             {"version", meta.references->version}});
+  }
+
   Batcher batcher(options.batcher, classifier->get(), metrics.get());
   ArgClassifierService service(options.service, classifier->get(), &batcher,
-                               metrics.get());
+                               metrics.get(), references.get());
 
   grpc::EnableDefaultHealthCheckService(true);
   grpc::reflection::InitProtoReflectionServerBuilderPlugin();

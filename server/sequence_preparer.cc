@@ -33,11 +33,38 @@ class IdRegistry {
   std::unordered_map<std::string_view, int> first_index_;
 };
 
+void FillReferenceHit(const NearestReferenceFinder& references,
+                      absl::string_view residues, v1::Prediction& prediction) {
+  std::optional<ReferenceHit> hit = references.Find(residues);
+  if (!hit) return;
+  const Reference& reference = references.reference(*hit);
+  v1::ReferenceHit& out = *prediction.mutable_nearest_reference();
+  out.set_id(reference.id);
+  out.set_gene(reference.gene);
+  out.set_accession(reference.accession);
+  out.set_class_name(reference.class_name);
+  out.set_identity_percent(static_cast<float>(100.0 * hit->identity));
+  out.set_query_coverage_percent(
+      static_cast<float>(100.0 * hit->query_coverage));
+  out.set_reference_coverage_percent(
+      static_cast<float>(100.0 * hit->reference_coverage));
+  out.set_score(hit->score);
+  out.set_bit_score(static_cast<float>(hit->bits));
+  out.set_evalue(hit->evalue);
+  out.set_query_start(hit->query_start);
+  out.set_query_end(hit->query_end);
+  out.set_reference_start(hit->reference_start);
+  out.set_reference_end(hit->reference_end);
+  out.set_reference_length(static_cast<uint32_t>(reference.residues.size()));
+}
+
 }  // namespace
 
 SequencePreparer::SequencePreparer(const ModelMetadata& metadata,
-                                   const ServiceOptions& options)
-    : options_(options), tokenizer_(metadata) {}
+                                   const ServiceOptions& options,
+                                   const NearestReferenceFinder* references)
+    : options_(options), tokenizer_(metadata), references_(references) {}
+
 
 grpc::Status SequencePreparer::CheckCount(int64_t count,
                                           const std::string& what,
@@ -122,6 +149,13 @@ grpc::Status SequencePreparer::PrepareOne(const v1::Sequence& sequence,
   prediction.set_id(sequence.id());
   prediction.set_length(tokenized.residues);
   prediction.set_truncated(tokenized.truncated);
+  // The whole protein is aligned, also when the model sees a truncated one.
+  if (references_ != nullptr) {
+    FillReferenceHit(*references_,
+                     absl::string_view(sequence.residues())
+                         .substr(0, tokenized.residues),
+                     prediction);
+  }
   return grpc::Status::OK;
 }
 

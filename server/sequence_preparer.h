@@ -10,6 +10,7 @@
 #include <string>
 #include <vector>
 
+#include "argserve/evidence/nearest_reference.h"
 #include "argserve/model/metadata.h"
 #include "argserve/model/tokenizer.h"
 #include "argserve/v1/argserve.pb.h"
@@ -32,9 +33,10 @@ struct PreparedMessage {
 
 class SequencePreparer {
  public:
-  // `metadata` and `options` must outlive the preparer.
-  SequencePreparer(const ModelMetadata& metadata,
-                   const ServiceOptions& options);
+  // `metadata`, `options` and `references` (null: no evidence) must outlive
+  // the preparer.
+  SequencePreparer(const ModelMetadata& metadata, const ServiceOptions& options,
+                   const NearestReferenceFinder* references = nullptr);
 
   // INVALID_ARGUMENT when `count` exceeds the per-message limit; `what` names
   // the message ("request", "stream message #3"), `parts` what to split it
@@ -55,13 +57,15 @@ class SequencePreparer {
 
  private:
   // Checks and tokenizes the sequence at `index` (0-based) of its message;
-  // fills `tokens` and the prediction's id, length and truncated flag.
+  // fills `tokens` and the prediction's id, length, truncated flag and
+  // nearest reference.
   grpc::Status PrepareOne(const v1::Sequence& sequence, int index,
                           std::vector<int64_t>& tokens,
                           v1::Prediction& prediction) const;
 
   const ServiceOptions& options_;
   const Tokenizer tokenizer_;
+  const NearestReferenceFinder* const references_;
 };
 
 }  // namespace argserve

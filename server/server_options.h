@@ -47,6 +47,9 @@ struct ServerOptions {
   int64_t max_upload_memory = int64_t{256} << 20;
   int max_concurrent_streams = 100;
   int warmup_batches = 3;
+  // Nearest-reference evidence from the model's reference set, when it has
+  // one.
+  bool evidence = true;
   std::chrono::milliseconds grace_period{30000};
   std::chrono::milliseconds shutdown_delay{0};
 };

@@ -8,7 +8,7 @@ namespace {
 
 v1::ModelInfo DescribeModel(const Classifier& classifier,
                             const ServiceOptions& options,
-                            const Tokenizer& tokenizer) {
+                            const Tokenizer& tokenizer, bool with_evidence) {
   const ModelMetadata& m = classifier.metadata();
   v1::ModelInfo info;
   info.set_name(m.name);
@@ -32,6 +32,20 @@ v1::ModelInfo DescribeModel(const Classifier& classifier,
   info.set_arg_threshold(static_cast<float>(m.arg_threshold.value_or(0.0)));
   info.set_min_residues(m.min_residues);
   info.set_residues(tokenizer.residues().letters());
+  if (with_evidence && m.references.has_value()) {
+    auto* references = info.mutable_references();
+    references->set_count(m.references->count);
+    references->set_version(m.references->version);
+    references->set_source(m.references->source);
+    references->set_sha256(m.references->sha256);
+    auto* rule = info.mutable_evidence();
+    rule->set_reference_min_identity_percent(
+        static_cast<float>(100.0 * m.evidence.reference_min_identity));
+    rule->set_reference_min_coverage_percent(
+        static_cast<float>(100.0 * m.evidence.reference_min_coverage));
+    rule->set_max_evalue(m.evidence.max_evalue);
+  }
+  info.set_server_version(ARGSERVE_VERSION);
   return info;
 }
 
@@ -39,12 +53,13 @@ v1::ModelInfo DescribeModel(const Classifier& classifier,
 
 ArgClassifierService::ArgClassifierService(ServiceOptions options,
                                            Classifier* classifier,
-                                           Batcher* batcher, Metrics* metrics)
+                                           Batcher* batcher, Metrics* metrics,
+                                           const NearestReferenceFinder* references)
     : options_(std::move(options)),
       metrics_(metrics),
       auth_(options_.auth_token),
-      preparer_(classifier->metadata(), options_),
-      call_rule_(classifier->metadata()),
+      preparer_(classifier->metadata(), options_, references),
+      call_rule_(classifier->metadata(), references != nullptr),
       environment_{classifier->metadata(),
                    options_,
                    auth_,
@@ -52,7 +67,8 @@ ArgClassifierService::ArgClassifierService(ServiceOptions options,
                    call_rule_,
                    *batcher,
                    *metrics},
-      model_info_(DescribeModel(*classifier, options_, preparer_.tokenizer())) {
+      model_info_(DescribeModel(*classifier, options_, preparer_.tokenizer(),
+                                references != nullptr)) {
 }
 
 grpc::ServerUnaryReactor* ArgClassifierService::Classify(

@@ -25,9 +25,10 @@ using ArgClassifierBase = v1::ArgClassifier::WithCallbackMethod_Classify<
 
 class ArgClassifierService final : public ArgClassifierBase {
  public:
-  // All pointers must outlive the service.
+  // All pointers must outlive the service; `references` null: no evidence.
   ArgClassifierService(ServiceOptions options, Classifier* classifier,
-                       Batcher* batcher, Metrics* metrics);
+                       Batcher* batcher, Metrics* metrics,
+                       const NearestReferenceFinder* references = nullptr);
 
   grpc::ServerUnaryReactor* Classify(grpc::CallbackServerContext* context,
                                      const v1::ClassifyRequest* request,

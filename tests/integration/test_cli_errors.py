@@ -22,7 +22,7 @@ def free_port() -> int:
     (["frobnicate"], "unknown subcommand 'frobnicate'"),
     (["classify", "--bogus"], "unknown option '--bogus'"),
     (["classify", "--top-k", "x"], "--top-k needs a whole number"),
-    (["classify", "--format", "xml", "--seq", "MK"], "--format must be tsv, jsonl or json"),
+    (["classify", "--format", "xml", "--seq", "MK"], "--format must be tsv, jsonl, json or hamronization"),
     (["classify", "--target"], "--target needs a value"),
 ])
 def test_usage_errors_exit_2(args, message):

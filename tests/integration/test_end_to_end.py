@@ -53,7 +53,7 @@ def test_cli_classifies_fasta_with_correct_ids_count_and_probabilities(server, t
     for row, want in zip(rows, expected):
         got = scores_of(row, classes)
         assert got.sum() == pytest.approx(1.0, abs=1e-3)  # TSV rounds to 4 decimals.
-        assert row["predicted_class"] == classes[int(want.argmax())]
+        assert row["model_class"] == classes[int(want.argmax())]
         np.testing.assert_allclose(got, want, atol=1e-4)
         assert row["length"] == str(len(dict(SAMPLE_SEQUENCES)[row["id"]].removesuffix("*")))
 

@@ -2,8 +2,10 @@
 
 Given a test FASTA with ``>id|class`` headers, writes (in ``--out``):
 - ``evaluation.json``: accuracy, macro-F1, per-class precision/recall/F1/support, confusion matrix,
-  ARG-vs-nonARG detection precision/recall, for the model and/or the baseline;
-- ``confusion.png``: the confusion matrices side by side (rows normalised to recall, counts
+  ARG-vs-nonARG detection precision/recall, for the model and/or the baselines, and, for a model
+  with a reference set, for the nearest reference alone and for the evidence rule
+  (argtrain.evidence);
+- ``confusion.png``: the confusion matrices, three to a row (rows normalised to recall, counts
   written in the cells);
 - ``predictions.tsv``: one line per test protein;
 and prints a summary table.
@@ -19,6 +21,7 @@ from pathlib import Path
 from . import alphabet
 from .batching import token_budget_batches
 from .labelled import NONARG, DatasetError, read_labelled
+from .references import FILE_NAME, sha256_hex
 
 
 class EvaluationError(ValueError):
@@ -43,9 +46,16 @@ def read_labelled_set(path: str | Path, nonarg_label: str = NONARG
 
 def load_model(path: str | Path, device: str = "cpu"):
     """Load a TorchScript artifact and its ``model.json``; returns ``(module, meta)``."""
+    module, meta, _ = load_artifact(path, device)
+    return module, meta
+
+
+def load_artifact(path: str | Path, device: str = "cpu"):
+    """``(module, meta, references)``: the module, its ``model.json`` and the text of its
+    ``references.tsv`` (None when model.json names no reference set), checked against its sha256."""
     import torch
 
-    extra = {"model.json": ""}
+    extra = {"model.json": "", FILE_NAME: ""}
     module = torch.jit.load(str(path), map_location=device, _extra_files=extra)
     raw = extra["model.json"]
     if not raw:
@@ -58,7 +68,18 @@ def load_model(path: str | Path, device: str = "cpu"):
     if missing:
         raise EvaluationError(f"{path}: model.json lacks required keys {missing}")
     module.eval()
-    return module, meta
+    refs_meta = meta.get("references")
+    if not refs_meta:
+        return module, meta, None
+    if refs_meta.get("file") != FILE_NAME:
+        raise EvaluationError(f"{path}: model.json names the reference file "
+                              f"{refs_meta.get('file')!r}, expected {FILE_NAME!r}")
+    data = extra[FILE_NAME]
+    references = data.decode("utf-8") if isinstance(data, bytes) else data
+    if not references or sha256_hex(references) != refs_meta.get("sha256"):
+        raise EvaluationError(f"{path}: {FILE_NAME} is missing or does not match the sha256 in "
+                              f"model.json")
+    return module, meta, references
 
 
 def make_encoder(meta: dict):
@@ -169,9 +190,15 @@ def plot_confusion(reports: dict[str, dict], path: str | Path, title: str = "") 
     labels = [classes[i] for i in used]
     k = len(labels)
     side = max(4.5, 0.45 * k + 2.5)
-    fig, axes = plt.subplots(1, len(names), figsize=(side * len(names) + 0.8, side + 0.6),
+    # At most three matrices per row, so five reports still make a readable figure.
+    ncols = min(3, len(names))
+    nrows = -(-len(names) // ncols)
+    fig, grid = plt.subplots(nrows, ncols, figsize=(side * ncols + 0.8, (side + 0.6) * nrows),
                              squeeze=False)
-    for ax, name in zip(axes[0], names):
+    axes = list(grid.flat)
+    for ax in axes[len(names):]:
+        ax.set_visible(False)
+    for ax, name in zip(axes, names):
         cm = cms[name][np.ix_(used, used)]
         support = cm.sum(axis=1, keepdims=True)
         norm = np.divide(cm, support, out=np.zeros(cm.shape), where=support > 0)
@@ -191,7 +218,8 @@ def plot_confusion(reports: dict[str, dict], path: str | Path, title: str = "") 
                 if cm[i, j]:
                     ax.text(j, i, str(int(cm[i, j])), ha="center", va="center", fontsize=fs,
                             color="white" if norm[i, j] > 0.6 else "black")
-    fig.colorbar(im, ax=list(axes[0]), fraction=0.025, pad=0.02, label="fraction of true class")
+    fig.colorbar(im, ax=axes[:len(names)], fraction=0.025, pad=0.02,
+                 label="fraction of true class")
     if title:
         fig.suptitle(title, fontsize=11)
     fig.savefig(path, dpi=110, bbox_inches="tight")
@@ -202,9 +230,11 @@ def format_summary(reports: dict[str, dict]) -> str:
     names = list(reports)
     classes = reports[names[0]]["classes"]
     width = max(len(c) for c in classes + ["macro-F1 (test classes)"])
+    # Each report's column is as wide as its name (at least 8), so no name is cut.
+    w = {n: max(8, len(n)) for n in names}
     head = f"{'class':<{width}} {'support':>7}"
     for n in names:
-        head += f" | {n[:8]:>8} {'P':>5} {'R':>5} {'F1':>5}"
+        head += f" | {n:>{w[n]}} {'P':>5} {'R':>5} {'F1':>5}"
     lines = [head, "-" * len(head)]
     for c in classes:
         sup = reports[names[0]]["per_class"][c]["support"]
@@ -213,7 +243,8 @@ def format_summary(reports: dict[str, dict]) -> str:
         row = f"{c:<{width}} {sup:>7}"
         for n in names:
             pc = reports[n]["per_class"][c]
-            row += f" | {'':>8} {pc['precision']:>5.3f} {pc['recall']:>5.3f} {pc['f1']:>5.3f}"
+            row += (f" | {'':>{w[n]}} {pc['precision']:>5.3f} {pc['recall']:>5.3f} "
+                    f"{pc['f1']:>5.3f}")
         lines.append(row)
     lines.append("-" * len(head))
 
@@ -221,7 +252,8 @@ def format_summary(reports: dict[str, dict]) -> str:
         row = f"{label:<{width}} {'':>7}"
         for n in names:
             v = get(reports[n])
-            row += f" | {'':>8} {'':>5} {'':>5} {v:>5.3f}" if v is not None else f" | {'':>26}"
+            row += (f" | {'':>{w[n]}} {'':>5} {'':>5} {v:>5.3f}" if v is not None
+                    else f" | {'':>{w[n] + 18}}")
         lines.append(row)
     add("accuracy", lambda r: r["accuracy"])
     add("macro-F1", lambda r: r["macro_f1"])

@@ -3,7 +3,8 @@
 The model comes from a fine-tune checkpoint (``--checkpoint``) or is built with random weights
 (``--random-init``, for tests and for wiring up the server before any training). LoRA is merged, the
 model is scripted, scripted and eager outputs are compared, and ``model.json`` is stored inside the
-file as an extra file.
+file as an extra file, next to ``references.tsv`` when there is a reference set
+(argtrain.references).
 """
 
 from __future__ import annotations
@@ -92,7 +93,8 @@ def calibration_json(calibration: dict | None) -> dict | None:
 
 def model_json(*, name: str, version: str, classes: list[str], nonarg_class: str, max_residues: int,
                config: ESM2Config, source: str, lora: dict | None, training: dict | None,
-               metrics: dict | None, calibration: dict | None = None) -> dict:
+               metrics: dict | None, calibration: dict | None = None,
+               references: dict | None = None, evidence: dict | None = None) -> dict:
     if nonarg_class not in classes:
         raise ValueError(f"nonarg class {nonarg_class!r} is not one of the classes {classes}")
     return {
@@ -109,14 +111,22 @@ def model_json(*, name: str, version: str, classes: list[str], nonarg_class: str
         "head": {"type": "mean-pool-linear", "embedding_dim": config.embed_dim},
         "lora": None if lora is None else {**lora, "merged": True},
         "calibration": calibration_json(calibration),
+        "references": references,
+        "evidence": evidence,
         "training": training,
         "metrics": metrics,
     }
 
 
+def _as_text(data: str | bytes) -> str:
+    # torch.jit.load hands extra files back as bytes (str in some versions).
+    return data.decode("utf-8") if isinstance(data, bytes) else data
+
+
 def export_model(model: ARGClassifier, meta: dict, out: str, check_sequences: int = 8,
-                 seed: int = 0) -> dict[str, float]:
-    """Merge LoRA, script, check, save with model.json; returns the measured differences."""
+                 seed: int = 0, extra_files: dict[str, str] | None = None) -> dict[str, float]:
+    """Merge LoRA, script, check, save with model.json and ``extra_files`` (name -> text);
+    returns the measured differences."""
     model = merge_lora(model).eval().float().cpu()
     for p in model.parameters():
         p.requires_grad_(False)
@@ -128,16 +138,22 @@ def export_model(model: ARGClassifier, meta: dict, out: str, check_sequences: in
     missing = [k for k in REQUIRED_KEYS if k not in meta]
     if missing:
         raise ValueError(f"model.json lacks required keys {missing}")
+    extra = dict(extra_files or {})
+    if "model.json" in extra:
+        raise ValueError("model.json is written from meta, not passed as an extra file")
     text = json.dumps(meta, indent=2, sort_keys=False)
     Path(out).parent.mkdir(parents=True, exist_ok=True)
     tmp = f"{out}.tmp"
-    torch.jit.save(scripted, tmp, _extra_files={"model.json": text})
+    torch.jit.save(scripted, tmp, _extra_files={"model.json": text, **extra})
     os.replace(tmp, out)
     # Read it back the way the server will.
-    files = {"model.json": ""}
+    files = {"model.json": "", **{name: "" for name in extra}}
     loaded = torch.jit.load(out, _extra_files=files)
     if json.loads(files["model.json"]) != meta:
         raise RuntimeError("model.json did not round-trip")
+    for name, content in extra.items():
+        if _as_text(files[name]) != content:
+            raise RuntimeError(f"{name} did not round-trip")
     _, tokens = random_tokens(2, 16, seed + 1)
     with torch.no_grad():
         if not torch.allclose(loaded(tokens), scripted(tokens), atol=TOLERANCE, rtol=0):

@@ -15,6 +15,8 @@ from argtrain.checkpoints import FINETUNE_FORMAT
 from argtrain.commands import export as export_cmd
 from argtrain.classifier import ARGClassifier
 from argtrain.esm2 import ESM2Config
+from argtrain.evaluate import load_artifact
+from argtrain.fasta import write_fasta
 from argtrain.lora import LoRAConfig, apply_lora
 
 TRAINING = Path(__file__).resolve().parents[1]
@@ -154,3 +156,81 @@ def test_export_folds_the_temperature_into_the_logits(tmp_path):
     tokens = alphabet.batch_encode(["MKTAYIAKQRQ", "GHW"])
     with torch.no_grad():
         assert (art(tokens) - eager(tokens) / 2.5).abs().max().item() < 1e-5
+
+
+def _load_with_references(path):
+    files = {"model.json": "", "references.tsv": ""}
+    torch.jit.load(str(path), _extra_files=files)
+    return json.loads(files["model.json"]), files["references.tsv"].decode("utf-8")
+
+
+def _reference_fasta(path: Path, records) -> Path:
+    write_fasta(path, records)
+    return path
+
+
+RANDOM = ["--random-init", "--num-layers", "1", "--embed-dim", "16", "--attention-heads", "2",
+          "--check-sequences", "2"]
+
+
+def test_export_stores_the_reference_set(tmp_path, capsys):
+    a = _reference_fasta(tmp_path / "a.fasta", [
+        ("blaOXA-48_1_AY236073|beta-lactam", "mrvlalsavf*"), ("sp|P00001|X_HUMAN", "MKKKK"),
+        ("aac(6')-Ib-cr_1_DQ303918|aminoglycoside", "MSNAKTKL")])
+    b = _reference_fasta(tmp_path / "b.fasta", [("blaCTX-M-15_23_NG_047525|beta-lactam", "MVKK"),
+                                                ("n2|nonarg", "MAAAA")])
+    out = tmp_path / "m.pt"
+    assert export_cmd.main([*RANDOM, "--out", str(out), "--references", str(a), str(b),
+                            "--reference-min-identity", "0.9", "--max-evalue", "1e-10"]) == 0
+    meta, text = _load_with_references(out)
+    assert text == ("id\tgene\taccession\tclass\tresidues\n"
+                    "blaOXA-48_1_AY236073\tblaOXA-48\tAY236073\tbeta-lactam\tMRVLALSAVF\n"
+                    "aac(6')-Ib-cr_1_DQ303918\taac(6')-Ib-cr\tDQ303918\taminoglycoside\tMSNAKTKL\n"
+                    "blaCTX-M-15_23_NG_047525\tblaCTX-M-15\tNG_047525\tbeta-lactam\tMVKK\n")
+    digest = hashlib.sha256(text.encode("utf-8")).hexdigest()
+    assert meta["references"] == {"file": "references.tsv", "count": 3, "sha256": digest,
+                                  "source": f"{a}, {b}", "version": digest[:12]}
+    assert meta["evidence"] == {"reference_min_identity": 0.9, "reference_min_coverage": 0.6,
+                                "max_evalue": 1e-10}
+    assert "reference set: 3 proteins" in capsys.readouterr().out
+    _, meta2, text2 = load_artifact(out)
+    assert meta2 == meta and text2 == text
+
+
+def test_export_without_references_has_null_keys(tmp_path):
+    out = tmp_path / "m.pt"
+    assert export_cmd.main([*RANDOM, "--out", str(out)]) == 0
+    meta, text = _load_with_references(out)
+    assert meta["references"] is None and meta["evidence"] is None and text == ""
+
+
+@pytest.mark.parametrize("records, message", [
+    ([("x_1_A|beta-lactam", "MK"), ("x_1_A|aminoglycoside", "MV")],
+     "'x_1_A' occurs more than once"),
+    ([("e|beta-lactam", "*")], "'e' has no residues"),
+    ([("n|nonarg", "MK")], "no ARG records"),
+])
+def test_export_reference_errors(tmp_path, capsys, records, message):
+    fasta = _reference_fasta(tmp_path / "r.fasta", records)
+    out = tmp_path / "m.pt"
+    assert export_cmd.main([*RANDOM, "--out", str(out), "--references", str(fasta)]) == 1
+    assert message in capsys.readouterr().err
+    assert not out.exists()
+
+
+def test_export_rejects_bad_thresholds(tmp_path, capsys):
+    fasta = _reference_fasta(tmp_path / "r.fasta", [("a|beta-lactam", "MK")])
+    assert export_cmd.main([*RANDOM, "--out", str(tmp_path / "m.pt"), "--references", str(fasta),
+                            "--reference-min-coverage", "60"]) == 1
+    assert "reference_min_coverage must be a fraction" in capsys.readouterr().err
+
+
+def test_export_checks_that_extra_files_round_trip(tmp_path, monkeypatch):
+    model = export.random_model(1, 16, 2, len(CLASSES), seed=0)
+    meta = export.model_json(name="t", version="0", classes=CLASSES, nonarg_class="nonarg",
+                             max_residues=64, config=model.backbone.config, source="random",
+                             lora=None, training=None, metrics=None)
+    export.export_model(model, meta, str(tmp_path / "ok.pt"), 2, extra_files={"x.tsv": "é\n"})
+    monkeypatch.setattr(export, "_as_text", lambda data: "changed")
+    with pytest.raises(RuntimeError, match="x.tsv did not round-trip"):
+        export.export_model(model, meta, str(tmp_path / "bad.pt"), 2, extra_files={"x.tsv": "a"})

@@ -21,7 +21,7 @@ using ::testing::Return;
 
 class RecordingWriter final : public ResultWriter {
  public:
-  void Begin(const std::string&, const std::string&) override {}
+  void Begin(const RunInfo&) override {}
   void Write(const v1::Prediction& prediction) override {
     ids.push_back(prediction.id());
   }

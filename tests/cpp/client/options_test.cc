@@ -77,7 +77,7 @@ TEST(ClientOptions, UsageErrorsSayWhatIsWrong) {
   EXPECT_THAT(UsageMessage({"classify", "--min-probability", "2"}),
               HasSubstr("--min-probability needs a number in [0, 1]"));
   EXPECT_THAT(UsageMessage({"classify", "--format", "xml"}),
-              HasSubstr("--format must be tsv, jsonl or json"));
+              HasSubstr("--format must be tsv, jsonl, json or hamronization"));
   EXPECT_THAT(UsageMessage({"classify", "--target"}),
               HasSubstr("--target needs a value"));
   EXPECT_THAT(UsageMessage({"info", "x.fa"}),

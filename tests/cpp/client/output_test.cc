@@ -4,11 +4,15 @@
 #include <gtest/gtest.h>
 
 #include <cstdio>
+#include <map>
 
+#include "absl/strings/str_split.h"
 #include "nlohmann/json.hpp"
 
 namespace argserve {
 namespace {
+
+using Row = std::map<std::string, std::string>;
 
 v1::Prediction MakePrediction(const std::string& id, float p) {
   v1::Prediction prediction;
@@ -16,6 +20,9 @@ v1::Prediction MakePrediction(const std::string& id, float p) {
   prediction.set_predicted_class("beta-lactam");
   prediction.set_probability(p);
   prediction.set_is_arg(true);
+  prediction.set_model_class("beta-lactam");
+  prediction.set_model_is_arg(true);
+  prediction.set_tier(v1::TIER_NOVEL);
   prediction.set_length(120);
   prediction.set_arg_probability(p + 0.05f);
   prediction.set_below_min_residues(id == "short");
@@ -28,6 +35,49 @@ v1::Prediction MakePrediction(const std::string& id, float p) {
   return prediction;
 }
 
+// A protein whose close reference decided the call.
+v1::Prediction WithReference(v1::Prediction prediction) {
+  prediction.set_tier(v1::TIER_REFERENCE);
+  v1::ReferenceHit& hit = *prediction.mutable_nearest_reference();
+  hit.set_id("blaOXA-48_1_AY236073");
+  hit.set_gene("blaOXA-48");
+  hit.set_accession("AY236073");
+  hit.set_class_name("beta-lactam");
+  hit.set_identity_percent(98.5f);
+  hit.set_query_coverage_percent(100);
+  hit.set_reference_coverage_percent(97.25f);
+  hit.set_score(1234);
+  hit.set_bit_score(480.5f);
+  hit.set_evalue(1e-120);
+  hit.set_query_start(1);
+  hit.set_query_end(120);
+  hit.set_reference_start(3);
+  hit.set_reference_end(119);
+  hit.set_reference_length(120);
+  return prediction;
+}
+
+v1::Prediction NonArg(const std::string& id) {
+  v1::Prediction prediction = MakePrediction(id, 0.99f);
+  prediction.set_predicted_class("nonarg");
+  prediction.set_is_arg(false);
+  prediction.set_model_class("nonarg");
+  prediction.set_model_is_arg(false);
+  prediction.set_tier(v1::TIER_MODEL);
+  return prediction;
+}
+
+RunInfo Run() {
+  RunInfo run;
+  run.software_version = "9.8.7";
+  run.server_version = "9.8.6";
+  run.model_name = "m";
+  run.model_version = "1";
+  run.reference_set_version = "abc123";
+  run.input_file_name = "genome";
+  return run;
+}
+
 std::string Render(OutputFormat format, double min_probability) {
   char* buffer = nullptr;
   size_t size = 0;
@@ -36,9 +86,10 @@ std::string Render(OutputFormat format, double min_probability) {
   options.format = format;
   options.min_probability = min_probability;
   auto writer = MakeResultWriter(options, out);
-  writer->Begin("m", "1");
-  writer->Write(MakePrediction("p1", 0.9f));
+  writer->Begin(Run());
+  writer->Write(WithReference(MakePrediction("p1", 0.9f)));
   writer->Write(MakePrediction("p\t2", 0.4f));
+  writer->Write(NonArg("p3"));
   writer->End();
   std::fclose(out);
   std::string text(buffer, size);
@@ -46,29 +97,66 @@ std::string Render(OutputFormat format, double min_probability) {
   return text;
 }
 
+std::vector<Row> ParseTsv(const std::string& text) {
+  std::vector<std::string> lines =
+      absl::StrSplit(text, '\n', absl::SkipEmpty());
+  std::vector<std::string> header = absl::StrSplit(lines.at(0), '\t');
+  std::vector<Row> rows;
+  for (size_t i = 1; i < lines.size(); ++i) {
+    std::vector<std::string> fields = absl::StrSplit(lines[i], '\t');
+    EXPECT_EQ(fields.size(), header.size()) << lines[i];
+    Row row;
+    for (size_t c = 0; c < header.size() && c < fields.size(); ++c)
+      row[header[c]] = fields[c];
+    rows.push_back(row);
+  }
+  return rows;
+}
+
+std::vector<nlohmann::json> ParseLines(const std::string& text) {
+  std::vector<nlohmann::json> lines;
+  for (absl::string_view line : absl::StrSplit(text, '\n', absl::SkipEmpty()))
+    lines.push_back(nlohmann::json::parse(line));
+  return lines;
+}
+
 TEST(Output, TsvHasHeaderAndOneLinePerPrediction) {
-  const std::string text = Render(OutputFormat::kTsv, 0.5);
-  EXPECT_EQ(text,
-            "id\tpredicted_class\tprobability\tis_"
-            "arg\tuncertain\tlength\ttruncated\ttop_k\targ_probability\tbelow_"
-            "min_residues\n"
-            "p1\tbeta-lactam\t0.9000\ttrue\tfalse\t120\tfalse\tbeta-lactam:0."
-            "9000,nonarg:0.1000\t0.9500\tfalse\n"
-            "p "
-            "2\tbeta-lactam\t0.4000\ttrue\ttrue\t120\tfalse\tbeta-lactam:0."
-            "4000,nonarg:0.6000\t0.4500\tfalse\n");
+  const std::vector<Row> rows = ParseTsv(Render(OutputFormat::kTsv, 0.5));
+  ASSERT_EQ(rows.size(), 3u);
+  EXPECT_EQ(rows[0].at("id"), "p1");
+  EXPECT_EQ(rows[0].at("probability"), "0.9000");
+  EXPECT_EQ(rows[0].at("top_k"), "beta-lactam:0.9000,nonarg:0.1000");
+  EXPECT_EQ(rows[0].at("arg_probability"), "0.9500");
+  EXPECT_EQ(rows[1].at("id"), "p 2");  // A tab in an id cannot split a line.
+  EXPECT_EQ(rows[1].at("uncertain"), "true");
+  EXPECT_EQ(rows[2].at("is_arg"), "false");
+}
+
+TEST(Output, TsvCarriesEvidenceAndVersions) {
+  const std::vector<Row> rows = ParseTsv(Render(OutputFormat::kTsv, 0));
+  EXPECT_EQ(rows[0].at("tier"), "reference");
+  EXPECT_EQ(rows[0].at("reference_id"), "blaOXA-48_1_AY236073");
+  EXPECT_EQ(rows[0].at("reference_gene"), "blaOXA-48");
+  EXPECT_EQ(rows[0].at("reference_accession"), "AY236073");
+  EXPECT_EQ(rows[0].at("reference_class"), "beta-lactam");
+  EXPECT_EQ(rows[0].at("identity"), "98.50");
+  EXPECT_EQ(rows[0].at("query_coverage"), "100.00");
+  EXPECT_EQ(rows[0].at("reference_coverage"), "97.25");
+  EXPECT_EQ(rows[0].at("evalue"), "1e-120");
+  EXPECT_EQ(rows[1].at("tier"), "novel");
+  EXPECT_EQ(rows[1].at("reference_id"), "");
+  EXPECT_EQ(rows[1].at("identity"), "");
+  for (const Row& row : rows) {
+    EXPECT_EQ(row.at("model"), "m:1");
+    EXPECT_EQ(row.at("reference_set"), "abc123");
+    EXPECT_EQ(row.at("software_version"), "9.8.7");
+  }
 }
 
 TEST(Output, JsonLinesParseOneObjectPerLine) {
-  const std::string text = Render(OutputFormat::kJsonLines, 0.5);
-  std::vector<nlohmann::json> lines;
-  size_t start = 0;
-  while (start < text.size()) {
-    size_t end = text.find('\n', start);
-    lines.push_back(nlohmann::json::parse(text.substr(start, end - start)));
-    start = end + 1;
-  }
-  ASSERT_EQ(lines.size(), 2u);
+  const std::vector<nlohmann::json> lines =
+      ParseLines(Render(OutputFormat::kJsonLines, 0.5));
+  ASSERT_EQ(lines.size(), 3u);
   EXPECT_EQ(lines[1]["id"], "p\t2");
   EXPECT_EQ(lines[1]["uncertain"], true);
   EXPECT_EQ(lines[0]["top_k"].size(), 2u);
@@ -76,12 +164,75 @@ TEST(Output, JsonLinesParseOneObjectPerLine) {
   EXPECT_EQ(lines[0]["below_min_residues"], false);
 }
 
+TEST(Output, JsonLinesCarryEvidenceAndVersions) {
+  const std::vector<nlohmann::json> lines =
+      ParseLines(Render(OutputFormat::kJsonLines, 0));
+  const nlohmann::json& reference = lines[0]["nearest_reference"];
+  EXPECT_EQ(lines[0]["tier"], "reference");
+  EXPECT_EQ(reference["gene"], "blaOXA-48");
+  EXPECT_EQ(reference["accession"], "AY236073");
+  EXPECT_NEAR(reference["identity"].get<double>(), 98.5, 1e-4);
+  EXPECT_NEAR(reference["reference_coverage"].get<double>(), 97.25, 1e-4);
+  EXPECT_EQ(reference["score"], 1234);
+  EXPECT_EQ(reference["reference_start"], 3);
+  EXPECT_TRUE(lines[1]["nearest_reference"].is_null());
+  EXPECT_EQ(lines[1]["tier"], "novel");
+  EXPECT_EQ(lines[2]["model_is_arg"], false);
+  for (const nlohmann::json& line : lines) {
+    EXPECT_EQ(line["versions"]["software_version"], "9.8.7");
+    EXPECT_EQ(line["versions"]["model_version"], "1");
+    EXPECT_EQ(line["versions"]["reference_set_version"], "abc123");
+  }
+}
+
 TEST(Output, JsonIsOneDocument) {
   auto doc = nlohmann::json::parse(Render(OutputFormat::kJson, 0));
   EXPECT_EQ(doc["model"]["name"], "m");
-  ASSERT_EQ(doc["predictions"].size(), 2u);
+  EXPECT_EQ(doc["versions"]["server_version"], "9.8.6");
+  EXPECT_EQ(doc["versions"]["reference_set_version"], "abc123");
+  ASSERT_EQ(doc["predictions"].size(), 3u);
   EXPECT_EQ(doc["predictions"][0]["predicted_class"], "beta-lactam");
   EXPECT_NEAR(doc["predictions"][0]["probability"].get<double>(), 0.9, 1e-6);
+  EXPECT_EQ(doc["predictions"][0]["nearest_reference"]["id"],
+            "blaOXA-48_1_AY236073");
+}
+
+TEST(Output, HamronizationHasTheSpecsColumnsAndOneRowPerArg) {
+  const std::vector<Row> rows =
+      ParseTsv(Render(OutputFormat::kHamronization, 0));
+  ASSERT_EQ(rows.size(), 2u);  // The non-ARG p3 is not a finding.
+  const Row& close = rows[0];
+  EXPECT_EQ(close.at("input_file_name"), "genome");
+  EXPECT_EQ(close.at("input_sequence_id"), "p1");
+  EXPECT_EQ(close.at("gene_symbol"), "blaOXA-48");
+  EXPECT_EQ(close.at("gene_name"), "blaOXA-48");
+  EXPECT_EQ(close.at("reference_accession"), "AY236073");
+  EXPECT_EQ(close.at("reference_database_name"), "argserve:m");
+  EXPECT_EQ(close.at("reference_database_version"), "abc123");
+  EXPECT_EQ(close.at("analysis_software_name"), "argserve");
+  EXPECT_EQ(close.at("analysis_software_version"), "9.8.7");
+  EXPECT_EQ(close.at("genetic_variation_type"), "gene_presence_detected");
+  EXPECT_EQ(close.at("sequence_identity"), "98.50");
+  EXPECT_EQ(close.at("coverage_percentage"), "97.25");
+  EXPECT_EQ(close.at("coverage_ratio"), "117/120");
+  EXPECT_EQ(close.at("drug_class"), "beta-lactam");
+  EXPECT_EQ(close.at("input_protein_length"), "120");
+  EXPECT_EQ(close.at("reference_protein_start"), "3");
+  EXPECT_EQ(close.at("argserve_tier"), "reference");
+  EXPECT_EQ(close.at("argserve_arg_probability"), "0.9500");
+  EXPECT_EQ(close.at("argserve_model"), "m:1");
+  const Row& novel = rows[1];
+  EXPECT_EQ(novel.at("argserve_tier"), "novel");
+  EXPECT_EQ(novel.at("gene_symbol"), "beta-lactam_resistance");
+  EXPECT_EQ(novel.at("reference_accession"), "");
+  EXPECT_EQ(novel.at("sequence_identity"), "");
+}
+
+TEST(Output, HamronizationInputNameDropsFolderAndSuffixes) {
+  EXPECT_EQ(HamronizationInputName("/data/run1/sample.faa.gz"), "sample");
+  EXPECT_EQ(HamronizationInputName("genome.fasta"), "genome");
+  EXPECT_EQ(HamronizationInputName("reads.txt"), "reads.txt");
+  EXPECT_EQ(HamronizationInputName("-"), "stdin");
 }
 
 }  // namespace

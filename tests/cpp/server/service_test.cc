@@ -13,6 +13,7 @@
 
 #include "absl/strings/match.h"
 #include "tests/cpp/support/fake_classifier.h"
+#include "tests/cpp/support/random_protein.h"
 
 namespace argserve {
 namespace {
@@ -23,14 +24,15 @@ using ::testing::HasSubstr;
 class ServiceTest : public ::testing::Test {
  protected:
   void Start(const ServiceOptions& service_options = {},
-             const BatcherOptions& batcher_options = {}) {
+             const BatcherOptions& batcher_options = {},
+             const NearestReferenceFinder* references = nullptr) {
     model_.as_distribution = true;
     auto metrics = Metrics::Create("", "test", "1", "cpu");
     metrics_ = *std::move(metrics);
     batcher_ =
         std::make_unique<Batcher>(batcher_options, &model_, metrics_.get());
     service_ = std::make_unique<ArgClassifierService>(
-        service_options, &model_, batcher_.get(), metrics_.get());
+        service_options, &model_, batcher_.get(), metrics_.get(), references);
     grpc::ServerBuilder builder;
     int port = 0;
     builder.AddListeningPort("127.0.0.1:0", grpc::InsecureServerCredentials(),
@@ -558,6 +560,79 @@ TEST(ServiceCallRule, ThresholdOnArgProbabilityAndLengthFloorDecide) {
   EXPECT_EQ(split.predicted_class(), "beta-lactam");
   EXPECT_NEAR(split.arg_probability(), 0.55, 1e-6);
   batcher.Stop();
+}
+
+TEST_F(ServiceTest, CloseReferenceDecidesTheCallAndEvidenceRidesAlong) {
+  // The fake model calls every protein aminoglycoside (class 0); the
+  // references are beta-lactam genes.
+  std::mt19937 rng(3);
+  std::vector<Reference> references;
+  for (int i = 0; i < 5; ++i) {
+    references.push_back({absl::StrCat("blaX-", i, "_1_A", i),
+                          absl::StrCat("blaX-", i), absl::StrCat("A", i),
+                          "beta-lactam", testing::RandomProtein(240, rng)});
+  }
+  const NearestReferenceFinder finder(references, NearestReferenceOptions());
+  Start({}, {}, &finder);
+  v1::ClassifyRequest request;
+  Add(request, "same", references[2].residues);
+  // 60% identity: evidence, below the 80% a reference needs to decide.
+  Add(request, "distant", testing::Mutate(references[4].residues, 2, rng));
+  Add(request, "unrelated", testing::RandomProtein(240, rng));
+  v1::ClassifyResponse response;
+  grpc::ClientContext context;
+  ASSERT_TRUE(stub_->Classify(&context, request, &response).ok());
+  ASSERT_EQ(response.predictions_size(), 3);
+
+  const v1::Prediction& same = response.predictions(0);
+  EXPECT_EQ(same.tier(), v1::TIER_REFERENCE);
+  EXPECT_EQ(same.predicted_class(), "beta-lactam");
+  EXPECT_TRUE(same.is_arg());
+  EXPECT_EQ(same.model_class(), "aminoglycoside");
+  EXPECT_TRUE(same.model_is_arg());
+  ASSERT_TRUE(same.has_nearest_reference());
+  EXPECT_EQ(same.nearest_reference().id(), "blaX-2_1_A2");
+  EXPECT_EQ(same.nearest_reference().gene(), "blaX-2");
+  EXPECT_EQ(same.nearest_reference().accession(), "A2");
+  EXPECT_FLOAT_EQ(same.nearest_reference().identity_percent(), 100);
+  EXPECT_FLOAT_EQ(same.nearest_reference().query_coverage_percent(), 100);
+  EXPECT_FLOAT_EQ(same.nearest_reference().reference_coverage_percent(), 100);
+  EXPECT_EQ(same.nearest_reference().reference_length(), 240u);
+
+  const v1::Prediction& distant = response.predictions(1);
+  EXPECT_EQ(distant.tier(), v1::TIER_MODEL);
+  EXPECT_EQ(distant.predicted_class(), "aminoglycoside");
+  ASSERT_TRUE(distant.has_nearest_reference());
+  EXPECT_EQ(distant.nearest_reference().id(), "blaX-4_1_A4");
+  EXPECT_LT(distant.nearest_reference().identity_percent(), 80);
+
+  const v1::Prediction& unrelated = response.predictions(2);
+  EXPECT_FALSE(unrelated.has_nearest_reference());
+  EXPECT_EQ(unrelated.tier(), v1::TIER_NOVEL);
+  EXPECT_EQ(unrelated.predicted_class(), "aminoglycoside");
+
+  // The stream carries the same evidence.
+  grpc::ClientContext stream_context;
+  auto stream = stub_->ClassifyStream(&stream_context);
+  v1::ClassifyStreamRequest message;
+  auto* sequence = message.add_sequences();
+  sequence->set_id("same");
+  sequence->set_residues(references[0].residues);
+  ASSERT_TRUE(stream->Write(message));
+  stream->WritesDone();
+  v1::ClassifyStreamResponse answer;
+  ASSERT_TRUE(stream->Read(&answer));
+  ASSERT_EQ(answer.predictions_size(), 1);
+  EXPECT_EQ(answer.predictions(0).tier(), v1::TIER_REFERENCE);
+  EXPECT_EQ(answer.predictions(0).nearest_reference().id(), "blaX-0_1_A0");
+  EXPECT_TRUE(stream->Finish().ok());
+
+  v1::ModelInfo info;
+  grpc::ClientContext info_context;
+  ASSERT_TRUE(
+      stub_->GetModelInfo(&info_context, v1::GetModelInfoRequest(), &info)
+          .ok());
+  EXPECT_FALSE(info.server_version().empty());
 }
 
 TEST_F(ServiceTest, GetModelInfoDescribesTheModel) {

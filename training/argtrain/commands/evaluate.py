@@ -1,5 +1,6 @@
 """``argtrain evaluate``: score a model artifact and/or the DIAMOND best-hit and k-mer baselines
-on a labelled test FASTA (see argtrain.evaluate)."""
+on a labelled test FASTA (see argtrain.evaluate); for a model with a reference set, also the
+nearest reference alone and the evidence rule (argtrain.evidence), aligned by argserve-evidence."""
 
 from __future__ import annotations
 
@@ -11,8 +12,10 @@ from collections import Counter
 from pathlib import Path
 
 from ..baseline import diamond_baseline
-from ..evaluate import (EvaluationError, format_summary, load_model, ordered_classes,
+from ..evaluate import (EvaluationError, format_summary, load_artifact, ordered_classes,
                         plot_confusion, predict_model, read_labelled_set)
+from ..evidence import Thresholds, combine, reference_only
+from ..evidence_tool import DEFAULT_TOOL, EvidenceError, run_evidence_tool
 from ..homology import DIAMOND_SENSITIVITIES
 from ..labelled import NONARG
 from ..metrics import classification_report
@@ -47,6 +50,13 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     m.add_argument("--max-tokens", type=int, default=32768,
                    help="most padded tokens per batch; batches are length-sorted "
                         "(default: %(default)s)")
+    e = p.add_argument_group("evidence (a model with a reference set)")
+    e.add_argument("--evidence-tool", metavar="PATH", type=Path, default=None,
+                   help=f"the aligner that finds each test protein's nearest reference "
+                        f"(default: {DEFAULT_TOOL} when it exists, else evidence is skipped); "
+                        f"run with --threads")
+    e.add_argument("--no-evidence", action="store_true",
+                   help="skip the reference_only and combined evaluations")
     b = p.add_argument_group("baseline")
     b.add_argument("--evalue", type=float, default=1e-5,
                    help="DIAMOND e-value cut-off (default: %(default)g)")
@@ -54,7 +64,7 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
                    choices=DIAMOND_SENSITIVITIES,
                    help="DIAMOND sensitivity mode (default: %(default)s)")
     b.add_argument("--threads", type=int, default=2,
-                   help="DIAMOND threads (default: %(default)s)")
+                   help="DIAMOND and evidence tool threads (default: %(default)s)")
     b.add_argument("--no-kmer-baseline", action="store_true",
                    help="skip the k-mer baseline (2-mer + 3-mer counts into an MLP, trained on "
                         "--baseline-train), reported as kmer_baseline")
@@ -68,7 +78,21 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
 
 
 def main(argv: list[str]) -> int:
-    return command_main("evaluate", argv, parse_args, run, (EvaluationError, OSError, RuntimeError))
+    return command_main("evaluate", argv, parse_args, run,
+                        (EvaluationError, EvidenceError, OSError, RuntimeError))
+
+
+def evidence_tool(a: argparse.Namespace) -> Path | None:
+    """The tool to run, or None (with a note on stderr) when there is none."""
+    if a.evidence_tool is not None:
+        if not a.evidence_tool.is_file():
+            raise EvaluationError(f"--evidence-tool {a.evidence_tool}: no such file")
+        return a.evidence_tool
+    if DEFAULT_TOOL.is_file():
+        return DEFAULT_TOOL
+    print(f"note: evidence skipped: {DEFAULT_TOOL} not found (bash scripts/build.sh builds it; "
+          f"or give --evidence-tool)", file=sys.stderr)
+    return None
 
 
 def run(a: argparse.Namespace) -> int:
@@ -80,10 +104,12 @@ def run(a: argparse.Namespace) -> int:
     model_classes: list[str] = []
     nonarg = a.nonarg_label
 
+    tool: Path | None = None        # the evidence tool, when there is one and a reference set
+    evidence: dict | None = None
     if a.model:
         import torch
         torch.set_num_threads(max(1, a.num_threads))
-        module, meta = load_model(a.model, a.device)
+        module, meta, references = load_artifact(a.model, a.device)
         model_classes = list(meta["classes"])
         nonarg = meta.get("nonarg_class") or nonarg
         labels, probs, info = predict_model(module, meta, test, batch_size=a.batch_size,
@@ -99,6 +125,10 @@ def run(a: argparse.Namespace) -> int:
         if unseen:
             print(f"note: test classes unknown to the model (always wrong): {unseen}",
                   file=sys.stderr)
+        if references is not None and not a.no_evidence:
+            tool = evidence_tool(a)
+        elif not a.no_evidence:
+            print("note: evidence skipped: the model has no reference set", file=sys.stderr)
 
     if a.baseline_train:
         train = read_labelled_set(a.baseline_train, a.nonarg_label)
@@ -129,6 +159,11 @@ def run(a: argparse.Namespace) -> int:
             extra_cols["kmer_baseline_prob"] = [f"{p:.4f}" for p in kprobs.max(axis=1)]
             infos["kmer_baseline"] = info
 
+    # After the baselines, so that their columns keep their places in predictions.tsv.
+    if tool is not None:
+        evidence = evaluate_evidence(tool, references, meta, test, preds["model"], nonarg,
+                                     a.threads, preds, extra_cols, infos)
+
     classes = ordered_classes(y_true, *preds.values(), first=model_classes, nonarg_label=nonarg)
     reports = {}
     for name, y_pred in preds.items():
@@ -151,6 +186,8 @@ def run(a: argparse.Namespace) -> int:
     result = {"test": {"path": str(a.test), "n": len(test),
                        "per_class": dict(sorted(Counter(y_true).items()))},
               "classes": classes, "nonarg_class": nonarg, **reports}
+    if evidence is not None:
+        result["evidence"] = evidence
     (a.out / "evaluation.json").write_text(json.dumps(result, indent=2) + "\n", encoding="utf-8")
     with open(a.out / "predictions.tsv", "w", encoding="utf-8", newline="\n") as fh:
         cols = ["id", "true"] + [f"{n}_pred" for n in preds] + list(extra_cols)
@@ -167,8 +204,40 @@ def run(a: argparse.Namespace) -> int:
                                       f"{info['truncated_sequences']} truncated"
                                       if name == "model" else
                                       f", {info['queries_with_hit']} of {len(test)} with a hit"
-                                      if name == "baseline" else " to train"))
+                                      if name in ("baseline", "reference_only") else
+                                      f", tiers {info['tiers']}" if name == "combined" else
+                                      " to train"))
     print(format_summary(reports))
     print(f"written: {a.out / 'evaluation.json'}, {a.out / 'confusion.png'}, "
           f"{a.out / 'predictions.tsv'}")
     return 0
+
+
+def evaluate_evidence(tool: Path, references: str, meta: dict, test: list[tuple[str, str, str]],
+                      model_labels: list[str], nonarg: str, threads: int,
+                      preds: dict[str, list[str]], extra_cols: dict[str, list],
+                      infos: dict[str, dict]) -> dict:
+    """Nearest references of the test proteins; adds the reference_only and combined calls (and
+    their columns) and returns evaluation.json ``evidence``."""
+    thresholds = Thresholds.from_json(meta.get("evidence") or Thresholds().to_json())
+    t0 = time.perf_counter()
+    raw, command = run_evidence_tool(tool, references, [(i, s) for i, _, s in test], threads,
+                                     thresholds.max_evalue)
+    seconds = round(time.perf_counter() - t0, 3)
+    hits = [raw.get(rid) for rid, _, _ in test]
+    calls = [combine(y != nonarg, y, h, thresholds, nonarg) for y, h in zip(model_labels, hits)]
+    preds["reference_only"] = [reference_only(h, thresholds, nonarg) for h in hits]
+    preds["combined"] = [c.label for c in calls]
+    extra_cols["tier"] = [c.tier for c in calls]
+    extra_cols["nearest_reference"] = [c.hit.reference_id if c.hit else "" for c in calls]
+    extra_cols["reference_identity"] = [f"{c.hit.identity:.3f}" if c.hit else "" for c in calls]
+    with_hit = sum(c.hit is not None for c in calls)
+    tiers = dict(sorted(Counter(c.tier for c in calls).items()))
+    refs = meta["references"]
+    info = {"tool": str(tool), "seconds": seconds, "references": refs["count"],
+            "references_version": refs.get("version"), "queries_with_hit": with_hit}
+    infos["reference_only"] = {"method": "nearest reference (Smith-Waterman)", **info}
+    infos["combined"] = {"method": "evidence rule (argtrain.evidence)", **info, "tiers": tiers}
+    return {"thresholds": thresholds.to_json(), "queries_with_hit": with_hit,
+            "tool_rows": len(raw), "tiers": tiers, "references": refs,
+            "command": command, "seconds": seconds}

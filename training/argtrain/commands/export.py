@@ -1,7 +1,8 @@
 """``argtrain export``: write the TorchScript artifact the server loads (see argtrain.export).
 
 The model comes from a fine-tune checkpoint (``--checkpoint``) or is built with random weights
-(``--random-init``, for tests and for wiring up the server before any training).
+(``--random-init``, for tests and for wiring up the server before any training). ``--references``
+stores a reference set of labelled ARG proteins, and the evidence thresholds, with it.
 """
 
 from __future__ import annotations
@@ -13,8 +14,10 @@ import sys
 from pathlib import Path
 
 from ..esm2 import ESM2Config
+from ..evidence import Thresholds
 from ..export import export_model, fold_temperature, load_finetuned, model_json, random_model
 from ..labelled import NONARG
+from ..references import FILE_NAME, read_references_fasta, references_json, references_tsv
 from ..runtime import set_threads
 from .common import command_main
 from .helpformat import HelpFormatter
@@ -42,6 +45,19 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--num-threads", type=int, default=1, help="torch threads (0 = torch default)")
     p.add_argument("--check-sequences", type=int, default=8,
                    help="random sequences used to compare scripted and eager outputs")
+    r = p.add_argument_group("reference set (stored as references.tsv; see docs/model-artifact.md)")
+    r.add_argument("--references", nargs="+", metavar="FASTA", default=None,
+                   help="labelled FASTA files ('>id|class'); their ARG records become the "
+                        "reference set the server aligns every query against")
+    defaults = Thresholds()
+    r.add_argument("--reference-min-identity", type=float,
+                   default=defaults.reference_min_identity,
+                   help="least identity (fraction) of a hit for the 'reference' tier")
+    r.add_argument("--reference-min-coverage", type=float,
+                   default=defaults.reference_min_coverage,
+                   help="least fraction of the reference covered by a hit for the 'reference' tier")
+    r.add_argument("--max-evalue", type=float, default=defaults.max_evalue,
+                   help="largest e-value of an alignment that counts as a hit")
     g = p.add_argument_group("random init (with --random-init)")
     g.add_argument("--num-layers", type=int, default=2, help="transformer layers")
     g.add_argument("--embed-dim", type=int, default=32, help="model width")
@@ -91,6 +107,10 @@ def print_summary(args: argparse.Namespace, result: tuple[dict, dict[str, float]
           f"{meta['backbone']['embed_dim']}/{meta['backbone']['attention_heads']}h; "
           f"scripted-vs-eager max diff forward={diffs['forward']:.2e} embed={diffs['embed']:.2e}, "
           f"padding={diffs['padding']:.2e}")
+    refs = meta.get("references")
+    if refs:
+        print(f"reference set: {refs['count']} proteins from {refs['source']} "
+              f"(version {refs['version']})")
 
 
 def run(args: argparse.Namespace) -> tuple[dict, dict[str, float]]:
@@ -121,4 +141,21 @@ def run(args: argparse.Namespace) -> tuple[dict, dict[str, float]]:
             fold_temperature(model, float(ck["calibration"]["temperature"]))
     if args.metrics_json:
         meta["metrics"] = json.loads(Path(args.metrics_json).read_text())
-    return meta, export_model(model, meta, args.out, args.check_sequences, args.seed)
+    extra = add_references(meta, args) if args.references else {}
+    return meta, export_model(model, meta, args.out, args.check_sequences, args.seed, extra)
+
+
+def add_references(meta: dict, args: argparse.Namespace) -> dict[str, str]:
+    """Fill model.json ``references`` and ``evidence``; returns the extra file to store."""
+    thresholds = Thresholds(args.reference_min_identity, args.reference_min_coverage,
+                            args.max_evalue)
+    refs = read_references_fasta(args.references, meta["nonarg_class"])
+    text = references_tsv(refs)
+    meta["references"] = references_json(text, len(refs), ", ".join(args.references))
+    meta["evidence"] = thresholds.to_json()
+    # A reference call gives the reference's class, which the model itself could never give.
+    unknown = sorted({r.label for r in refs} - set(meta["classes"]))
+    if unknown:
+        print(f"argtrain export: note: reference classes not among the model's classes: "
+              f"{unknown}", file=sys.stderr)
+    return {FILE_NAME: text}

@@ -14,6 +14,22 @@ namespace argserve {
 
 inline constexpr char kModelFormat[] = "argserve-model/1";
 
+// model.json "references": the artifact's reference set (references.tsv).
+struct ReferenceSetInfo {
+  std::string file;
+  int count = 0;
+  std::string sha256;
+  std::string source;
+  std::string version;
+};
+
+// model.json "evidence": when a reference decides the call.
+struct EvidenceRule {
+  double reference_min_identity = 0.8;  // Fraction of alignment columns.
+  double reference_min_coverage = 0.6;  // Fraction of the reference.
+  double max_evalue = 1e-5;             // Weaker alignments are no evidence.
+};
+
 struct ModelMetadata {
   std::string format;
   std::string name;
@@ -39,7 +55,11 @@ struct ModelMetadata {
   // class decides.
   std::optional<double> arg_threshold;
   int min_residues = 0;
+  std::optional<ReferenceSetInfo> references;
+  EvidenceRule evidence;
   std::string raw_json;  // The complete model.json as stored.
+  // references.tsv as stored in the artifact; empty without a reference set.
+  std::string references_table;
 };
 
 // Parses and checks model.json. Errors name the missing or malformed key.

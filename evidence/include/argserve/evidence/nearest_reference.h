@@ -1,0 +1,71 @@
+// The nearest reference of a protein: candidates by shared k-mers, then
+// Smith-Waterman local alignment (BLOSUM62, gap open 11 and extension 1 as in
+// BLAST) with the Striped Smith-Waterman library.
+#ifndef ARGSERVE_EVIDENCE_NEAREST_REFERENCE_H_
+#define ARGSERVE_EVIDENCE_NEAREST_REFERENCE_H_
+
+#include <cstdint>
+#include <optional>
+#include "absl/strings/string_view.h"
+#include <vector>
+
+#include "argserve/evidence/reference_set.h"
+
+namespace argserve {
+
+struct NearestReferenceOptions {
+  // References aligned per query, those sharing the most k-mers with it; 0
+  // aligns every reference (exhaustive, for measuring the shortlist's
+  // recall).
+  int candidates = 32;
+  // Alignments with a larger E-value are no evidence.
+  double max_evalue = 1e-5;
+};
+
+struct ReferenceHit {
+  int reference = -1;  // Index into the reference set.
+  int score = 0;       // Raw alignment score.
+  double bits = 0;
+  double evalue = 0;
+  // Identical columns over alignment columns (gaps included), as BLAST and
+  // DIAMOND report identity.
+  double identity = 0;
+  double query_coverage = 0;      // Aligned share of the query.
+  double reference_coverage = 0;  // Aligned share of the reference.
+  int query_start = 0;            // 1-based, inclusive.
+  int query_end = 0;
+  int reference_start = 0;
+  int reference_end = 0;
+};
+
+class NearestReferenceFinder {
+ public:
+  NearestReferenceFinder(std::vector<Reference> references,
+                         NearestReferenceOptions options);
+  ~NearestReferenceFinder();
+  NearestReferenceFinder(const NearestReferenceFinder&) = delete;
+  NearestReferenceFinder& operator=(const NearestReferenceFinder&) = delete;
+
+  // The best-scoring alignment among the candidates whose E-value is within
+  // the limit; nullopt when none. Safe to call from several threads at once.
+  std::optional<ReferenceHit> Find(absl::string_view residues) const;
+
+  const std::vector<Reference>& references() const { return references_; }
+  const Reference& reference(const ReferenceHit& hit) const {
+    return references_[hit.reference];
+  }
+
+ private:
+  std::vector<int> Candidates(const std::vector<int8_t>& query) const;
+
+  const std::vector<Reference> references_;
+  const NearestReferenceOptions options_;
+  std::vector<std::vector<int8_t>> encoded_;  // Per reference.
+  int64_t total_residues_ = 0;
+  // For each k-mer code, the references holding it (each once).
+  std::vector<std::vector<int32_t>> postings_;
+};
+
+}  // namespace argserve
+
+#endif  // ARGSERVE_EVIDENCE_NEAREST_REFERENCE_H_

@@ -1,0 +1,190 @@
+#include "argserve/evidence/nearest_reference.h"
+
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+
+#include "absl/strings/str_cat.h"
+#include "argserve/evidence/scoring.h"
+#include "tests/cpp/support/random_protein.h"
+
+namespace argserve {
+namespace {
+
+using ::testing::HasSubstr;
+using testing::Mutate;
+using testing::RandomProtein;
+using testing::Shuffled;
+
+std::vector<Reference> RandomReferences(int count, std::mt19937& rng) {
+  std::vector<Reference> references;
+  for (int i = 0; i < count; ++i) {
+    references.push_back({absl::StrCat("gene", i, "-1_1_ACC", i),
+                          absl::StrCat("gene", i, "-1"), absl::StrCat("ACC", i),
+                          i % 2 == 0 ? "beta-lactam" : "tetracycline",
+                          RandomProtein(200 + 10 * (i % 7), rng)});
+  }
+  return references;
+}
+
+class NearestReferenceTest : public ::testing::Test {
+ protected:
+  NearestReferenceTest()
+      : rng_(7),
+        references_(RandomReferences(40, rng_)),
+        finder_(references_, NearestReferenceOptions()) {}
+
+  std::mt19937 rng_;
+  const std::vector<Reference> references_;
+  const NearestReferenceFinder finder_;
+};
+
+TEST_F(NearestReferenceTest, IdenticalProteinIsItsReferenceAtFullIdentity) {
+  for (int r : {0, 13, 39}) {
+    auto hit = finder_.Find(references_[r].residues);
+    ASSERT_TRUE(hit.has_value()) << r;
+    EXPECT_EQ(finder_.reference(*hit).id, references_[r].id);
+    EXPECT_DOUBLE_EQ(hit->identity, 1.0);
+    EXPECT_DOUBLE_EQ(hit->query_coverage, 1.0);
+    EXPECT_DOUBLE_EQ(hit->reference_coverage, 1.0);
+    EXPECT_EQ(hit->query_start, 1);
+    EXPECT_EQ(hit->reference_end,
+              static_cast<int>(references_[r].residues.size()));
+    EXPECT_LT(hit->evalue, 1e-50);
+  }
+}
+
+TEST_F(NearestReferenceTest, LowerCaseAndIdenticalScoresAgree) {
+  std::string lower = references_[5].residues;
+  for (char& c : lower) c = static_cast<char>(std::tolower(c));
+  auto upper_hit = finder_.Find(references_[5].residues);
+  auto lower_hit = finder_.Find(lower);
+  ASSERT_TRUE(upper_hit && lower_hit);
+  EXPECT_EQ(upper_hit->score, lower_hit->score);
+}
+
+TEST_F(NearestReferenceTest, ShuffledProteinHasNoCloseReference) {
+  int hits = 0;
+  for (int r = 0; r < 20; ++r) {
+    hits += finder_.Find(Shuffled(references_[r].residues, rng_)).has_value();
+  }
+  EXPECT_EQ(hits, 0);
+  EXPECT_FALSE(finder_.Find(RandomProtein(300, rng_)).has_value());
+}
+
+TEST_F(NearestReferenceTest, MutatedCopyFindsItsReferenceWithItsIdentity) {
+  // Every fourth residue changed: 75% identity, no gaps.
+  const std::string variant = Mutate(references_[21].residues, 4, rng_);
+  auto hit = finder_.Find(variant);
+  ASSERT_TRUE(hit.has_value());
+  EXPECT_EQ(finder_.reference(*hit).id, references_[21].id);
+  EXPECT_NEAR(hit->identity, 0.75, 0.02);
+  EXPECT_GT(hit->query_coverage, 0.95);
+}
+
+TEST_F(NearestReferenceTest, FragmentCoversItselfAndPartOfTheReference) {
+  const std::string& whole = references_[8].residues;
+  const std::string fragment = whole.substr(50, whole.size() / 2);
+  auto hit = finder_.Find(fragment);
+  ASSERT_TRUE(hit.has_value());
+  EXPECT_EQ(finder_.reference(*hit).id, references_[8].id);
+  EXPECT_DOUBLE_EQ(hit->query_coverage, 1.0);
+  EXPECT_NEAR(hit->reference_coverage, 0.5, 0.01);
+  EXPECT_EQ(hit->reference_start, 51);
+}
+
+TEST_F(NearestReferenceTest, GappedVariantCountsGapsAsColumns) {
+  // Ten residues deleted in the middle: 10 gap columns, the rest identical.
+  const std::string& whole = references_[2].residues;
+  const std::string variant = whole.substr(0, 100) + whole.substr(110);
+  auto hit = finder_.Find(variant);
+  ASSERT_TRUE(hit.has_value());
+  EXPECT_EQ(finder_.reference(*hit).id, references_[2].id);
+  EXPECT_NEAR(hit->identity,
+              static_cast<double>(variant.size()) / whole.size(), 1e-9);
+}
+
+TEST_F(NearestReferenceTest, ShortlistFindsWhatAligningEverythingFinds) {
+  NearestReferenceOptions exhaustive;
+  exhaustive.candidates = 0;
+  const NearestReferenceFinder all(references_, exhaustive);
+  for (int r = 0; r < 40; r += 3) {
+    const std::string variant = Mutate(references_[r].residues, 4, rng_);
+    auto a = finder_.Find(variant);
+    auto b = all.Find(variant);
+    ASSERT_TRUE(a && b) << r;
+    EXPECT_EQ(a->reference, b->reference);
+    EXPECT_EQ(a->score, b->score);
+  }
+}
+
+TEST(NearestReference, EmptySetOrQueryFindsNothing) {
+  const NearestReferenceFinder none({}, NearestReferenceOptions());
+  EXPECT_FALSE(none.Find("MKVLAAGIVALLLAAGCSS").has_value());
+  std::mt19937 rng(1);
+  const NearestReferenceFinder some(RandomReferences(3, rng),
+                                    NearestReferenceOptions());
+  EXPECT_FALSE(some.Find("").has_value());
+}
+
+TEST(Scoring, Blosum62ComesThroughWithTheRightLetters) {
+  const SubstitutionMatrix& m = Blosum62();
+  const auto score = [&](char a, char b) {
+    const std::vector<int8_t> codes = EncodeResidues(std::string{a, b});
+    return m.scores[static_cast<size_t>(codes[0]) * m.size + codes[1]];
+  };
+  EXPECT_EQ(score('W', 'W'), 11);
+  EXPECT_EQ(score('A', 'A'), 4);
+  EXPECT_EQ(score('C', 'C'), 9);
+  EXPECT_EQ(score('W', 'F'), 1);
+  EXPECT_EQ(score('E', 'K'), 1);
+  EXPECT_EQ(score('a', 'R'), -1);
+  EXPECT_TRUE(IsStandardResidue(EncodeResidues("L")[0]));
+  EXPECT_FALSE(IsStandardResidue(EncodeResidues("X")[0]));
+  // Bits and E-value follow from each other: E = m n 2^-bits.
+  EXPECT_NEAR(EValue(100, 300, 1000000),
+              300.0 * 1e6 * std::pow(2.0, -BitScore(100)), 1e-12);
+}
+
+TEST(ReferenceTable, ParsesRowsAndNamesWhatIsWrong) {
+  auto table = ParseReferenceTable(
+      "id\tgene\taccession\tclass\tresidues\n"
+      "blaTEM-1_1_AY458016\tblaTEM-1\tAY458016\tbeta-lactam\tmsiqhfr\n"
+      "x\t\t\ttetracycline\tMKV\n",
+      "refs.tsv");
+  ASSERT_TRUE(table.ok()) << table.status();
+  ASSERT_EQ(table->size(), 2u);
+  EXPECT_EQ((*table)[0].residues, "MSIQHFR");
+  EXPECT_EQ((*table)[1].gene, "x");  // No gene: the id stands for it.
+  EXPECT_THAT(ParseReferenceTable("id\tclass\n", "r.tsv").status().message(),
+              HasSubstr("r.tsv:1: expected the header"));
+  EXPECT_THAT(ParseReferenceTable("id\tgene\taccession\tclass\tresidues\n"
+                                  "a\tb\tc\n",
+                                  "r.tsv")
+                  .status()
+                  .message(),
+              HasSubstr("r.tsv:2: expected 5 tab-separated fields, found 3"));
+  EXPECT_THAT(ParseReferenceTable("id\tgene\taccession\tclass\tresidues\n"
+                                  "a\tg\t\tc\tMK\na\tg\t\tc\tMV\n",
+                                  "r.tsv")
+                  .status()
+                  .message(),
+              HasSubstr("r.tsv:3: duplicate reference id 'a'"));
+  EXPECT_THAT(ParseReferenceTable("id\tgene\taccession\tclass\tresidues\n"
+                                  "a\tg\t\tc\tMK*\n",
+                                  "r.tsv")
+                  .status()
+                  .message(),
+              HasSubstr("invalid character at residue 3"));
+  EXPECT_FALSE(ParseReferenceTable("", "r.tsv").ok());
+}
+
+TEST(ReferenceTable, GeneFamilyDropsTheAlleleNumber) {
+  EXPECT_EQ(GeneFamily("blaOXA-48"), "blaOXA");
+  EXPECT_EQ(GeneFamily("blaTEM-1"), "blaTEM");
+  EXPECT_EQ(GeneFamily("aac(6')-Ib"), "aac(6')-Ib");
+  EXPECT_EQ(GeneFamily("tet(M)"), "tet(M)");
+  EXPECT_EQ(GeneFamily("mcr-"), "mcr-");
+}
+
+}  // namespace
+}  // namespace argserve

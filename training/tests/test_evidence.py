@@ -1,0 +1,136 @@
+"""The evidence rule (argtrain.evidence) and the evidence tool's output (argtrain.evidence_tool)."""
+
+import os
+
+import pytest
+from fakeevidence import fake_tool
+
+from argtrain import evidence as ev
+from argtrain import evidence_tool as et
+from argtrain.homology import ToolError
+
+T = ev.Thresholds()  # identity 0.8, reference coverage 0.6, e-value 1e-5
+
+
+def _hit(identity=0.9, reference_coverage=0.9, evalue=1e-30, label="beta-lactam"):
+    return ev.Hit("blaX_1_A1", "blaX", "A1", label, identity, 0.5, reference_coverage, 300.0,
+                  120.0, evalue)
+
+
+def test_default_thresholds():
+    assert T.to_json() == {"reference_min_identity": 0.8, "reference_min_coverage": 0.6,
+                           "max_evalue": 1e-05}
+    assert ev.Thresholds.from_json(T.to_json()) == T
+
+
+@pytest.mark.parametrize("kw", [{"reference_min_identity": 1.1},
+                                {"reference_min_coverage": -0.1}, {"max_evalue": -1.0},
+                                {"max_evalue": float("nan")}, {"max_evalue": float("inf")}])
+def test_bad_thresholds(kw):
+    with pytest.raises(ValueError):
+        ev.Thresholds(**kw)
+
+
+def test_reference_tier_overrides_the_model():
+    h = _hit()
+    for is_arg, label in [(True, "tetracycline"), (False, "nonarg")]:
+        call = ev.combine(is_arg, label, h, T, "nonarg")
+        assert call == ev.Call("reference", True, "beta-lactam", h)
+
+
+def test_thresholds_at_the_boundary_count():
+    h = _hit(identity=0.8, reference_coverage=0.6, evalue=1e-5)
+    assert ev.combine(False, "nonarg", h, T, "nonarg").tier == "reference"
+    assert ev.reference_only(h, T, "nonarg") == "beta-lactam"
+
+
+@pytest.mark.parametrize("h", [_hit(identity=0.7999), _hit(reference_coverage=0.5999)])
+def test_below_a_threshold_the_model_decides(h):
+    assert ev.combine(True, "tetracycline", h, T, "nonarg") == \
+        ev.Call("model", True, "tetracycline", h)
+    assert ev.combine(False, "nonarg", h, T, "nonarg") == ev.Call("model", False, "nonarg", h)
+    # The reference alone still gives the hit's class.
+    assert ev.reference_only(h, T, "nonarg") == "beta-lactam"
+
+
+def test_no_hit_is_novel_for_an_arg_call():
+    assert ev.combine(True, "tetracycline", None, T, "nonarg") == \
+        ev.Call("novel", True, "tetracycline", None)
+    assert ev.combine(False, "nonarg", None, T, "nonarg") == ev.Call("model", False, "nonarg", None)
+    assert ev.reference_only(None, T, "nonarg") == "nonarg"
+
+
+def test_a_hit_above_max_evalue_is_no_hit():
+    h = _hit(evalue=1.0001e-5)  # identity and coverage would make it a reference call
+    assert ev.counted(h, T) is None
+    assert ev.combine(True, "tetracycline", h, T, "nonarg") == \
+        ev.Call("novel", True, "tetracycline", None)
+    assert ev.combine(False, "nonarg", h, T, "nonarg") == ev.Call("model", False, "nonarg", None)
+    assert ev.reference_only(h, T, "nonarg") == "nonarg"
+    loose = ev.Thresholds(max_evalue=1e-3)
+    assert ev.combine(False, "nonarg", h, loose, "nonarg").tier == "reference"
+
+
+def test_thresholds_are_parameters():
+    strict = ev.Thresholds(reference_min_identity=0.95, reference_min_coverage=0.95)
+    assert ev.combine(True, "a", _hit(), strict, "nonarg").tier == "model"
+
+
+# ---------------------------------------------------------------------------------------------
+# The tool's output
+
+ROWS = [et.HEADER,
+        "q1\tblaX_1_A1\tblaX\tA1\tbeta-lactam\t0.95\t0.9\t1.0\t512\t210.5\t1e-60",
+        "q3\ttetM\ttetM\t\ttetracycline\t0.3\t0.2\t0.25\t40\t20.1\t0.5"]
+
+
+def test_parse_hits():
+    hits = et.parse_hits("\n".join(ROWS) + "\n")
+    assert set(hits) == {"q1", "q3"}
+    assert hits["q1"] == ev.Hit("blaX_1_A1", "blaX", "A1", "beta-lactam", 0.95, 0.9, 1.0, 512.0,
+                                210.5, 1e-60)
+    assert hits["q3"].accession == "" and hits["q3"].evalue == 0.5
+    assert et.parse_hits(et.HEADER + "\n") == {}
+
+
+@pytest.mark.parametrize("text, message", [
+    ("", "expected the header"),
+    ("query_id\treference_id\n", "expected the header"),
+    (et.HEADER + "\nq1\tr\tg\ta\tc\t0.9\n", "line 2: 6 fields"),
+    (et.HEADER + "\nq1\tr\tg\ta\tc\tx\t0.9\t0.9\t1\t1\t1\n", "identity 'x' is not a number"),
+    (et.HEADER + "\nq1\tr\tg\ta\tc\t95\t0.9\t0.9\t1\t1\t1\n", "not a fraction"),
+    (et.HEADER + "\nq1\tr\tg\ta\tc\t0.9\t0.9\t0.9\t1\t1\tnan\n", "evalue is NaN"),
+    ("\n".join(ROWS + [ROWS[1]]), "line 4: query 'q1' has more than one row"),
+])
+def test_parse_hits_errors(text, message):
+    with pytest.raises(et.EvidenceError, match=message):
+        et.parse_hits(text)
+
+
+def test_run_evidence_tool(tmp_path):
+    tool = fake_tool(tmp_path, "\n".join(ROWS) + "\n")
+    refs = "id\tgene\taccession\tclass\tresidues\nblaX_1_A1\tblaX\tA1\tbeta-lactam\tMKV\n"
+    hits, command = et.run_evidence_tool(tool, refs, [("q1", "mkv*"), ("q2", "WW"), ("q3", "K")],
+                                         threads=3)
+    assert set(hits) == {"q1", "q3"} and hits["q1"].identity == 0.95
+    argv = (tmp_path / "argv.txt").read_text().split("\n")
+    assert argv[0] == "--references" and argv[1].endswith("references.tsv")
+    assert argv[2] == "--fasta" and argv[3].endswith("test_queries.fasta")
+    assert argv[4:] == ["--threads", "3"]
+    assert command.startswith(str(tool) + " --references ")
+    assert (tmp_path / "seen_references.tsv").read_text() == refs
+    assert (tmp_path / "seen_queries.fasta").read_text() == ">q1\nMKV\n>q2\nWW\n>q3\nK\n"
+    assert not os.path.exists(argv[1])  # the scratch directory is gone
+
+
+def test_run_evidence_tool_errors(tmp_path):
+    with pytest.raises(et.EvidenceError, match="'q1' occurs more than once"):
+        et.run_evidence_tool(tmp_path / "none", "", [("q1", "M"), ("q1", "K")])
+    with pytest.raises(ToolError, match="cannot run"):
+        et.run_evidence_tool(tmp_path / "none", "", [("q1", "M")])
+    bad = fake_tool(tmp_path, "", exit_code=3)
+    with pytest.raises(ToolError, match="exit 3.*\n.*fake failure"):
+        et.run_evidence_tool(bad, "", [("q1", "M")])
+    stray = fake_tool(tmp_path, "\n".join(ROWS) + "\n")
+    with pytest.raises(et.EvidenceError, match="not asked.*q3"):
+        et.run_evidence_tool(stray, "", [("q1", "M")])
