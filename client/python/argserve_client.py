@@ -23,6 +23,30 @@ RETRYABLE = (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.RESOURCE_EXHAUSTED)
 HEALTH_CHECK = "/grpc.health.v1.Health/Check"
 
 
+TIERS = {0: "", 1: "reference", 2: "model", 3: "novel"}
+
+
+@dataclass
+class ReferenceHit:
+    """The nearest reference of a protein (docs/evidence.md); percentages 0-100."""
+    id: str
+    gene: str
+    accession: str
+    class_name: str
+    identity: float
+    query_coverage: float
+    reference_coverage: float
+    score: int
+    bit_score: float
+    evalue: float
+
+    @classmethod
+    def from_proto(cls, r: argserve_pb2.ReferenceHit) -> "ReferenceHit":
+        return cls(r.id, r.gene, r.accession, r.class_name, r.identity_percent,
+                   r.query_coverage_percent, r.reference_coverage_percent, r.score, r.bit_score,
+                   r.evalue)
+
+
 @dataclass
 class Prediction:
     id: str
@@ -34,12 +58,17 @@ class Prediction:
     scores: list[tuple[str, float]] = field(default_factory=list)
     arg_probability: float = 0.0  # P(ARG) = 1 - P(nonarg)
     below_min_residues: bool = False  # too short for a call: never an ARG
+    tier: str = ""  # "reference", "model" or "novel": what decided the call
+    model_class: str = ""  # the model's own call
+    model_is_arg: bool = False
+    nearest_reference: ReferenceHit | None = None
 
     @classmethod
     def from_proto(cls, p: argserve_pb2.Prediction) -> "Prediction":
+        hit = ReferenceHit.from_proto(p.nearest_reference) if p.HasField("nearest_reference") else None
         return cls(p.id, p.predicted_class, p.probability, p.is_arg, p.length, p.truncated,
                    [(s.class_name, s.probability) for s in p.scores], p.arg_probability,
-                   p.below_min_residues)
+                   p.below_min_residues, TIERS.get(p.tier, ""), p.model_class, p.model_is_arg, hit)
 
 
 def read_fasta(path: str) -> Iterator[tuple[str, str]]:

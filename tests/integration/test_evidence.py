@@ -132,3 +132,15 @@ def test_evidence_can_be_switched_off(tmp_path, queries):
         assert all(r["predicted_class"] == r["model_class"] for r in rows)
     finally:
         server.kill()
+
+
+def test_python_client_carries_the_evidence(server, queries):
+    from argserve_client import ArgServeClient
+    _, refs = queries
+    rid, cls, residues = refs[1]
+    with ArgServeClient(server.target) as client:
+        same, other = client.classify([("same", residues), ("other", shuffled(residues, 9))])
+    assert same.tier == "reference" and same.predicted_class == cls
+    assert same.nearest_reference is not None and same.nearest_reference.id == rid
+    assert same.nearest_reference.identity == pytest.approx(100.0)
+    assert other.nearest_reference is None and other.tier in ("model", "novel")
