@@ -37,14 +37,20 @@ void Progress::Update(size_t done, bool final) {
   std::fflush(stderr);
 }
 
-OrderedSink::OrderedSink(ResultWriter& writer, size_t total, Progress& progress)
-    : writer_(writer), results_(total), progress_(progress) {}
+OrderedSink::OrderedSink(ResultWriter& writer,
+                         const std::vector<FastaRecord>& records,
+                         Progress& progress)
+    : writer_(writer),
+      records_(records),
+      results_(records.size()),
+      progress_(progress) {}
 
 void OrderedSink::Put(size_t index, v1::Prediction prediction) {
   std::lock_guard<std::mutex> lock(mu_);
+  if (prediction.has_status() && prediction.status().code() != 0) ++failed_;
   results_[index] = std::move(prediction);
   while (next_ < results_.size() && results_[next_]) {
-    writer_.Write(*results_[next_]);
+    writer_.Write(*results_[next_], records_[next_]);
     results_[next_].reset();  // Written: free it.
     ++next_;
   }
@@ -56,11 +62,27 @@ size_t OrderedSink::written() const {
   return next_;
 }
 
+size_t OrderedSink::failed() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  return failed_;
+}
+
+v1::LongSequencePolicy RequestPolicy(LongSequences long_sequences) {
+  switch (long_sequences) {
+    case LongSequences::kReject:
+      return v1::LONG_SEQUENCES_REJECT;
+    case LongSequences::kTruncate:
+      return v1::LONG_SEQUENCES_TRUNCATE;
+    default:
+      return v1::LONG_SEQUENCES_SERVER_DEFAULT;
+  }
+}
+
 grpc::Status ClassifyUnary(const ClientOptions& o,
                            v1::ArgClassifier::StubInterface& stub,
                            const std::vector<FastaRecord>& records,
-                           OrderedSink& sink) {
-  const size_t batches = (records.size() + o.batch_size - 1) / o.batch_size;
+                           const std::vector<size_t>& send, OrderedSink& sink) {
+  const size_t batches = (send.size() + o.batch_size - 1) / o.batch_size;
   std::atomic<size_t> next_batch{0};
   std::mutex error_mu;
   grpc::Status first_error;
@@ -71,12 +93,14 @@ grpc::Status ClassifyUnary(const ClientOptions& o,
       if (b >= batches) return;
       v1::ClassifyRequest request;
       request.mutable_options()->set_top_k(o.top_k);
+      request.mutable_options()->set_long_sequences(
+          RequestPolicy(o.long_sequences));
       const size_t begin = b * o.batch_size;
-      const size_t end = std::min(records.size(), begin + o.batch_size);
+      const size_t end = std::min(send.size(), begin + o.batch_size);
       for (size_t i = begin; i < end; ++i) {
         auto* sequence = request.add_sequences();
-        sequence->set_id(records[i].id);
-        sequence->set_residues(records[i].residues);
+        sequence->set_id(records[send[i]].id);
+        sequence->set_residues(records[send[i]].residues);
       }
       v1::ClassifyResponse response;
       grpc::ClientContext context;
@@ -96,8 +120,8 @@ grpc::Status ClassifyUnary(const ClientOptions& o,
         return;
       }
       for (size_t i = begin; i < end; ++i) {
-        sink.Put(i, std::move(*response.mutable_predictions(
-                        static_cast<int>(i - begin))));
+        sink.Put(send[i], std::move(*response.mutable_predictions(
+                              static_cast<int>(i - begin))));
       }
     }
   };
@@ -111,13 +135,12 @@ grpc::Status ClassifyUnary(const ClientOptions& o,
 grpc::Status ClassifyStream(const ClientOptions& o,
                             v1::ArgClassifier::StubInterface& stub,
                             const std::vector<FastaRecord>& records,
+                            const std::vector<size_t>& send,
                             OrderedSink& sink) {
   std::unordered_map<std::string_view, size_t> index_of;
-  index_of.reserve(records.size());
-  for (size_t i = 0; i < records.size(); ++i)
-    index_of.emplace(records[i].id, i);
-  std::vector<size_t> pending(records.size());
-  for (size_t i = 0; i < pending.size(); ++i) pending[i] = i;
+  index_of.reserve(send.size());
+  for (size_t i : send) index_of.emplace(records[i].id, i);
+  std::vector<size_t> pending = send;
 
   for (int attempt = 0;; ++attempt) {
     grpc::ClientContext context;
@@ -127,6 +150,8 @@ grpc::Status ClassifyStream(const ClientOptions& o,
       for (size_t begin = 0; begin < pending.size(); begin += o.batch_size) {
         v1::ClassifyStreamRequest request;
         request.mutable_options()->set_top_k(o.top_k);
+        request.mutable_options()->set_long_sequences(
+            RequestPolicy(o.long_sequences));
         for (size_t k = begin;
              k < std::min(pending.size(), begin + o.batch_size); ++k) {
           auto* sequence = request.add_sequences();
@@ -151,6 +176,8 @@ grpc::Status ClassifyStream(const ClientOptions& o,
           sink.Put(it->second, std::move(prediction));
         } else if (Retryable(code) && attempt < o.connection.retries) {
           retry.push_back(it->second);
+        } else if (!o.strict) {
+          sink.Put(it->second, std::move(prediction));
         } else if (sequence_error.ok()) {
           sequence_error = grpc::Status(
               code, absl::StrCat("sequence '", prediction.id(),

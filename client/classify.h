@@ -36,33 +36,46 @@ class Progress {
 // available.
 class OrderedSink {
  public:
-  OrderedSink(ResultWriter& writer, size_t total, Progress& progress);
+  // `records` (what the results are of) must outlive the sink.
+  OrderedSink(ResultWriter& writer, const std::vector<FastaRecord>& records,
+              Progress& progress);
 
+  // A prediction with a non-OK status: the record was not classified.
   void Put(size_t index, v1::Prediction prediction);
   size_t written() const;
+  size_t failed() const;
 
  private:
   mutable std::mutex mu_;
   ResultWriter& writer_;
+  const std::vector<FastaRecord>& records_;
+  size_t failed_ = 0;
   std::vector<std::optional<v1::Prediction>> results_;
   size_t next_ = 0;
   Progress& progress_;
 };
+
+// Both modes classify the records at the indices `send` (ascending).
 
 // Unary mode: `concurrency` threads each send one batch at a time; retries
 // are the channel's (connection.h).
 grpc::Status ClassifyUnary(const ClientOptions& options,
                            v1::ArgClassifier::StubInterface& stub,
                            const std::vector<FastaRecord>& records,
-                           OrderedSink& sink);
+                           const std::vector<size_t>& send, OrderedSink& sink);
 
 // Stream mode: one bidirectional stream; sequences refused with a retryable
 // per-sequence status, or unanswered when a stream fails retryably, are sent
-// again on a new stream, with backoff.
+// again on a new stream, with backoff. A sequence refused for good is written
+// with its status, or, with --strict, ends the run.
 grpc::Status ClassifyStream(const ClientOptions& options,
                             v1::ArgClassifier::StubInterface& stub,
                             const std::vector<FastaRecord>& records,
+                            const std::vector<size_t>& send,
                             OrderedSink& sink);
+
+// The request option for the client's --long-sequences.
+v1::LongSequencePolicy RequestPolicy(LongSequences long_sequences);
 
 }  // namespace argserve
 

@@ -1,19 +1,23 @@
 // argserve-cli: command-line client of argserve. See `argserve-cli --help`.
 #include <grpcpp/grpcpp.h>
 #include <unistd.h>
+#include <zlib.h>
 
 #include <algorithm>
 #include <cstdio>
 #include <cstdlib>
+#include <optional>
 #include <string>
 #include <vector>
 
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "argserve/common/fasta.h"
 #include "argserve/v1/argserve.grpc.pb.h"
 #include "client/classify.h"
 #include "client/connection.h"
+#include "client/input.h"
 #include "client/options.h"
 #include "client/output.h"
 #include "grpc/health/v1/health.grpc.pb.h"
@@ -25,9 +29,32 @@ void Fail(const std::string& message) {
   std::fprintf(stderr, "argserve-cli: error: %s\n", message.c_str());
 }
 
-int RunClassify(const ClientOptions& o) {
-  // Everything is read and checked before anything is sent.
-  std::vector<FastaRecord> records;
+// A FILE* whose bytes go through zlib into a gzip file: the writers stay
+// plain stdio.
+std::FILE* OpenGzip(const std::string& path) {
+  gzFile gz = gzopen(path.c_str(), "wb6");
+  if (gz == nullptr) return nullptr;
+  cookie_io_functions_t io{};
+  io.write = [](void* cookie, const char* data, size_t size) -> ssize_t {
+    const int n = gzwrite(static_cast<gzFile>(cookie), data,
+                          static_cast<unsigned>(size));
+    return n > 0 ? n : -1;
+  };
+  io.close = [](void* cookie) {
+    return gzclose(static_cast<gzFile>(cookie)) == Z_OK ? 0 : EOF;
+  };
+  std::FILE* file = fopencookie(gz, "w", io);
+  if (file == nullptr) gzclose(gz);
+  return file;
+}
+
+// Reads the input as --input says, into the records to classify; those that
+// cannot be are kept with their problem unless --strict. Returns an exit code
+// when the run cannot go on.
+std::optional<int> ReadInput(const ClientOptions& o,
+                             std::vector<FastaRecord>& records) {
+  const BadRecords bad_records =
+      o.strict ? BadRecords::kFail : BadRecords::kKeep;
   for (const std::string& seq : o.seqs) {
     const size_t eq = seq.find('=');
     std::string text =
@@ -36,7 +63,8 @@ int RunClassify(const ClientOptions& o) {
             : absl::StrCat(">", seq.substr(0, eq), "\n", seq.substr(eq + 1),
                            "\n");
     if (auto status = ParseFasta(
-            text, absl::StrCat("--seq #", &seq - o.seqs.data() + 1), records);
+            text, absl::StrCat("--seq #", &seq - o.seqs.data() + 1), records,
+            ResidueAlphabet::AnyLetter(), bad_records);
         !status.ok()) {
       Fail(std::string{status.message()});
       return kExitBadInput;
@@ -45,7 +73,9 @@ int RunClassify(const ClientOptions& o) {
   std::vector<std::string> inputs = o.inputs;
   if (inputs.empty() && o.seqs.empty()) inputs.emplace_back("-");
   for (const std::string& path : inputs) {
-    if (auto status = ReadFasta(path, records); !status.ok()) {
+    if (auto status = ReadFasta(path, records, ResidueAlphabet::AnyLetter(),
+                                bad_records);
+        !status.ok()) {
       Fail(std::string{status.message()});
       return kExitBadInput;
     }
@@ -54,6 +84,40 @@ int RunClassify(const ClientOptions& o) {
     Fail(std::string{status.message()});
     return kExitBadInput;
   }
+  switch (o.input) {
+    case InputType::kProtein:
+      if (auto status = CheckNotNucleotide(records); !status.ok()) {
+        Fail(std::string{status.message()});
+        return kExitBadInput;
+      }
+      break;
+    case InputType::kCds:
+      TranslateCodingSequences(records);
+      break;
+    case InputType::kContigs: {
+      std::vector<FastaRecord> contigs, failed;
+      for (FastaRecord& record : records)
+        (record.problem.empty() ? contigs : failed)
+            .push_back(std::move(record));
+      auto genes = CallGenes(contigs, o.gene_calling);
+      if (!genes.ok()) {
+        Fail(std::string{genes.status().message()});
+        return genes.status().code() == absl::StatusCode::kFailedPrecondition
+                   ? kExitFailure
+                   : kExitBadInput;
+      }
+      records = std::move(failed);
+      for (FastaRecord& gene : *genes) records.push_back(std::move(gene));
+      break;
+    }
+  }
+  return std::nullopt;
+}
+
+int RunClassify(const ClientOptions& o) {
+  // Everything is read and checked before anything is sent.
+  std::vector<FastaRecord> records;
+  if (auto code = ReadInput(o, records)) return *code;
 
   auto channel = Connect(o.connection);
   auto stub = v1::ArgClassifier::NewStub(channel);
@@ -74,14 +138,21 @@ int RunClassify(const ClientOptions& o) {
       return ExitCodeFor(status);
     }
   }
-  // The model's own alphabet: the files were read before it was known.
-  if (!info.residues().empty()) {
-    const ResidueAlphabet model_residues(info.residues());
-    for (const FastaRecord& record : records) {
-      if (auto status = CheckResidues(record, model_residues); !status.ok()) {
-        Fail(std::string{status.message()});
-        return kExitBadInput;
-      }
+  // The model's alphabet and length limit: the files were read before they
+  // were known.
+  const bool reject_long =
+      o.long_sequences == LongSequences::kReject ||
+      (o.long_sequences == LongSequences::kServerDefault &&
+       info.long_sequence_policy() != "truncate");
+  CheckAgainstModel(records, info, reject_long);
+  std::vector<size_t> send;
+  send.reserve(records.size());
+  for (size_t i = 0; i < records.size(); ++i) {
+    if (records[i].problem.empty()) {
+      send.push_back(i);
+    } else if (o.strict) {
+      Fail(records[i].problem);
+      return kExitBadInput;
     }
   }
 
@@ -89,7 +160,8 @@ int RunClassify(const ClientOptions& o) {
   std::string temp_path;
   if (!o.output.empty() && o.output != "-") {
     temp_path = absl::StrCat(o.output, ".tmp.", getpid());
-    out = std::fopen(temp_path.c_str(), "wb");
+    out = absl::EndsWith(o.output, ".gz") ? OpenGzip(temp_path)
+                                          : std::fopen(temp_path.c_str(), "wb");
     if (out == nullptr) {
       Fail(absl::StrCat("cannot write '", temp_path, "'"));
       return kExitFailure;
@@ -103,19 +175,24 @@ int RunClassify(const ClientOptions& o) {
   run.model_version = info.version();
   run.reference_set_version = info.references().version();
   std::vector<std::string> input_names;
-  for (const std::string& path : inputs)
+  for (const std::string& path : o.inputs)
     input_names.push_back(HamronizationInputName(path));
-  if (input_names.empty()) input_names.emplace_back("command_line");
+  if (input_names.empty())
+    input_names.emplace_back(o.seqs.empty() ? "stdin" : "command_line");
   run.input_file_name = absl::StrJoin(input_names, ",");
   writer->Begin(run);
   Progress progress(!o.quiet && isatty(2), records.size());
-  OrderedSink sink(*writer, records.size(), progress);
-  grpc::Status status = o.stream ? ClassifyStream(o, *stub, records, sink)
-                                 : ClassifyUnary(o, *stub, records, sink);
+  OrderedSink sink(*writer, records, progress);
+  for (size_t i = 0; i < records.size(); ++i) {
+    if (!records[i].problem.empty()) sink.Put(i, RecordFailure(records[i]));
+  }
+  grpc::Status status = o.stream
+                            ? ClassifyStream(o, *stub, records, send, sink)
+                            : ClassifyUnary(o, *stub, records, send, sink);
   if (status.ok()) writer->End();
   progress.Update(sink.written(), /*final=*/true);
-  const bool write_failed = std::fflush(out) != 0 || std::ferror(out);
-  if (out != stdout) std::fclose(out);
+  bool write_failed = std::fflush(out) != 0 || std::ferror(out);
+  if (out != stdout) write_failed = std::fclose(out) != 0 || write_failed;
   if (!status.ok() || write_failed) {
     if (!temp_path.empty()) std::remove(temp_path.c_str());
     if (!status.ok()) {
@@ -129,13 +206,20 @@ int RunClassify(const ClientOptions& o) {
     Fail("cannot write the output");
     return kExitFailure;
   }
+  if (sink.failed() > 0) {
+    std::fprintf(stderr,
+                 "argserve-cli: %zu of %zu records could not be classified "
+                 "(their status is in the output); the other %zu were\n",
+                 sink.failed(), records.size(),
+                 records.size() - sink.failed());
+  }
   if (!temp_path.empty() &&
       std::rename(temp_path.c_str(), o.output.c_str()) != 0) {
     std::remove(temp_path.c_str());
     Fail(absl::StrCat("cannot rename the output to '", o.output, "'"));
     return kExitFailure;
   }
-  return kExitOk;
+  return sink.failed() > 0 ? kExitSomeRecordsFailed : kExitOk;
 }
 
 int RunInfo(const ClientOptions& o) {
@@ -215,6 +299,9 @@ int Run(const ClientOptions& options) {
   switch (options.command) {
     case Command::kHelp:
       std::fputs(options.help.c_str(), stdout);
+      return kExitOk;
+    case Command::kVersion:
+      std::printf("argserve-cli %s\n", ARGSERVE_VERSION);
       return kExitOk;
     case Command::kClassify:
       return RunClassify(options);

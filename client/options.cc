@@ -23,7 +23,8 @@ constexpr char kExitCodes[] =
     "Exit codes: 0 success; 1 other failure (e.g. health not SERVING); 2 usage "
     "error;\n3 bad input (malformed FASTA, reported with file, line and "
     "record); 4 server unavailable;\n5 the server refused or failed the "
-    "request.\n";
+    "request;\n6 some records could not be classified (each has its status "
+    "in the output; the rest were).\n";
 
 int ParseInt(const std::string& flag, const std::string& value, int min) {
   int result = 0;
@@ -48,7 +49,8 @@ double ParseDouble(const std::string& flag, const std::string& value,
 // name the flag and the allowed range.
 struct RawValues {
   std::string deadline, top_k, min_probability, batch_size, concurrency,
-      retries, classify_format = "tsv", info_format = "text", token_file;
+      retries, classify_format = "tsv", info_format = "text", token_file,
+      input = "protein", gene_calling = "meta", long_sequences;
 };
 
 // CLI11's messages, in the words of this tool.
@@ -133,11 +135,29 @@ ClientOptions ParseClientOptions(int argc, const char* const* argv,
   classify->add_option("--concurrency", raw.concurrency,
                        "requests in flight (default 4); output stays in "
                        "input order");
+  classify->add_option("--input", raw.input,
+                       "protein (default), cds (nucleotide coding sequences, "
+                       "translated with NCBI table 11) or contigs (genes "
+                       "called with Prodigal)");
+  classify->add_option("--gene-calling", raw.gene_calling,
+                       "with --input contigs: meta (default; metagenomes, "
+                       "any input size) or single (one genome of at least "
+                       "20 kb, Prodigal trained on it)");
+  classify->add_option("--long-sequences", raw.long_sequences,
+                       "proteins longer than the model's maximum: reject "
+                       "(reported per record) or truncate (the first "
+                       "residues, flagged); default: the server's policy");
+  classify->add_flag("--strict", o.strict,
+                     "stop at the first record that cannot be classified "
+                     "(default: report it in the output and go on)");
   classify->add_flag("--stream", o.stream,
                      "use one bidirectional stream instead of unary calls");
   classify->add_flag("-q,--quiet", o.quiet,
                      "no progress bar (it is shown only when stderr is a "
                      "terminal)");
+
+  bool version = false;
+  app.add_flag("--version", version, "print the version and exit");
 
   CLI::App* info = app.add_subcommand("info", "describe the server's model");
   info->allow_extras();
@@ -162,6 +182,10 @@ ClientOptions ParseClientOptions(int argc, const char* const* argv,
     throw Translate(error);
   }
 
+  if (version) {
+    o.command = Command::kVersion;
+    return o;
+  }
   std::string command;
   if (classify->parsed()) {
     o.command = Command::kClassify;
@@ -227,6 +251,32 @@ ClientOptions ParseClientOptions(int argc, const char* const* argv,
                                   raw.info_format, "'")};
   }
   o.info_json = raw.info_format == "json";
+  if (raw.input == "protein") {
+    o.input = InputType::kProtein;
+  } else if (raw.input == "cds") {
+    o.input = InputType::kCds;
+  } else if (raw.input == "contigs") {
+    o.input = InputType::kContigs;
+  } else {
+    throw UsageError{absl::StrCat(
+        "--input must be protein, cds or contigs, not '", raw.input, "'")};
+  }
+  if (raw.gene_calling == "meta" || raw.gene_calling == "single") {
+    o.gene_calling = raw.gene_calling == "meta" ? GeneCalling::kMeta
+                                                : GeneCalling::kSingle;
+  } else {
+    throw UsageError{absl::StrCat("--gene-calling must be meta or single, not '",
+                                  raw.gene_calling, "'")};
+  }
+  if (raw.long_sequences == "reject") {
+    o.long_sequences = LongSequences::kReject;
+  } else if (raw.long_sequences == "truncate") {
+    o.long_sequences = LongSequences::kTruncate;
+  } else if (!raw.long_sequences.empty()) {
+    throw UsageError{
+        absl::StrCat("--long-sequences must be reject or truncate, not '",
+                     raw.long_sequences, "'")};
+  }
   return o;
 }
 

@@ -6,6 +6,7 @@
 #include <string>
 #include <vector>
 
+#include "client/input.h"
 #include "client/output.h"
 
 namespace argserve {
@@ -17,8 +18,15 @@ inline constexpr int kExitUsage = 2;        // Bad command line.
 inline constexpr int kExitBadInput = 3;     // Malformed FASTA or sequence.
 inline constexpr int kExitUnavailable = 4;  // Unreachable or overloaded.
 inline constexpr int kExitServerError = 5;  // The server refused or failed.
+// Every other record was classified; some could not be (their status says
+// why, in the output).
+inline constexpr int kExitSomeRecordsFailed = 6;
 
-enum class Command { kClassify, kInfo, kHealth, kHelp };
+enum class Command { kClassify, kInfo, kHealth, kHelp, kVersion };
+
+// What a request asks for proteins longer than the model's maximum; the
+// server's own policy unless set.
+enum class LongSequences { kServerDefault, kReject, kTruncate };
 
 // How to reach the server; shared by every subcommand.
 struct ConnectionOptions {
@@ -43,6 +51,11 @@ struct ClientOptions {
   int concurrency = 4;
   bool stream = false;
   bool quiet = false;
+  InputType input = InputType::kProtein;
+  GeneCalling gene_calling = GeneCalling::kMeta;
+  LongSequences long_sequences = LongSequences::kServerDefault;
+  // Fail the whole run on the first record that cannot be classified.
+  bool strict = false;
   // info
   bool info_json = false;
   // health

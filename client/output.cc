@@ -14,6 +14,9 @@ namespace {
 
 using nlohmann::json;
 
+// Columns of the TSV format.
+constexpr size_t kTsvColumns = 29;
+
 bool Uncertain(const v1::Prediction& p, const OutputOptions& options) {
   return p.probability() < options.min_probability;
 }
@@ -57,7 +60,36 @@ json VersionsJson(const RunInfo& run) {
               {"reference_set_version", run.reference_set_version}};
 }
 
-json ToJson(const v1::Prediction& p, const OutputOptions& options) {
+bool Failed(const v1::Prediction& p) {
+  return p.has_status() && p.status().code() != 0;
+}
+
+// "ok", or why the record was not classified.
+std::string StatusText(const v1::Prediction& p) {
+  return Failed(p) ? absl::StrCat("error: ", p.status().message()) : "ok";
+}
+
+std::string Strand(int strand) {
+  return strand > 0 ? "+" : strand < 0 ? "-" : "";
+}
+
+json GeneJson(const FastaRecord& record) {
+  if (!record.gene) return nullptr;
+  return json{{"contig", record.gene->contig},
+              {"start", record.gene->start},
+              {"end", record.gene->end},
+              {"strand", Strand(record.gene->strand)}};
+}
+
+json ToJson(const v1::Prediction& p, const OutputOptions& options,
+            const FastaRecord& record) {
+  if (Failed(p)) {
+    return json{{"id", p.id()},
+                {"status", "error"},
+                {"error", p.status().message()},
+                {"length", p.length()},
+                {"gene", GeneJson(record)}};
+  }
   json scores = json::array();
   for (const auto& score : p.scores()) {
     scores.push_back(
@@ -76,7 +108,9 @@ json ToJson(const v1::Prediction& p, const OutputOptions& options) {
               {"tier", TierName(p.tier())},
               {"model_class", p.model_class()},
               {"model_is_arg", p.model_is_arg()},
-              {"nearest_reference", ReferenceJson(p)}};
+              {"nearest_reference", ReferenceJson(p)},
+              {"status", "ok"},
+              {"gene", GeneJson(record)}};
 }
 
 // Ids come from FASTA headers: a tab or newline in one would break the TSV line
@@ -123,9 +157,27 @@ class TsvWriter final : public ResultWriter {
             "reference_id", "reference_gene", "reference_accession",
             "reference_class", "identity", "query_coverage",
             "reference_coverage", "evalue", "model", "reference_set",
-            "software_version"});
+            "software_version", "status", "contig", "gene_start", "gene_end",
+            "strand"});
   }
-  void Write(const v1::Prediction& p) override {
+  void Write(const v1::Prediction& p, const FastaRecord& record) override {
+    std::vector<std::string> gene(4);
+    if (record.gene) {
+      gene = {record.gene->contig, absl::StrCat(record.gene->start),
+              absl::StrCat(record.gene->end), Strand(record.gene->strand)};
+    }
+    if (Failed(p)) {
+      std::vector<std::string> fields(kTsvColumns - 5);
+      fields[0] = p.id();
+      fields[5] = absl::StrCat(p.length());
+      fields[21] = absl::StrCat(run_.model_name, ":", run_.model_version);
+      fields[22] = run_.reference_set_version;
+      fields[23] = run_.software_version;
+      fields.push_back(StatusText(p));
+      for (std::string& field : gene) fields.push_back(std::move(field));
+      PutRow(out_, fields);
+      return;
+    }
     std::string top;
     for (const auto& score : p.scores()) {
       absl::StrAppend(&top, top.empty() ? "" : ",", score.class_name(), ":",
@@ -149,6 +201,8 @@ class TsvWriter final : public ResultWriter {
     fields.push_back(absl::StrCat(run_.model_name, ":", run_.model_version));
     fields.push_back(run_.reference_set_version);
     fields.push_back(run_.software_version);
+    fields.push_back(StatusText(p));
+    for (std::string& field : gene) fields.push_back(std::move(field));
     PutRow(out_, fields);
   }
   void End() override {}
@@ -164,8 +218,8 @@ class JsonLinesWriter final : public ResultWriter {
   JsonLinesWriter(OutputOptions options, std::FILE* out)
       : options_(options), out_(out) {}
   void Begin(const RunInfo& run) override { versions_ = VersionsJson(run); }
-  void Write(const v1::Prediction& p) override {
-    json line = ToJson(p, options_);
+  void Write(const v1::Prediction& p, const FastaRecord& record) override {
+    json line = ToJson(p, options_, record);
     line["versions"] = versions_;
     Put(out_, line.dump() + "\n");
   }
@@ -192,9 +246,10 @@ class JsonWriter final : public ResultWriter {
                      ",\n \"versions\": ", VersionsJson(run).dump(),
                      ",\n \"predictions\": ["));
   }
-  void Write(const v1::Prediction& p) override {
+  void Write(const v1::Prediction& p, const FastaRecord& record) override {
     Put(out_,
-        absl::StrCat(first_ ? "\n  " : ",\n  ", ToJson(p, options_).dump()));
+        absl::StrCat(first_ ? "\n  " : ",\n  ",
+                     ToJson(p, options_, record).dump()));
     first_ = false;
   }
   void End() override { Put(out_, "\n ]\n}\n"); }
@@ -255,8 +310,8 @@ class HamronizationWriter final : public ResultWriter {
             "argserve_model",
             "argserve_server_version"});
   }
-  void Write(const v1::Prediction& p) override {
-    if (!p.is_arg()) return;
+  void Write(const v1::Prediction& p, const FastaRecord& record) override {
+    if (Failed(p) || !p.is_arg()) return;
     const bool hit = p.has_nearest_reference();
     const v1::ReferenceHit& r = p.nearest_reference();
     const bool close = p.tier() == v1::TIER_REFERENCE;
@@ -291,13 +346,13 @@ class HamronizationWriter final : public ResultWriter {
                   when(absl::StrCat(r.reference_end() - r.reference_start() + 1,
                                     "/", r.reference_length())),
                   p.predicted_class(),
-                  "",
-                  "",
-                  "",
+                  record.gene ? absl::StrCat(record.gene->end - record.gene->start + 1) : "",
+                  record.gene ? absl::StrCat(record.gene->start) : "",
+                  record.gene ? absl::StrCat(record.gene->end) : "",
                   absl::StrCat(p.length()),
                   when(absl::StrCat(r.query_start())),
                   when(absl::StrCat(r.query_end())),
-                  p.id(),
+                  record.gene ? record.gene->contig : p.id(),
                   "",
                   "",
                   "",
@@ -311,7 +366,7 @@ class HamronizationWriter final : public ResultWriter {
                   when(absl::StrCat(r.reference_start())),
                   when(absl::StrCat(r.reference_end())),
                   "",
-                  "",
+                  record.gene ? Strand(record.gene->strand) : "",
                   when(Fixed(r.identity_percent(), 2)),
                   TierName(p.tier()),
                   Fixed(p.arg_probability(), 4),

@@ -7,6 +7,7 @@
 #include <memory>
 #include <string>
 
+#include "argserve/common/fasta.h"
 #include "argserve/v1/argserve.pb.h"
 
 namespace argserve {
@@ -33,7 +34,10 @@ class ResultWriter {
  public:
   virtual ~ResultWriter() = default;
   virtual void Begin(const RunInfo& run) = 0;
-  virtual void Write(const v1::Prediction& prediction) = 0;
+  // `record`: what the prediction is of (its gene's location, if any); a
+  // prediction with a non-OK status is a record that was not classified.
+  virtual void Write(const v1::Prediction& prediction,
+                     const FastaRecord& record) = 0;
   virtual void End() = 0;
 };
 

@@ -37,8 +37,11 @@ size_t Utf8Length(std::string_view text) {
 class Parser {
  public:
   Parser(std::string source, std::vector<FastaRecord>& records,
-         const ResidueAlphabet& alphabet)
-      : source_(std::move(source)), records_(records), alphabet_(alphabet) {}
+         const ResidueAlphabet& alphabet, BadRecords bad_records)
+      : source_(std::move(source)),
+        records_(records),
+        alphabet_(alphabet),
+        keep_bad_(bad_records == BadRecords::kKeep) {}
 
   absl::Status Line(std::string_view line) {
     ++line_number_;
@@ -95,11 +98,14 @@ class Parser {
       if (byte == ' ' || byte == '\t') continue;
       // Whether a '*' is final is known only at the record's end.
       if (byte != '*' && !alphabet_.Accepts(byte)) {
-        return Error(absl::StrCat(
+        const std::string what = absl::StrCat(
             "record '", current_.id, "': invalid character ",
             DescribeByte(byte), " at residue ", current_.residues.size() + 1,
             " (column ", i + 1, "); allowed: ", alphabet_.Allowed(),
-            " and a final '*'"));
+            " and a final '*'");
+        if (!keep_bad_) return Error(what);
+        if (current_.problem.empty())
+          current_.problem = absl::StrCat(source_, ":", line_number_, ": ", what);
       }
       if (first_on_line) {
         line_starts_.push_back({current_.residues.size(), line_number_});
@@ -117,17 +123,22 @@ class Parser {
     if (!in_record_) return absl::OkStatus();
     in_record_ = false;
     std::string_view residues = current_.residues;
-    if (auto problem = alphabet_.Check(residues)) {
-      if (problem->kind == ResidueProblem::Kind::kEmpty) {
-        return ErrorAt(current_.line, absl::StrCat("record '", current_.id,
-                                                   "' has no sequence"));
-      }
-      return ErrorAt(
-          LineOf(problem->index),
-          absl::StrCat("record '", current_.id, "': ", problem->What(),
-                       " at residue ", problem->index + 1));
+    if (auto problem = current_.problem.empty()
+                           ? alphabet_.Check(residues)
+                           : std::optional<ResidueProblem>()) {
+      absl::Status error =
+          problem->kind == ResidueProblem::Kind::kEmpty
+              ? ErrorAt(current_.line,
+                        absl::StrCat("record '", current_.id,
+                                     "' has no sequence"))
+              : ErrorAt(LineOf(problem->index),
+                        absl::StrCat("record '", current_.id,
+                                     "': ", problem->What(), " at residue ",
+                                     problem->index + 1));
+      if (!keep_bad_) return error;
+      current_.problem = std::string(error.message());
     }
-    current_.residues.resize(residues.size());
+    if (current_.problem.empty()) current_.residues.resize(residues.size());
     records_.push_back(std::move(current_));
     current_ = FastaRecord();
     line_starts_.clear();
@@ -160,6 +171,7 @@ class Parser {
   const std::string source_;
   std::vector<FastaRecord>& records_;
   const ResidueAlphabet& alphabet_;
+  const bool keep_bad_;
   FastaRecord current_;
   std::vector<LineStart> line_starts_;  // Lines of current_ holding residues.
   bool in_record_ = false;
@@ -170,8 +182,9 @@ class Parser {
 
 absl::Status ParseFasta(const std::string& text, const std::string& source,
                         std::vector<FastaRecord>& records,
-                        const ResidueAlphabet& alphabet) {
-  Parser parser(source, records, alphabet);
+                        const ResidueAlphabet& alphabet,
+                        BadRecords bad_records) {
+  Parser parser(source, records, alphabet, bad_records);
   size_t start = 0;
   while (start < text.size()) {
     size_t end = text.find('\n', start);
@@ -187,7 +200,8 @@ absl::Status ParseFasta(const std::string& text, const std::string& source,
 
 absl::Status ReadFasta(const std::string& path,
                        std::vector<FastaRecord>& records,
-                       const ResidueAlphabet& alphabet) {
+                       const ResidueAlphabet& alphabet,
+                       BadRecords bad_records) {
   const bool is_stdin = path == "-";
   const std::string source = is_stdin ? "<stdin>" : path;
   // gzdopen/gzopen read gzip and plain files alike.
@@ -212,10 +226,7 @@ absl::Status ReadFasta(const std::string& path,
     text.append(buffer.data(), n);
   }
   gzclose(file);
-  if (text.empty())
-    return absl::InvalidArgumentError(
-        absl::StrCat(source, ": empty input, no FASTA records"));
-  return ParseFasta(text, source, records, alphabet);
+  return ParseFasta(text, source, records, alphabet, bad_records);
 }
 
 absl::Status CheckResidues(const FastaRecord& record,

@@ -45,6 +45,8 @@ int main(int argc, char** argv) {
   app.add_option("--max-evalue", options.max_evalue,
                  "largest E-value that counts as a hit")
       ->capture_default_str();
+  app.set_version_flag("--version",
+                       std::string("argserve-evidence ") + ARGSERVE_VERSION);
   CLI11_PARSE(app, argc, argv);
 
   std::ifstream in(references_path, std::ios::binary);

@@ -8,6 +8,7 @@
 #include <cctype>
 #include <csignal>
 #include <cstdio>
+#include <filesystem>
 #include <fstream>
 #include <memory>
 #include <string>
@@ -16,6 +17,8 @@
 #include "absl/flags/flag.h"
 #include "absl/flags/parse.h"
 #include "absl/flags/usage.h"
+#include "absl/flags/usage_config.h"
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/time/time.h"
 #include "argserve/common/memory.h"
@@ -32,8 +35,29 @@
 #define ARGSERVE_DEFAULT_MODEL ""
 #endif
 
-ABSL_FLAG(std::string, model, ARGSERVE_DEFAULT_MODEL,
-          "Model artifact (TorchScript file with model.json inside)");
+namespace {
+
+// An installed argserve finds the default model under its prefix
+// (PREFIX/bin/argserve, PREFIX/share/argserve/model/); a build uses the
+// source tree's.
+std::string DefaultModelPath() {
+  std::error_code error;
+  const std::filesystem::path exe =
+      std::filesystem::read_symlink("/proc/self/exe", error);
+  if (!error) {
+    const std::filesystem::path installed =
+        exe.parent_path().parent_path() / "share" / "argserve" / "model" /
+        "argserve-default.pt";
+    if (std::filesystem::exists(installed, error)) return installed.string();
+  }
+  return ARGSERVE_DEFAULT_MODEL;
+}
+
+}  // namespace
+
+ABSL_FLAG(std::string, model, DefaultModelPath(),
+          "Model artifact (TorchScript file with model.json inside); default: "
+          "the default model, under the install prefix or in the source tree");
 ABSL_FLAG(std::string, address, "127.0.0.1:50051",
           "gRPC listen address host:port (port 0 picks a free port)");
 ABSL_FLAG(std::string, metrics_address, "127.0.0.1:9464",
@@ -377,11 +401,44 @@ int Run() {
 }  // namespace
 }  // namespace argserve
 
+namespace argserve {
+namespace {
+
+// --version: the server's, and the model --model names when it loads.
+std::string VersionText() {
+  std::string text = absl::StrCat("argserve ", ARGSERVE_VERSION, "\n");
+  TorchClassifierOptions cpu;
+  cpu.device = "cpu";
+  auto classifier = LoadTorchClassifier(absl::GetFlag(FLAGS_model), cpu);
+  if (classifier.ok()) {
+    const ModelMetadata& m = (*classifier)->metadata();
+    absl::StrAppend(&text, "model ", m.name, " ", m.version, " (",
+                    absl::GetFlag(FLAGS_model), ")");
+    if (m.references)
+      absl::StrAppend(&text, ", reference set ", m.references->version);
+    absl::StrAppend(&text, "\n");
+  } else {
+    absl::StrAppend(&text, "model: ", classifier.status().message(), "\n");
+  }
+  return text;
+}
+
+}  // namespace
+}  // namespace argserve
+
 int main(int argc, char** argv) {
   absl::SetProgramUsageMessage(
-      "argserve: gRPC service classifying protein sequences into "
+      "gRPC service classifying protein sequences into "
       "antibiotic-resistance classes.\n"
       "Usage: argserve [--model=PATH] [--address=HOST:PORT] [flags]");
+  absl::FlagsUsageConfig usage;
+  // --help and --helpshort list this program's flags (not Abseil's own).
+  usage.contains_help_flags = [](absl::string_view file) {
+    return absl::EndsWith(file, "server/main.cc");
+  };
+  usage.contains_helpshort_flags = usage.contains_help_flags;
+  usage.version_string = argserve::VersionText;
+  absl::SetFlagsUsageConfig(usage);
   absl::ParseCommandLine(argc, argv);
   return argserve::Run();
 }

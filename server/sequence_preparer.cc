@@ -77,9 +77,23 @@ grpc::Status SequencePreparer::CheckCount(int64_t count,
                    limit, "; split it into several ", parts)};
 }
 
+LongSequencePolicy SequencePreparer::PolicyFor(
+    v1::LongSequencePolicy requested) const {
+  switch (requested) {
+    case v1::LONG_SEQUENCES_REJECT:
+      return LongSequencePolicy::kReject;
+    case v1::LONG_SEQUENCES_TRUNCATE:
+      return LongSequencePolicy::kTruncate;
+    default:
+      return options_.long_sequences;
+  }
+}
+
 grpc::Status SequencePreparer::PrepareAll(
-    const Sequences& sequences, std::vector<std::vector<int64_t>>& tokens,
+    const Sequences& sequences, v1::LongSequencePolicy requested,
+    std::vector<std::vector<int64_t>>& tokens,
     std::vector<v1::Prediction>& predictions) const {
+  const LongSequencePolicy policy = PolicyFor(requested);
   const int count = sequences.size();
   if (count == 0)
     return {grpc::StatusCode::INVALID_ARGUMENT, "request has no sequences"};
@@ -92,14 +106,16 @@ grpc::Status SequencePreparer::PrepareAll(
   for (int i = 0; i < count; ++i) {
     const v1::Sequence& sequence = sequences.Get(i);
     if (auto duplicate = ids.Add(sequence.id(), i, "")) return *duplicate;
-    grpc::Status status = PrepareOne(sequence, i, tokens[i], predictions[i]);
+    grpc::Status status =
+        PrepareOne(sequence, i, policy, tokens[i], predictions[i]);
     if (!status.ok()) return status;
   }
   return grpc::Status::OK;
 }
 
 PreparedMessage SequencePreparer::PrepareEach(
-    const Sequences& sequences) const {
+    const Sequences& sequences, v1::LongSequencePolicy requested) const {
+  const LongSequencePolicy policy = PolicyFor(requested);
   PreparedMessage prepared;
   const int count = sequences.size();
   IdRegistry ids(count);
@@ -112,7 +128,7 @@ PreparedMessage SequencePreparer::PrepareEach(
       status = *duplicate;
     } else {
       std::vector<int64_t> sequence_tokens;
-      status = PrepareOne(sequence, i, sequence_tokens, *prediction);
+      status = PrepareOne(sequence, i, policy, sequence_tokens, *prediction);
       if (status.ok()) {
         prepared.tokens.push_back(std::move(sequence_tokens));
         prepared.positions.push_back(i);
@@ -127,7 +143,7 @@ PreparedMessage SequencePreparer::PrepareEach(
 }
 
 grpc::Status SequencePreparer::PrepareOne(const v1::Sequence& sequence,
-                                          int index,
+                                          int index, LongSequencePolicy policy,
                                           std::vector<int64_t>& tokens,
                                           v1::Prediction& prediction) const {
   if (sequence.id().empty()) {
@@ -135,12 +151,12 @@ grpc::Status SequencePreparer::PrepareOne(const v1::Sequence& sequence,
             absl::StrCat("sequence #", index + 1, " has an empty id")};
   }
   TokenizedSequence tokenized;
-  absl::Status status = tokenizer_.Tokenize(sequence.residues(),
-                                            options_.long_sequences, tokenized);
+  absl::Status status =
+      tokenizer_.Tokenize(sequence.residues(), policy, tokenized);
   if (!status.ok()) {
     std::string hint;
     if (absl::StrContains(status.message(), "maximum"))
-      hint = " (server policy: --long_sequences=reject)";
+      hint = " (policy reject; a request may ask for truncate)";
     return {grpc::StatusCode::INVALID_ARGUMENT,
             absl::StrCat("sequence ", DescribeId(sequence.id()), " (#",
                          index + 1, "): ", status.message(), hint)};

@@ -46,12 +46,15 @@ class SequencePreparer {
 
   // A Classify request, all or nothing: on success `tokens` holds one row per
   // sequence and `predictions` their id, length and truncated flag.
+  // `requested`: the request's long-sequence policy.
   grpc::Status PrepareAll(const Sequences& sequences,
+                          v1::LongSequencePolicy requested,
                           std::vector<std::vector<int64_t>>& tokens,
                           std::vector<v1::Prediction>& predictions) const;
 
   // A ClassifyStream message, each sequence on its own.
-  PreparedMessage PrepareEach(const Sequences& sequences) const;
+  PreparedMessage PrepareEach(const Sequences& sequences,
+                              v1::LongSequencePolicy requested) const;
 
   const Tokenizer& tokenizer() const { return tokenizer_; }
 
@@ -60,8 +63,12 @@ class SequencePreparer {
   // fills `tokens` and the prediction's id, length, truncated flag and
   // nearest reference.
   grpc::Status PrepareOne(const v1::Sequence& sequence, int index,
+                          LongSequencePolicy policy,
                           std::vector<int64_t>& tokens,
                           v1::Prediction& prediction) const;
+
+  // The request's policy, or the server's when the request has none.
+  LongSequencePolicy PolicyFor(v1::LongSequencePolicy requested) const;
 
   const ServiceOptions& options_;
   const Tokenizer tokenizer_;

@@ -93,7 +93,8 @@ grpc::ServerUnaryReactor* StartClassify(const CallEnvironment& environment,
   std::vector<v1::Prediction> predictions;
   grpc::Status status = environment.auth.Check(context);
   if (status.ok()) {
-    status = environment.preparer.PrepareAll(request->sequences(), tokens,
+    status = environment.preparer.PrepareAll(
+        request->sequences(), request->options().long_sequences(), tokens,
                                              predictions);
   }
   if (!status.ok()) {

@@ -50,8 +50,10 @@ def test_help_exits_0():
 def test_malformed_fasta_is_reported_before_sending(tmp_path, text, message):
     path = tmp_path / "in.fa"
     path.write_bytes(text.encode("latin-1"))
-    # The target is unreachable: a bad-input exit proves nothing was sent first.
-    result = run_cli("classify", "--target", f"127.0.0.1:{free_port()}", "--retries", "0", str(path))
+    # The target is unreachable: a bad-input exit proves nothing was sent first. --strict: a bad
+    # record ends the run (without it, such a record gets its status in the output).
+    result = run_cli("classify", "--strict", "--target", f"127.0.0.1:{free_port()}", "--retries", "0",
+                     str(path))
     assert result.returncode == EXIT_BAD_INPUT, result.stderr.decode()
     assert message.replace("in.fa", str(path)) in result.stderr.decode()
     assert result.stdout == b""
@@ -79,7 +81,7 @@ def test_missing_input_file_exits_3(tmp_path):
 def test_residues_outside_the_models_alphabet_are_reported_before_classifying(server, tmp_path):
     # 'J' is a letter, so the file reads; the model's alphabet (from GetModelInfo) refuses it.
     path = write_fasta(tmp_path / "in.fa", [("ok", "MKLV"), ("a", "MKJV")])
-    result = run_cli("classify", "--target", server.target, str(path))
+    result = run_cli("classify", "--strict", "--target", server.target, str(path))
     assert result.returncode == EXIT_BAD_INPUT, result.stderr.decode()
     assert f"{path}:3: record 'a': invalid character 'J' at residue 3; the model accepts " \
            "ACDEFGHIKLMNPQRSTVWYXBUZO" in result.stderr.decode()

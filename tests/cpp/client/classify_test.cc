@@ -22,12 +22,21 @@ using ::testing::Return;
 class RecordingWriter final : public ResultWriter {
  public:
   void Begin(const RunInfo&) override {}
-  void Write(const v1::Prediction& prediction) override {
+  void Write(const v1::Prediction& prediction, const FastaRecord&) override {
     ids.push_back(prediction.id());
+    if (prediction.has_status() && prediction.status().code() != 0)
+      failed.push_back(prediction.id());
   }
   void End() override {}
   std::vector<std::string> ids;
+  std::vector<std::string> failed;
 };
+
+std::vector<size_t> All(size_t n) {
+  std::vector<size_t> indices(n);
+  for (size_t i = 0; i < n; ++i) indices[i] = i;
+  return indices;
+}
 
 std::vector<FastaRecord> Records(int n) {
   std::vector<FastaRecord> records(n);
@@ -70,18 +79,18 @@ class ClassifyTest : public ::testing::Test {
 
 TEST_F(ClassifyTest, UnaryWritesEveryResultInInputOrder) {
   const auto records = Records(23);
-  OrderedSink sink(writer_, records.size(), progress_);
+  OrderedSink sink(writer_, records, progress_);
   EXPECT_CALL(stub_, Classify(_, _, _))
       .Times(8)  // 23 sequences in batches of 3.
       .WillRepeatedly(Invoke(Answer));
-  ASSERT_TRUE(ClassifyUnary(Options(3, 4), stub_, records, sink).ok());
+  ASSERT_TRUE(ClassifyUnary(Options(3, 4), stub_, records, All(records.size()), sink).ok());
   EXPECT_EQ(writer_.ids, Ids(23));
   EXPECT_EQ(sink.written(), 23u);
 }
 
 TEST_F(ClassifyTest, UnaryShortAnswerIsAnError) {
   const auto records = Records(3);
-  OrderedSink sink(writer_, records.size(), progress_);
+  OrderedSink sink(writer_, records, progress_);
   EXPECT_CALL(stub_, Classify(_, _, _))
       .WillOnce(Invoke([](grpc::ClientContext*, const v1::ClassifyRequest&,
                           v1::ClassifyResponse* response) {
@@ -89,7 +98,7 @@ TEST_F(ClassifyTest, UnaryShortAnswerIsAnError) {
         return grpc::Status::OK;
       }));
   const grpc::Status status =
-      ClassifyUnary(Options(3, 1), stub_, records, sink);
+      ClassifyUnary(Options(3, 1), stub_, records, All(records.size()), sink);
   EXPECT_EQ(status.error_code(), grpc::StatusCode::INTERNAL);
   EXPECT_EQ(status.error_message(), "server answered 1 of 3 sequences");
   EXPECT_TRUE(writer_.ids.empty());
@@ -97,13 +106,13 @@ TEST_F(ClassifyTest, UnaryShortAnswerIsAnError) {
 
 TEST_F(ClassifyTest, UnaryStopsAtTheFirstRefusal) {
   const auto records = Records(40);
-  OrderedSink sink(writer_, records.size(), progress_);
+  OrderedSink sink(writer_, records, progress_);
   EXPECT_CALL(stub_, Classify(_, _, _))
       .WillOnce(Invoke(Answer))
       .WillRepeatedly(Return(
           grpc::Status(grpc::StatusCode::INVALID_ARGUMENT, "bad sequence")));
   const grpc::Status status =
-      ClassifyUnary(Options(10, 1), stub_, records, sink);
+      ClassifyUnary(Options(10, 1), stub_, records, All(records.size()), sink);
   EXPECT_EQ(status.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
   EXPECT_EQ(writer_.ids, Ids(10));
 }
@@ -172,29 +181,60 @@ class FakeStream final
 
 TEST_F(ClassifyTest, StreamResendsRetryableRefusalsOnANewStream) {
   const auto records = Records(10);
-  OrderedSink sink(writer_, records.size(), progress_);
+  OrderedSink sink(writer_, records, progress_);
   // Owned by the driver once returned (the stub hands over a raw pointer).
   auto* first = new FakeStream({"p3", "p7"});
   auto* second = new FakeStream({});
   EXPECT_CALL(stub_, ClassifyStreamRaw(_))
       .WillOnce(Return(first))
       .WillOnce(Return(second));
-  ASSERT_TRUE(ClassifyStream(Options(4, 1), stub_, records, sink).ok());
+  ASSERT_TRUE(ClassifyStream(Options(4, 1), stub_, records, All(records.size()), sink).ok());
   EXPECT_EQ(writer_.ids, Ids(10));
 }
 
-TEST_F(ClassifyTest, StreamGivesUpAfterItsRetries) {
+TEST_F(ClassifyTest, StrictStreamGivesUpAfterItsRetries) {
   const auto records = Records(2);
-  OrderedSink sink(writer_, records.size(), progress_);
+  OrderedSink sink(writer_, records, progress_);
   EXPECT_CALL(stub_, ClassifyStreamRaw(_))
       .Times(3)  // The first stream and two retries.
       .WillRepeatedly(
           Invoke([](grpc::ClientContext*) { return new FakeStream({"p1"}); }));
+  ClientOptions options = Options(4, 1);
+  options.strict = true;
   const grpc::Status status =
-      ClassifyStream(Options(4, 1), stub_, records, sink);
+      ClassifyStream(options, stub_, records, All(records.size()), sink);
   EXPECT_EQ(status.error_code(), grpc::StatusCode::UNAVAILABLE);
   EXPECT_EQ(status.error_message(), "sequence 'p1': overloaded");
   EXPECT_EQ(writer_.ids, std::vector<std::string>{"p0"});
+}
+
+TEST_F(ClassifyTest, StreamWritesARefusedSequenceWithItsStatusAndGoesOn) {
+  const auto records = Records(3);
+  OrderedSink sink(writer_, records, progress_);
+  EXPECT_CALL(stub_, ClassifyStreamRaw(_))
+      .Times(3)
+      .WillRepeatedly(
+          Invoke([](grpc::ClientContext*) { return new FakeStream({"p1"}); }));
+  ASSERT_TRUE(
+      ClassifyStream(Options(4, 1), stub_, records, All(3), sink).ok());
+  EXPECT_EQ(writer_.ids, Ids(3));
+  EXPECT_EQ(writer_.failed, std::vector<std::string>{"p1"});
+  EXPECT_EQ(sink.failed(), 1u);
+}
+
+TEST_F(ClassifyTest, RecordsNotSentKeepTheirPlaceInTheOutput) {
+  const auto records = Records(6);
+  OrderedSink sink(writer_, records, progress_);
+  v1::Prediction refused;
+  refused.set_id("p2");
+  refused.mutable_status()->set_code(3);
+  sink.Put(2, refused);
+  EXPECT_CALL(stub_, Classify(_, _, _)).Times(3).WillRepeatedly(Invoke(Answer));
+  ASSERT_TRUE(
+      ClassifyUnary(Options(2, 1), stub_, records, {0, 1, 3, 4, 5}, sink)
+          .ok());
+  EXPECT_EQ(writer_.ids, Ids(6));
+  EXPECT_EQ(writer_.failed, std::vector<std::string>{"p2"});
 }
 
 }  // namespace

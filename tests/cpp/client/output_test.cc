@@ -87,9 +87,17 @@ std::string Render(OutputFormat format, double min_probability) {
   options.min_probability = min_probability;
   auto writer = MakeResultWriter(options, out);
   writer->Begin(Run());
-  writer->Write(WithReference(MakePrediction("p1", 0.9f)));
-  writer->Write(MakePrediction("p\t2", 0.4f));
-  writer->Write(NonArg("p3"));
+  FastaRecord on_contig;
+  on_contig.gene = GeneLocation{"contig_7", 1001, 1360, -1};
+  writer->Write(WithReference(MakePrediction("p1", 0.9f)), on_contig);
+  writer->Write(MakePrediction("p\t2", 0.4f), FastaRecord());
+  writer->Write(NonArg("p3"), FastaRecord());
+  v1::Prediction failed;
+  failed.set_id("bad");
+  failed.set_length(1500);
+  failed.mutable_status()->set_code(3);
+  failed.mutable_status()->set_message("in.fa:9: record 'bad': too long");
+  writer->Write(failed, FastaRecord());
   writer->End();
   std::fclose(out);
   std::string text(buffer, size);
@@ -122,7 +130,7 @@ std::vector<nlohmann::json> ParseLines(const std::string& text) {
 
 TEST(Output, TsvHasHeaderAndOneLinePerPrediction) {
   const std::vector<Row> rows = ParseTsv(Render(OutputFormat::kTsv, 0.5));
-  ASSERT_EQ(rows.size(), 3u);
+  ASSERT_EQ(rows.size(), 4u);
   EXPECT_EQ(rows[0].at("id"), "p1");
   EXPECT_EQ(rows[0].at("probability"), "0.9000");
   EXPECT_EQ(rows[0].at("top_k"), "beta-lactam:0.9000,nonarg:0.1000");
@@ -130,6 +138,45 @@ TEST(Output, TsvHasHeaderAndOneLinePerPrediction) {
   EXPECT_EQ(rows[1].at("id"), "p 2");  // A tab in an id cannot split a line.
   EXPECT_EQ(rows[1].at("uncertain"), "true");
   EXPECT_EQ(rows[2].at("is_arg"), "false");
+  EXPECT_EQ(rows[0].at("status"), "ok");
+}
+
+TEST(Output, EveryFormatReportsARecordThatWasNotClassified) {
+  const std::vector<Row> rows = ParseTsv(Render(OutputFormat::kTsv, 0));
+  EXPECT_EQ(rows[3].at("id"), "bad");
+  EXPECT_EQ(rows[3].at("status"), "error: in.fa:9: record 'bad': too long");
+  EXPECT_EQ(rows[3].at("predicted_class"), "");
+  EXPECT_EQ(rows[3].at("length"), "1500");
+  EXPECT_EQ(rows[3].at("software_version"), "9.8.7");
+  const std::vector<nlohmann::json> lines =
+      ParseLines(Render(OutputFormat::kJsonLines, 0));
+  EXPECT_EQ(lines[3]["status"], "error");
+  EXPECT_EQ(lines[3]["error"], "in.fa:9: record 'bad': too long");
+  EXPECT_FALSE(lines[3].contains("predicted_class"));
+  EXPECT_EQ(lines[0]["status"], "ok");
+  const auto doc = nlohmann::json::parse(Render(OutputFormat::kJson, 0));
+  EXPECT_EQ(doc["predictions"][3]["status"], "error");
+}
+
+TEST(Output, GeneLocationGoesIntoEveryFormat) {
+  const std::vector<Row> rows = ParseTsv(Render(OutputFormat::kTsv, 0));
+  EXPECT_EQ(rows[0].at("contig"), "contig_7");
+  EXPECT_EQ(rows[0].at("gene_start"), "1001");
+  EXPECT_EQ(rows[0].at("gene_end"), "1360");
+  EXPECT_EQ(rows[0].at("strand"), "-");
+  EXPECT_EQ(rows[1].at("contig"), "");
+  const std::vector<nlohmann::json> lines =
+      ParseLines(Render(OutputFormat::kJsonLines, 0));
+  EXPECT_EQ(lines[0]["gene"]["contig"], "contig_7");
+  EXPECT_EQ(lines[0]["gene"]["start"], 1001);
+  EXPECT_TRUE(lines[1]["gene"].is_null());
+  const std::vector<Row> found =
+      ParseTsv(Render(OutputFormat::kHamronization, 0));
+  EXPECT_EQ(found[0].at("input_sequence_id"), "contig_7");
+  EXPECT_EQ(found[0].at("input_gene_start"), "1001");
+  EXPECT_EQ(found[0].at("input_gene_stop"), "1360");
+  EXPECT_EQ(found[0].at("input_gene_length"), "360");
+  EXPECT_EQ(found[0].at("strand_orientation"), "-");
 }
 
 TEST(Output, TsvCarriesEvidenceAndVersions) {
@@ -156,7 +203,7 @@ TEST(Output, TsvCarriesEvidenceAndVersions) {
 TEST(Output, JsonLinesParseOneObjectPerLine) {
   const std::vector<nlohmann::json> lines =
       ParseLines(Render(OutputFormat::kJsonLines, 0.5));
-  ASSERT_EQ(lines.size(), 3u);
+  ASSERT_EQ(lines.size(), 4u);
   EXPECT_EQ(lines[1]["id"], "p\t2");
   EXPECT_EQ(lines[1]["uncertain"], true);
   EXPECT_EQ(lines[0]["top_k"].size(), 2u);
@@ -179,6 +226,7 @@ TEST(Output, JsonLinesCarryEvidenceAndVersions) {
   EXPECT_EQ(lines[1]["tier"], "novel");
   EXPECT_EQ(lines[2]["model_is_arg"], false);
   for (const nlohmann::json& line : lines) {
+    if (line["status"] != "ok") continue;
     EXPECT_EQ(line["versions"]["software_version"], "9.8.7");
     EXPECT_EQ(line["versions"]["model_version"], "1");
     EXPECT_EQ(line["versions"]["reference_set_version"], "abc123");
@@ -190,7 +238,7 @@ TEST(Output, JsonIsOneDocument) {
   EXPECT_EQ(doc["model"]["name"], "m");
   EXPECT_EQ(doc["versions"]["server_version"], "9.8.6");
   EXPECT_EQ(doc["versions"]["reference_set_version"], "abc123");
-  ASSERT_EQ(doc["predictions"].size(), 3u);
+  ASSERT_EQ(doc["predictions"].size(), 4u);
   EXPECT_EQ(doc["predictions"][0]["predicted_class"], "beta-lactam");
   EXPECT_NEAR(doc["predictions"][0]["probability"].get<double>(), 0.9, 1e-6);
   EXPECT_EQ(doc["predictions"][0]["nearest_reference"]["id"],
@@ -200,10 +248,10 @@ TEST(Output, JsonIsOneDocument) {
 TEST(Output, HamronizationHasTheSpecsColumnsAndOneRowPerArg) {
   const std::vector<Row> rows =
       ParseTsv(Render(OutputFormat::kHamronization, 0));
-  ASSERT_EQ(rows.size(), 2u);  // The non-ARG p3 is not a finding.
+  ASSERT_EQ(rows.size(), 2u);  // The non-ARG p3 and the failed record: none.
   const Row& close = rows[0];
   EXPECT_EQ(close.at("input_file_name"), "genome");
-  EXPECT_EQ(close.at("input_sequence_id"), "p1");
+  EXPECT_EQ(close.at("input_sequence_id"), "contig_7");  // On a contig.
   EXPECT_EQ(close.at("gene_symbol"), "blaOXA-48");
   EXPECT_EQ(close.at("gene_name"), "blaOXA-48");
   EXPECT_EQ(close.at("reference_accession"), "AY236073");

@@ -93,8 +93,34 @@ TEST(Fasta, MissingAndEmptyFiles) {
               HasSubstr("/nonexistent/x.fa: cannot open"));
   const std::string empty = ::testing::TempDir() + "/empty.fa";
   std::ofstream(empty).flush();
-  EXPECT_THAT(std::string(ReadFasta(empty, records).message()),
-              HasSubstr("empty input"));
+  records.clear();
+  EXPECT_TRUE(ReadFasta(empty, records).ok());
+  EXPECT_TRUE(records.empty());
+}
+
+TEST(Fasta, KeptBadRecordsCarryTheirProblemAndTheRestIsRead) {
+  std::vector<FastaRecord> records;
+  const std::string text =
+      ">good\nMKV\n>digit\nMK\nV1L\n>stop\nMK*VL\n>empty\n>last\nMSTN*\n";
+  ASSERT_TRUE(
+      ParseFasta(text, "in.fa", records, ResidueAlphabet::AnyLetter(),
+                 BadRecords::kKeep)
+          .ok());
+  ASSERT_EQ(records.size(), 5u);
+  EXPECT_EQ(records[0].problem, "");
+  EXPECT_EQ(records[0].residues, "MKV");
+  EXPECT_THAT(records[1].problem,
+              HasSubstr("in.fa:5: record 'digit': invalid character '1' at "
+                        "residue 4"));
+  EXPECT_THAT(records[2].problem, HasSubstr("in.fa:7: record 'stop': "));
+  EXPECT_THAT(records[2].problem, HasSubstr("residue 3"));
+  EXPECT_THAT(records[3].problem,
+              HasSubstr("in.fa:8: record 'empty' has no sequence"));
+  EXPECT_EQ(records[4].problem, "");
+  EXPECT_EQ(records[4].residues, "MSTN");
+  // Failing is still the default.
+  std::vector<FastaRecord> strict;
+  EXPECT_FALSE(ParseFasta(text, "in.fa", strict).ok());
 }
 
 }  // namespace

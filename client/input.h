@@ -1,0 +1,55 @@
+// What argserve-cli classifies, from what it was given: protein records as
+// read, coding sequences translated (NCBI table 11), or the genes Prodigal
+// calls on contigs; and the checks that decide, per record, whether it can be
+// sent (docs: README "Client", "Input types").
+#ifndef ARGSERVE_CLIENT_INPUT_H_
+#define ARGSERVE_CLIENT_INPUT_H_
+
+#include <string>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "argserve/common/fasta.h"
+#include "argserve/v1/argserve.pb.h"
+
+namespace argserve {
+
+enum class InputType { kProtein, kCds, kContigs };
+
+// Prodigal's gene-calling procedure: "single" (one genome, trained on it) or
+// "meta" (metagenomes and short or mixed inputs).
+enum class GeneCalling { kSingle, kMeta };
+
+// Shares above this of A, C, G, T, U, N in a record read as protein mean
+// it is nucleotide.
+inline constexpr double kNucleotideShare = 0.9;
+
+// Refuses (INVALID_ARGUMENT) the first protein record that looks like
+// nucleotide, naming it and the flag to use; short records are not judged.
+absl::Status CheckNotNucleotide(const std::vector<FastaRecord>& records);
+
+// Translates each coding sequence in place with NCBI table 11: a first codon
+// that is one of the table's starts becomes M, one final stop codon is
+// dropped. Records that are not a coding sequence (length not a multiple of
+// 3, an internal stop, a letter that is not a nucleotide) get their problem.
+void TranslateCodingSequences(std::vector<FastaRecord>& records);
+
+// Calls genes on the contigs with Prodigal and returns their proteins, each
+// with its contig, start, end and strand; ids are Prodigal's
+// (CONTIG_N). Errors name Prodigal's complaint.
+absl::StatusOr<std::vector<FastaRecord>> CallGenes(
+    const std::vector<FastaRecord>& contigs, GeneCalling mode,
+    const std::string& prodigal = "prodigal");
+
+// Marks records the model cannot take: residues outside its alphabet, and,
+// when `reject_long`, more residues than `max_residues`.
+void CheckAgainstModel(std::vector<FastaRecord>& records,
+                       const v1::ModelInfo& info, bool reject_long);
+
+// The prediction written for a record that was not classified.
+v1::Prediction RecordFailure(const FastaRecord& record);
+
+}  // namespace argserve
+
+#endif  // ARGSERVE_CLIENT_INPUT_H_
