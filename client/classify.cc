@@ -105,6 +105,9 @@ grpc::Status ClassifyUnary(const ClientOptions& o,
       v1::ClassifyResponse response;
       grpc::ClientContext context;
       PrepareContext(context, o.connection);
+      // The server answered GetModelInfo: while it restarts, calls wait for
+      // it (up to their deadline) instead of failing.
+      context.set_wait_for_ready(true);
       grpc::Status status = stub.Classify(&context, request, &response);
       if (status.ok() &&
           response.predictions_size() != static_cast<int>(end - begin)) {
@@ -145,6 +148,7 @@ grpc::Status ClassifyStream(const ClientOptions& o,
   for (int attempt = 0;; ++attempt) {
     grpc::ClientContext context;
     PrepareContext(context, o.connection);
+    context.set_wait_for_ready(true);
     auto stream = stub.ClassifyStream(&context);
     std::thread writer([&] {
       for (size_t begin = 0; begin < pending.size(); begin += o.batch_size) {

@@ -71,8 +71,7 @@ grpc::Status ClassifyUnary(const ClientOptions& options,
 grpc::Status ClassifyStream(const ClientOptions& options,
                             v1::ArgClassifier::StubInterface& stub,
                             const std::vector<FastaRecord>& records,
-                            const std::vector<size_t>& send,
-                            OrderedSink& sink);
+                            const std::vector<size_t>& send, OrderedSink& sink);
 
 // The request option for the client's --long-sequences.
 v1::LongSequencePolicy RequestPolicy(LongSequences long_sequences);

@@ -74,7 +74,8 @@ absl::Status CheckNotNucleotide(const std::vector<FastaRecord>& records) {
     if (share > kNucleotideShare) {
       return absl::InvalidArgumentError(absl::StrCat(
           Where(record), ": looks like nucleotide, not protein (",
-          static_cast<int>(share * 100), "% A, C, G, T, U, N); use --input cds "
+          static_cast<int>(share * 100),
+          "% A, C, G, T, U, N); use --input cds "
           "for coding sequences or --input contigs for contigs and genomes"));
     }
   }
@@ -103,10 +104,9 @@ void TranslateCodingSequences(std::vector<FastaRecord>& records) {
     std::string protein = TranslateTable11(dna);
     if (!protein.empty() && protein.back() == '*') protein.pop_back();
     if (const size_t stop = protein.find('*'); stop != std::string::npos) {
-      record.problem =
-          absl::StrCat(Where(record), ": internal stop codon at codon ",
-                       stop + 1, " (bases ", 3 * stop + 1, "-", 3 * stop + 3,
-                       ")");
+      record.problem = absl::StrCat(
+          Where(record), ": internal stop codon at codon ", stop + 1,
+          " (bases ", 3 * stop + 1, "-", 3 * stop + 3, ")");
       continue;
     }
     if (protein.empty()) {
@@ -124,8 +124,7 @@ absl::StatusOr<std::vector<FastaRecord>> CallGenes(
   std::vector<FastaRecord> proteins;
   if (contigs.empty()) return proteins;
   std::string pattern =
-      (std::filesystem::temp_directory_path() / "argserve-cli-XXXXXX")
-          .string();
+      (std::filesystem::temp_directory_path() / "argserve-cli-XXXXXX").string();
   if (mkdtemp(pattern.data()) == nullptr)
     return absl::InternalError("cannot make a temporary directory");
   const std::filesystem::path dir(pattern);
@@ -154,9 +153,9 @@ absl::StatusOr<std::vector<FastaRecord>> CallGenes(
         absl::StripAsciiWhitespace(ReadAll(dir / "stderr.txt")));
     cleanup();
     if (WIFEXITED(status) && WEXITSTATUS(status) == 127) {
-      return absl::FailedPreconditionError(absl::StrCat(
-          "--input contigs needs Prodigal ('", prodigal,
-          "' not found; Debian package prodigal)"));
+      return absl::FailedPreconditionError(
+          absl::StrCat("--input contigs needs Prodigal ('", prodigal,
+                       "' not found; Debian package prodigal)"));
     }
     return absl::InvalidArgumentError(absl::StrCat(
         "Prodigal failed on the contigs: ",
@@ -179,15 +178,14 @@ absl::StatusOr<std::vector<FastaRecord>> CallGenes(
         absl::StripPrefix(absl::StripAsciiWhitespace(protein.description), "#"),
         '#');
     if (fields.size() < 3 ||
-        !absl::SimpleAtoi(absl::StripAsciiWhitespace(fields[0]),
-                          &gene.start) ||
+        !absl::SimpleAtoi(absl::StripAsciiWhitespace(fields[0]), &gene.start) ||
         !absl::SimpleAtoi(absl::StripAsciiWhitespace(fields[1]), &gene.end) ||
         !absl::SimpleAtoi(absl::StripAsciiWhitespace(fields[2]),
                           &gene.strand) ||
         underscore == std::string::npos) {
-      return absl::InternalError(absl::StrCat(
-          "unexpected Prodigal header for '", protein.id, "': '",
-          protein.description, "'"));
+      return absl::InternalError(
+          absl::StrCat("unexpected Prodigal header for '", protein.id, "': '",
+                       protein.description, "'"));
     }
     gene.contig = protein.id.substr(0, underscore);
     protein.gene = std::move(gene);
@@ -198,9 +196,8 @@ absl::StatusOr<std::vector<FastaRecord>> CallGenes(
 
 void CheckAgainstModel(std::vector<FastaRecord>& records,
                        const v1::ModelInfo& info, bool reject_long) {
-  const ResidueAlphabet model_residues(info.residues().empty()
-                                           ? "ACDEFGHIKLMNPQRSTVWYXBUZO"
-                                           : info.residues());
+  const ResidueAlphabet model_residues(
+      info.residues().empty() ? "ACDEFGHIKLMNPQRSTVWYXBUZO" : info.residues());
   for (FastaRecord& record : records) {
     if (!record.problem.empty()) continue;
     if (absl::Status status = CheckResidues(record, model_residues);

@@ -36,8 +36,8 @@ std::FILE* OpenGzip(const std::string& path) {
   if (gz == nullptr) return nullptr;
   cookie_io_functions_t io{};
   io.write = [](void* cookie, const char* data, size_t size) -> ssize_t {
-    const int n = gzwrite(static_cast<gzFile>(cookie), data,
-                          static_cast<unsigned>(size));
+    const int n =
+        gzwrite(static_cast<gzFile>(cookie), data, static_cast<unsigned>(size));
     return n > 0 ? n : -1;
   };
   io.close = [](void* cookie) {
@@ -62,9 +62,9 @@ std::optional<int> ReadInput(const ClientOptions& o,
             ? absl::StrCat(">seq", records.size() + 1, "\n", seq, "\n")
             : absl::StrCat(">", seq.substr(0, eq), "\n", seq.substr(eq + 1),
                            "\n");
-    if (auto status = ParseFasta(
-            text, absl::StrCat("--seq #", &seq - o.seqs.data() + 1), records,
-            ResidueAlphabet::AnyLetter(), bad_records);
+    if (auto status =
+            ParseFasta(text, absl::StrCat("--seq #", &seq - o.seqs.data() + 1),
+                       records, ResidueAlphabet::AnyLetter(), bad_records);
         !status.ok()) {
       Fail(std::string{status.message()});
       return kExitBadInput;
@@ -73,8 +73,8 @@ std::optional<int> ReadInput(const ClientOptions& o,
   std::vector<std::string> inputs = o.inputs;
   if (inputs.empty() && o.seqs.empty()) inputs.emplace_back("-");
   for (const std::string& path : inputs) {
-    if (auto status = ReadFasta(path, records, ResidueAlphabet::AnyLetter(),
-                                bad_records);
+    if (auto status =
+            ReadFasta(path, records, ResidueAlphabet::AnyLetter(), bad_records);
         !status.ok()) {
       Fail(std::string{status.message()});
       return kExitBadInput;
@@ -140,10 +140,9 @@ int RunClassify(const ClientOptions& o) {
   }
   // The model's alphabet and length limit: the files were read before they
   // were known.
-  const bool reject_long =
-      o.long_sequences == LongSequences::kReject ||
-      (o.long_sequences == LongSequences::kServerDefault &&
-       info.long_sequence_policy() != "truncate");
+  const bool reject_long = o.long_sequences == LongSequences::kReject ||
+                           (o.long_sequences == LongSequences::kServerDefault &&
+                            info.long_sequence_policy() != "truncate");
   CheckAgainstModel(records, info, reject_long);
   std::vector<size_t> send;
   send.reserve(records.size());
@@ -186,9 +185,8 @@ int RunClassify(const ClientOptions& o) {
   for (size_t i = 0; i < records.size(); ++i) {
     if (!records[i].problem.empty()) sink.Put(i, RecordFailure(records[i]));
   }
-  grpc::Status status = o.stream
-                            ? ClassifyStream(o, *stub, records, send, sink)
-                            : ClassifyUnary(o, *stub, records, send, sink);
+  grpc::Status status = o.stream ? ClassifyStream(o, *stub, records, send, sink)
+                                 : ClassifyUnary(o, *stub, records, send, sink);
   if (status.ok()) writer->End();
   progress.Update(sink.written(), /*final=*/true);
   bool write_failed = std::fflush(out) != 0 || std::ferror(out);
@@ -210,8 +208,7 @@ int RunClassify(const ClientOptions& o) {
     std::fprintf(stderr,
                  "argserve-cli: %zu of %zu records could not be classified "
                  "(their status is in the output); the other %zu were\n",
-                 sink.failed(), records.size(),
-                 records.size() - sink.failed());
+                 sink.failed(), records.size(), records.size() - sink.failed());
   }
   if (!temp_path.empty() &&
       std::rename(temp_path.c_str(), o.output.c_str()) != 0) {

@@ -50,7 +50,7 @@ double ParseDouble(const std::string& flag, const std::string& value,
 struct RawValues {
   std::string deadline, top_k, min_probability, batch_size, concurrency,
       retries, classify_format = "tsv", info_format = "text", token_file,
-      input = "protein", gene_calling = "meta", long_sequences;
+               input = "protein", gene_calling = "meta", long_sequences;
 };
 
 // CLI11's messages, in the words of this tool.
@@ -243,8 +243,9 @@ ClientOptions ParseClientOptions(int argc, const char* const* argv,
   } else if (raw.classify_format == "hamronization") {
     o.output_options.format = OutputFormat::kHamronization;
   } else {
-    throw UsageError{absl::StrCat("--format must be tsv, jsonl, json or hamronization, not '",
-                                  raw.classify_format, "'")};
+    throw UsageError{absl::StrCat(
+        "--format must be tsv, jsonl, json or hamronization, not '",
+        raw.classify_format, "'")};
   }
   if (raw.info_format != "text" && raw.info_format != "json") {
     throw UsageError{absl::StrCat("--format must be text or json, not '",
@@ -262,11 +263,11 @@ ClientOptions ParseClientOptions(int argc, const char* const* argv,
         "--input must be protein, cds or contigs, not '", raw.input, "'")};
   }
   if (raw.gene_calling == "meta" || raw.gene_calling == "single") {
-    o.gene_calling = raw.gene_calling == "meta" ? GeneCalling::kMeta
-                                                : GeneCalling::kSingle;
+    o.gene_calling =
+        raw.gene_calling == "meta" ? GeneCalling::kMeta : GeneCalling::kSingle;
   } else {
-    throw UsageError{absl::StrCat("--gene-calling must be meta or single, not '",
-                                  raw.gene_calling, "'")};
+    throw UsageError{absl::StrCat(
+        "--gene-calling must be meta or single, not '", raw.gene_calling, "'")};
   }
   if (raw.long_sequences == "reject") {
     o.long_sequences = LongSequences::kReject;

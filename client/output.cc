@@ -150,15 +150,35 @@ class TsvWriter final : public ResultWriter {
       : options_(options), out_(out) {}
   void Begin(const RunInfo& run) override {
     run_ = run;
-    PutRow(out_,
-           {"id", "predicted_class", "probability", "is_arg", "uncertain",
-            "length", "truncated", "top_k", "arg_probability",
-            "below_min_residues", "tier", "model_class", "model_is_arg",
-            "reference_id", "reference_gene", "reference_accession",
-            "reference_class", "identity", "query_coverage",
-            "reference_coverage", "evalue", "model", "reference_set",
-            "software_version", "status", "contig", "gene_start", "gene_end",
-            "strand"});
+    PutRow(out_, {"id",
+                  "predicted_class",
+                  "probability",
+                  "is_arg",
+                  "uncertain",
+                  "length",
+                  "truncated",
+                  "top_k",
+                  "arg_probability",
+                  "below_min_residues",
+                  "tier",
+                  "model_class",
+                  "model_is_arg",
+                  "reference_id",
+                  "reference_gene",
+                  "reference_accession",
+                  "reference_class",
+                  "identity",
+                  "query_coverage",
+                  "reference_coverage",
+                  "evalue",
+                  "model",
+                  "reference_set",
+                  "software_version",
+                  "status",
+                  "contig",
+                  "gene_start",
+                  "gene_end",
+                  "strand"});
   }
   void Write(const v1::Prediction& p, const FastaRecord& record) override {
     std::vector<std::string> gene(4);
@@ -238,18 +258,16 @@ class JsonWriter final : public ResultWriter {
   JsonWriter(OutputOptions options, std::FILE* out)
       : options_(options), out_(out) {}
   void Begin(const RunInfo& run) override {
-    Put(out_,
-        absl::StrCat("{\"model\": ",
-                     json{{"name", run.model_name},
-                          {"version", run.model_version}}
-                         .dump(),
-                     ",\n \"versions\": ", VersionsJson(run).dump(),
-                     ",\n \"predictions\": ["));
+    Put(out_, absl::StrCat(
+                  "{\"model\": ",
+                  json{{"name", run.model_name}, {"version", run.model_version}}
+                      .dump(),
+                  ",\n \"versions\": ", VersionsJson(run).dump(),
+                  ",\n \"predictions\": ["));
   }
   void Write(const v1::Prediction& p, const FastaRecord& record) override {
-    Put(out_,
-        absl::StrCat(first_ ? "\n  " : ",\n  ",
-                     ToJson(p, options_, record).dump()));
+    Put(out_, absl::StrCat(first_ ? "\n  " : ",\n  ",
+                           ToJson(p, options_, record).dump()));
     first_ = false;
   }
   void End() override { Put(out_, "\n ]\n}\n"); }
@@ -267,48 +285,47 @@ class HamronizationWriter final : public ResultWriter {
   explicit HamronizationWriter(std::FILE* out) : out_(out) {}
   void Begin(const RunInfo& run) override {
     run_ = run;
-    PutRow(out_,
-           {"input_file_name",
-            "gene_symbol",
-            "gene_name",
-            "reference_database_name",
-            "reference_database_version",
-            "reference_accession",
-            "analysis_software_name",
-            "analysis_software_version",
-            "genetic_variation_type",
-            "antimicrobial_agent",
-            "coverage_percentage",
-            "coverage_depth",
-            "coverage_ratio",
-            "drug_class",
-            "input_gene_length",
-            "input_gene_start",
-            "input_gene_stop",
-            "input_protein_length",
-            "input_protein_start",
-            "input_protein_stop",
-            "input_sequence_id",
-            "nucleotide_mutation",
-            "nucleotide_mutation_interpretation",
-            "predicted_phenotype",
-            "predicted_phenotype_confidence_level",
-            "amino_acid_mutation",
-            "amino_acid_mutation_interpretation",
-            "reference_gene_length",
-            "reference_gene_start",
-            "reference_gene_stop",
-            "reference_protein_length",
-            "reference_protein_start",
-            "reference_protein_stop",
-            "resistance_mechanism",
-            "strand_orientation",
-            "sequence_identity",
-            "argserve_tier",
-            "argserve_arg_probability",
-            "argserve_model_class",
-            "argserve_model",
-            "argserve_server_version"});
+    PutRow(out_, {"input_file_name",
+                  "gene_symbol",
+                  "gene_name",
+                  "reference_database_name",
+                  "reference_database_version",
+                  "reference_accession",
+                  "analysis_software_name",
+                  "analysis_software_version",
+                  "genetic_variation_type",
+                  "antimicrobial_agent",
+                  "coverage_percentage",
+                  "coverage_depth",
+                  "coverage_ratio",
+                  "drug_class",
+                  "input_gene_length",
+                  "input_gene_start",
+                  "input_gene_stop",
+                  "input_protein_length",
+                  "input_protein_start",
+                  "input_protein_stop",
+                  "input_sequence_id",
+                  "nucleotide_mutation",
+                  "nucleotide_mutation_interpretation",
+                  "predicted_phenotype",
+                  "predicted_phenotype_confidence_level",
+                  "amino_acid_mutation",
+                  "amino_acid_mutation_interpretation",
+                  "reference_gene_length",
+                  "reference_gene_start",
+                  "reference_gene_stop",
+                  "reference_protein_length",
+                  "reference_protein_start",
+                  "reference_protein_stop",
+                  "resistance_mechanism",
+                  "strand_orientation",
+                  "sequence_identity",
+                  "argserve_tier",
+                  "argserve_arg_probability",
+                  "argserve_model_class",
+                  "argserve_model",
+                  "argserve_server_version"});
   }
   void Write(const v1::Prediction& p, const FastaRecord& record) override {
     if (Failed(p) || !p.is_arg()) return;
@@ -317,7 +334,8 @@ class HamronizationWriter final : public ResultWriter {
     const bool close = p.tier() == v1::TIER_REFERENCE;
     // A close reference names the gene; otherwise the call is the model's
     // and the names say so, with the nearest reference when there is one.
-    std::string symbol = close ? r.gene() : absl::StrCat(p.predicted_class(), "_resistance");
+    std::string symbol =
+        close ? r.gene() : absl::StrCat(p.predicted_class(), "_resistance");
     std::string name =
         close ? r.gene()
         : hit ? absl::StrCat(p.predicted_class(),
@@ -346,7 +364,9 @@ class HamronizationWriter final : public ResultWriter {
                   when(absl::StrCat(r.reference_end() - r.reference_start() + 1,
                                     "/", r.reference_length())),
                   p.predicted_class(),
-                  record.gene ? absl::StrCat(record.gene->end - record.gene->start + 1) : "",
+                  record.gene
+                      ? absl::StrCat(record.gene->end - record.gene->start + 1)
+                      : "",
                   record.gene ? absl::StrCat(record.gene->start) : "",
                   record.gene ? absl::StrCat(record.gene->end) : "",
                   absl::StrCat(p.length()),

@@ -105,7 +105,8 @@ class Parser {
             " and a final '*'");
         if (!keep_bad_) return Error(what);
         if (current_.problem.empty())
-          current_.problem = absl::StrCat(source_, ":", line_number_, ": ", what);
+          current_.problem =
+              absl::StrCat(source_, ":", line_number_, ": ", what);
       }
       if (first_on_line) {
         line_starts_.push_back({current_.residues.size(), line_number_});
@@ -128,9 +129,8 @@ class Parser {
                            : std::optional<ResidueProblem>()) {
       absl::Status error =
           problem->kind == ResidueProblem::Kind::kEmpty
-              ? ErrorAt(current_.line,
-                        absl::StrCat("record '", current_.id,
-                                     "' has no sequence"))
+              ? ErrorAt(current_.line, absl::StrCat("record '", current_.id,
+                                                    "' has no sequence"))
               : ErrorAt(LineOf(problem->index),
                         absl::StrCat("record '", current_.id,
                                      "': ", problem->What(), " at residue ",

@@ -45,9 +45,9 @@ std::string DefaultModelPath() {
   const std::filesystem::path exe =
       std::filesystem::read_symlink("/proc/self/exe", error);
   if (!error) {
-    const std::filesystem::path installed =
-        exe.parent_path().parent_path() / "share" / "argserve" / "model" /
-        "argserve-default.pt";
+    const std::filesystem::path installed = exe.parent_path().parent_path() /
+                                            "share" / "argserve" / "model" /
+                                            "argserve-default.pt";
     if (std::filesystem::exists(installed, error)) return installed.string();
   }
   return ARGSERVE_DEFAULT_MODEL;

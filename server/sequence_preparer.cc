@@ -65,7 +65,6 @@ SequencePreparer::SequencePreparer(const ModelMetadata& metadata,
                                    const NearestReferenceFinder* references)
     : options_(options), tokenizer_(metadata), references_(references) {}
 
-
 grpc::Status SequencePreparer::CheckCount(int64_t count,
                                           const std::string& what,
                                           const std::string& parts) const {
@@ -167,10 +166,10 @@ grpc::Status SequencePreparer::PrepareOne(const v1::Sequence& sequence,
   prediction.set_truncated(tokenized.truncated);
   // The whole protein is aligned, also when the model sees a truncated one.
   if (references_ != nullptr) {
-    FillReferenceHit(*references_,
-                     absl::string_view(sequence.residues())
-                         .substr(0, tokenized.residues),
-                     prediction);
+    FillReferenceHit(
+        *references_,
+        absl::string_view(sequence.residues()).substr(0, tokenized.residues),
+        prediction);
   }
   return grpc::Status::OK;
 }

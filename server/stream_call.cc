@@ -230,9 +230,8 @@ class StreamReactor final
   }
 
   void HandleMessage(const v1::ClassifyStreamRequest& request) {
-    PreparedMessage prepared =
-        environment_.preparer.PrepareEach(request.sequences(),
-                                          request.options().long_sequences());
+    PreparedMessage prepared = environment_.preparer.PrepareEach(
+        request.sequences(), request.options().long_sequences());
     environment_.metrics.OnSequences(kClassifyStream, "INVALID_ARGUMENT",
                                      prepared.rejected);
     bool read_next = false;

@@ -95,7 +95,7 @@ grpc::ServerUnaryReactor* StartClassify(const CallEnvironment& environment,
   if (status.ok()) {
     status = environment.preparer.PrepareAll(
         request->sequences(), request->options().long_sequences(), tokens,
-                                             predictions);
+        predictions);
   }
   if (!status.ok()) {
     environment.metrics.OnRequest(kClassify, CodeName(status.error_code()),

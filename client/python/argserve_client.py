@@ -11,6 +11,7 @@ Uses Debian's python3-grpcio and the stubs generated at build time into build/py
 
 from __future__ import annotations
 
+import os
 import time
 from dataclasses import dataclass, field
 from typing import Iterable, Iterator, Sequence
@@ -89,18 +90,49 @@ def read_fasta(path: str) -> Iterator[tuple[str, str]]:
             yield ident, "".join(chunks)
 
 
+class ArgServeError(RuntimeError):
+    """A call that failed: the gRPC status code and the server's message, in one line."""
+
+    def __init__(self, code: grpc.StatusCode, message: str, target: str):
+        super().__init__(f"argserve at {target}: {code.name}: {message}")
+        self.code = code
+        self.message = message
+
+
 class ArgServeClient:
-    def __init__(self, target: str = "127.0.0.1:50051", *, root_certificates: bytes | None = None,
-                 timeout: float = 300.0, retries: int = 5):
+    """A connection to one argserve target (any gRPC target: host:port, dns:///name:port,
+    ipv4:a:p,b:p; calls are spread round-robin).
+
+    target: default $ARGSERVE_TARGET, else 127.0.0.1:50051. TLS: root_certificates (PEM bytes),
+    plus certificate_chain and private_key for mutual TLS. token: a bearer token (servers run
+    with --auth_token_file). concurrency: requests in flight in classify(). Failed calls raise
+    ArgServeError after `retries` retries of UNAVAILABLE/RESOURCE_EXHAUSTED with backoff.
+    """
+
+    def __init__(self, target: str | None = None, *, root_certificates: bytes | None = None,
+                 certificate_chain: bytes | None = None, private_key: bytes | None = None,
+                 token: str | None = None, timeout: float = 300.0, retries: int = 5,
+                 concurrency: int = 4):
+        self.target = target or os.environ.get("ARGSERVE_TARGET") or "127.0.0.1:50051"
+        if (certificate_chain is None) != (private_key is None):
+            raise ValueError("certificate_chain and private_key go together (mutual TLS)")
+        if certificate_chain is not None and root_certificates is None:
+            raise ValueError("mutual TLS needs root_certificates too")
+        if concurrency < 1:
+            raise ValueError("concurrency must be at least 1")
         options = [("grpc.lb_policy_name", "round_robin"), ("grpc.max_receive_message_length", -1)]
         if root_certificates is None:
-            self._channel = grpc.insecure_channel(target, options=options)
+            self._channel = grpc.insecure_channel(self.target, options=options)
         else:
-            credentials = grpc.ssl_channel_credentials(root_certificates=root_certificates)
-            self._channel = grpc.secure_channel(target, credentials, options=options)
+            credentials = grpc.ssl_channel_credentials(root_certificates=root_certificates,
+                                                       private_key=private_key,
+                                                       certificate_chain=certificate_chain)
+            self._channel = grpc.secure_channel(self.target, credentials, options=options)
         self._stub = argserve_pb2_grpc.ArgClassifierStub(self._channel)
         self._timeout = timeout
         self._retries = retries
+        self._concurrency = concurrency
+        self._metadata = (("authorization", f"Bearer {token.strip()}"),) if token else None
 
     def __enter__(self) -> "ArgServeClient":
         return self
@@ -114,10 +146,10 @@ class ArgServeClient:
     def _call(self, method, request):
         for attempt in range(self._retries + 1):
             try:
-                return method(request, timeout=self._timeout)
+                return method(request, timeout=self._timeout, metadata=self._metadata)
             except grpc.RpcError as error:
                 if error.code() not in RETRYABLE or attempt == self._retries:
-                    raise
+                    raise ArgServeError(error.code(), error.details() or "", self.target) from None
                 time.sleep(min(0.1 * 2 ** attempt, 5.0))
         raise AssertionError("unreachable")
 
@@ -126,17 +158,19 @@ class ArgServeClient:
 
     def classify(self, sequences: Iterable[tuple[str, str]], *, top_k: int = 3,
                  batch_size: int = 256) -> list[Prediction]:
-        """Classifies (id, residues) pairs; results come back in input order."""
-        results: list[Prediction] = []
-        batch: list[tuple[str, str]] = []
+        """Classifies (id, residues) pairs, `concurrency` requests in flight; results come back
+        in input order. A bad sequence raises ArgServeError naming it."""
+        from concurrent.futures import ThreadPoolExecutor
+        batches: list[list[tuple[str, str]]] = [[]]
         for item in sequences:
-            batch.append(item)
-            if len(batch) == batch_size:
-                results.extend(self._classify_batch(batch, top_k))
-                batch = []
-        if batch:
-            results.extend(self._classify_batch(batch, top_k))
-        return results
+            if len(batches[-1]) == batch_size:
+                batches.append([])
+            batches[-1].append(item)
+        if not batches[-1]:
+            return []
+        with ThreadPoolExecutor(max_workers=self._concurrency) as pool:
+            answers = list(pool.map(lambda b: self._classify_batch(b, top_k), batches))
+        return [p for answer in answers for p in answer]
 
     def _classify_batch(self, batch: Sequence[tuple[str, str]], top_k: int) -> list[Prediction]:
         request = argserve_pb2.ClassifyRequest(
@@ -153,7 +187,7 @@ class ArgServeClient:
         encoded = service.encode()
         request = (b"\x0a" + bytes([len(encoded)]) + encoded) if encoded else b""
         try:
-            response = check(request, timeout=min(self._timeout, 10.0))
+            response = check(request, timeout=min(self._timeout, 10.0), metadata=self._metadata)
         except grpc.RpcError:
             return False
         return response == b"\x08\x01"  # status = SERVING (1)

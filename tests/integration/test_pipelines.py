@@ -208,3 +208,39 @@ def test_installed_binaries_find_the_default_model_and_run(tmp_path):
     finally:
         server.kill()
         server.wait()
+
+
+def test_a_run_rides_out_a_server_restart_of_30_seconds(tmp_path):
+    import socket
+    import time
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    flags = (f"--address=127.0.0.1:{port}", "--max_batch_size=8")
+    first = Server(tmp_path / "a", *flags).wait_ready()
+    records = [(f"s{i}", "MKVLAAGIVALLLAAGCSSWYRHEDQNT"[: 10 + i % 18] * 8) for i in range(20000)]
+    fasta = write_fasta(tmp_path / "in.faa", records)
+    out = tmp_path / "calls.tsv"
+    cli = subprocess.Popen([str(BIN_DIR / "argserve-cli"), "classify", "--target", f"127.0.0.1:{port}",
+                            "--batch-size", "16", "--concurrency", "1", "-o", str(out), str(fasta)],
+                           stderr=subprocess.PIPE)
+    try:
+        # Results go to a temporary file next to -o as they arrive.
+        deadline = time.monotonic() + 60
+        while not any(p.stat().st_size > 10000 for p in tmp_path.glob("calls.tsv.tmp.*")):
+            assert time.monotonic() < deadline and cli.poll() is None
+            time.sleep(0.02)
+        first.kill()  # Mid-run, without a goodbye.
+        time.sleep(31)
+        assert cli.poll() is None  # Still waiting for the server.
+        second = Server(tmp_path / "b", *flags).wait_ready()
+        try:
+            assert cli.wait(timeout=300) == 0, cli.stderr.read().decode()
+        finally:
+            second.kill()
+    finally:
+        if cli.poll() is None:
+            cli.kill()
+    rows = tsv(out.read_text())
+    assert [r["id"] for r in rows] == [i for i, _ in records]
+    assert all(r["status"] == "ok" for r in rows)

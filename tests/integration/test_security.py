@@ -101,3 +101,27 @@ def test_bad_security_flags_fail_fast(pki, tmp_path):
     assert r.returncode != 0 and "is empty" in r.stderr.decode()
     r = run_server(f"--model={TEST_MODEL}", f"--auth_token_file={tmp_path / 'nope'}")
     assert r.returncode != 0 and "cannot read" in r.stderr.decode()
+
+
+def test_python_client_speaks_mutual_tls_and_bearer_tokens(pki, tmp_path, monkeypatch):
+    from argserve_client import ArgServeClient, ArgServeError
+    token = "py-token-0123456789"
+    (tmp_path / "token").write_text(token + "\n")
+    s = Server(tmp_path, f"--tls_cert={pki / 'server.pem'}", f"--tls_key={pki / 'server.key'}",
+               f"--tls_client_ca={pki / 'ca.pem'}", f"--auth_token_file={tmp_path / 'token'}").wait_ready()
+    tls = dict(root_certificates=(pki / "ca.pem").read_bytes(),
+               certificate_chain=(pki / "client.pem").read_bytes(),
+               private_key=(pki / "client.key").read_bytes())
+    try:
+        # The target comes from $ARGSERVE_TARGET as for the CLI; several batches go in parallel.
+        monkeypatch.setenv("ARGSERVE_TARGET", f"localhost:{s.grpc_port}")
+        with ArgServeClient(token=token, concurrency=3, **tls) as client:
+            predictions = client.classify(SAMPLE_SEQUENCES * 4, batch_size=3)
+            assert [p.id for p in predictions] == [i for i, _ in SAMPLE_SEQUENCES * 4]
+        with ArgServeClient(token="wrong", retries=0, **tls) as client:
+            with pytest.raises(ArgServeError) as error:
+                client.classify(SAMPLE_SEQUENCES[:1])
+            assert error.value.code.name == "UNAUTHENTICATED"
+            assert "UNAUTHENTICATED" in str(error.value) and "\n" not in str(error.value)
+    finally:
+        s.kill()

@@ -83,7 +83,9 @@ TEST_F(ClassifyTest, UnaryWritesEveryResultInInputOrder) {
   EXPECT_CALL(stub_, Classify(_, _, _))
       .Times(8)  // 23 sequences in batches of 3.
       .WillRepeatedly(Invoke(Answer));
-  ASSERT_TRUE(ClassifyUnary(Options(3, 4), stub_, records, All(records.size()), sink).ok());
+  ASSERT_TRUE(
+      ClassifyUnary(Options(3, 4), stub_, records, All(records.size()), sink)
+          .ok());
   EXPECT_EQ(writer_.ids, Ids(23));
   EXPECT_EQ(sink.written(), 23u);
 }
@@ -188,7 +190,9 @@ TEST_F(ClassifyTest, StreamResendsRetryableRefusalsOnANewStream) {
   EXPECT_CALL(stub_, ClassifyStreamRaw(_))
       .WillOnce(Return(first))
       .WillOnce(Return(second));
-  ASSERT_TRUE(ClassifyStream(Options(4, 1), stub_, records, All(records.size()), sink).ok());
+  ASSERT_TRUE(
+      ClassifyStream(Options(4, 1), stub_, records, All(records.size()), sink)
+          .ok());
   EXPECT_EQ(writer_.ids, Ids(10));
 }
 
@@ -215,8 +219,7 @@ TEST_F(ClassifyTest, StreamWritesARefusedSequenceWithItsStatusAndGoesOn) {
       .Times(3)
       .WillRepeatedly(
           Invoke([](grpc::ClientContext*) { return new FakeStream({"p1"}); }));
-  ASSERT_TRUE(
-      ClassifyStream(Options(4, 1), stub_, records, All(3), sink).ok());
+  ASSERT_TRUE(ClassifyStream(Options(4, 1), stub_, records, All(3), sink).ok());
   EXPECT_EQ(writer_.ids, Ids(3));
   EXPECT_EQ(writer_.failed, std::vector<std::string>{"p1"});
   EXPECT_EQ(sink.failed(), 1u);
@@ -231,8 +234,7 @@ TEST_F(ClassifyTest, RecordsNotSentKeepTheirPlaceInTheOutput) {
   sink.Put(2, refused);
   EXPECT_CALL(stub_, Classify(_, _, _)).Times(3).WillRepeatedly(Invoke(Answer));
   ASSERT_TRUE(
-      ClassifyUnary(Options(2, 1), stub_, records, {0, 1, 3, 4, 5}, sink)
-          .ok());
+      ClassifyUnary(Options(2, 1), stub_, records, {0, 1, 3, 4, 5}, sink).ok());
   EXPECT_EQ(writer_.ids, Ids(6));
   EXPECT_EQ(writer_.failed, std::vector<std::string>{"p2"});
 }

@@ -102,10 +102,9 @@ TEST(Fasta, KeptBadRecordsCarryTheirProblemAndTheRestIsRead) {
   std::vector<FastaRecord> records;
   const std::string text =
       ">good\nMKV\n>digit\nMK\nV1L\n>stop\nMK*VL\n>empty\n>last\nMSTN*\n";
-  ASSERT_TRUE(
-      ParseFasta(text, "in.fa", records, ResidueAlphabet::AnyLetter(),
-                 BadRecords::kKeep)
-          .ok());
+  ASSERT_TRUE(ParseFasta(text, "in.fa", records, ResidueAlphabet::AnyLetter(),
+                         BadRecords::kKeep)
+                  .ok());
   ASSERT_EQ(records.size(), 5u);
   EXPECT_EQ(records[0].problem, "");
   EXPECT_EQ(records[0].residues, "MKV");
