@@ -73,6 +73,8 @@ v1::LongSequencePolicy RequestPolicy(LongSequences long_sequences) {
       return v1::LONG_SEQUENCES_REJECT;
     case LongSequences::kTruncate:
       return v1::LONG_SEQUENCES_TRUNCATE;
+    case LongSequences::kWindow:
+      return v1::LONG_SEQUENCES_WINDOW;
     default:
       return v1::LONG_SEQUENCES_SERVER_DEFAULT;
   }

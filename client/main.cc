@@ -142,7 +142,7 @@ int RunClassify(const ClientOptions& o) {
   // were known.
   const bool reject_long = o.long_sequences == LongSequences::kReject ||
                            (o.long_sequences == LongSequences::kServerDefault &&
-                            info.long_sequence_policy() != "truncate");
+                            info.long_sequence_policy() == "reject");
   CheckAgainstModel(records, info, reject_long);
   std::vector<size_t> send;
   send.reserve(records.size());

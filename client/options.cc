@@ -145,8 +145,10 @@ ClientOptions ParseClientOptions(int argc, const char* const* argv,
                        "20 kb, Prodigal trained on it)");
   classify->add_option("--long-sequences", raw.long_sequences,
                        "proteins longer than the model's maximum: reject "
-                       "(reported per record) or truncate (the first "
-                       "residues, flagged); default: the server's policy");
+                       "(reported per record), truncate (the first "
+                       "residues, flagged) or window (overlapping windows, "
+                       "the one with the highest P(ARG) answers); default: "
+                       "the server's policy");
   classify->add_flag("--strict", o.strict,
                      "stop at the first record that cannot be classified "
                      "(default: report it in the output and go on)");
@@ -273,10 +275,12 @@ ClientOptions ParseClientOptions(int argc, const char* const* argv,
     o.long_sequences = LongSequences::kReject;
   } else if (raw.long_sequences == "truncate") {
     o.long_sequences = LongSequences::kTruncate;
+  } else if (raw.long_sequences == "window") {
+    o.long_sequences = LongSequences::kWindow;
   } else if (!raw.long_sequences.empty()) {
-    throw UsageError{
-        absl::StrCat("--long-sequences must be reject or truncate, not '",
-                     raw.long_sequences, "'")};
+    throw UsageError{absl::StrCat(
+        "--long-sequences must be reject, truncate or window, not '",
+        raw.long_sequences, "'")};
   }
   return o;
 }

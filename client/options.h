@@ -26,7 +26,7 @@ enum class Command { kClassify, kInfo, kHealth, kHelp, kVersion };
 
 // What a request asks for proteins longer than the model's maximum; the
 // server's own policy unless set.
-enum class LongSequences { kServerDefault, kReject, kTruncate };
+enum class LongSequences { kServerDefault, kReject, kTruncate, kWindow };
 
 // How to reach the server; shared by every subcommand.
 struct ConnectionOptions {

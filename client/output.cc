@@ -15,7 +15,7 @@ namespace {
 using nlohmann::json;
 
 // Columns of the TSV format.
-constexpr size_t kTsvColumns = 29;
+constexpr size_t kTsvColumns = 30;
 
 bool Uncertain(const v1::Prediction& p, const OutputOptions& options) {
   return p.probability() < options.min_probability;
@@ -110,7 +110,8 @@ json ToJson(const v1::Prediction& p, const OutputOptions& options,
               {"model_is_arg", p.model_is_arg()},
               {"nearest_reference", ReferenceJson(p)},
               {"status", "ok"},
-              {"gene", GeneJson(record)}};
+              {"gene", GeneJson(record)},
+              {"windows", p.windows()}};
 }
 
 // Ids come from FASTA headers: a tab or newline in one would break the TSV line
@@ -178,7 +179,8 @@ class TsvWriter final : public ResultWriter {
                   "contig",
                   "gene_start",
                   "gene_end",
-                  "strand"});
+                  "strand",
+                  "windows"});
   }
   void Write(const v1::Prediction& p, const FastaRecord& record) override {
     std::vector<std::string> gene(4);
@@ -187,7 +189,7 @@ class TsvWriter final : public ResultWriter {
               absl::StrCat(record.gene->end), Strand(record.gene->strand)};
     }
     if (Failed(p)) {
-      std::vector<std::string> fields(kTsvColumns - 5);
+      std::vector<std::string> fields(kTsvColumns - 6);
       fields[0] = p.id();
       fields[5] = absl::StrCat(p.length());
       fields[21] = absl::StrCat(run_.model_name, ":", run_.model_version);
@@ -195,6 +197,7 @@ class TsvWriter final : public ResultWriter {
       fields[23] = run_.software_version;
       fields.push_back(StatusText(p));
       for (std::string& field : gene) fields.push_back(std::move(field));
+      fields.emplace_back();
       PutRow(out_, fields);
       return;
     }
@@ -223,6 +226,7 @@ class TsvWriter final : public ResultWriter {
     fields.push_back(run_.software_version);
     fields.push_back(StatusText(p));
     for (std::string& field : gene) fields.push_back(std::move(field));
+    fields.push_back(absl::StrCat(p.windows()));
     PutRow(out_, fields);
   }
   void End() override {}

@@ -56,10 +56,9 @@ std::vector<int32_t> DistinctKmers(const std::vector<int8_t>& codes) {
 
 Alignment Align(const s_profile* profile, const std::vector<int8_t>& reference,
                 int query_length, uint8_t flag) {
-  return Alignment(ssw_align(profile, reference.data(),
-                             static_cast<int32_t>(reference.size()), kGapOpen,
-                             kGapExtend, flag, 0, 0,
-                             std::max(15, query_length / 2)));
+  return Alignment(ssw_align(
+      profile, reference.data(), static_cast<int32_t>(reference.size()),
+      kGapOpen, kGapExtend, flag, 0, 0, std::max(15, query_length / 2)));
 }
 
 }  // namespace
@@ -119,8 +118,8 @@ std::optional<ReferenceHit> NearestReferenceFinder::Find(
   int best = -1;
   int best_score = 0;
   for (int r : Candidates(query)) {
-    Alignment alignment = Align(profile.get(), encoded_[r], query_length,
-                                kScoreOnly);
+    Alignment alignment =
+        Align(profile.get(), encoded_[r], query_length, kScoreOnly);
     if (alignment && alignment->score1 > best_score) {
       best_score = alignment->score1;
       best = r;
@@ -144,7 +143,8 @@ std::optional<ReferenceHit> NearestReferenceFinder::Find(
     const char op = cigar_int_to_op(alignment->cigar[i]);
     columns += static_cast<int>(length);
     if (op == 'M' || op == '=' || op == 'X') {
-      for (uint32_t k = 0; k < length; ++k) identical += query[q++] == target[t++];
+      for (uint32_t k = 0; k < length; ++k)
+        identical += query[q++] == target[t++];
     } else if (op == 'I') {
       q += static_cast<int>(length);
     } else if (op == 'D') {

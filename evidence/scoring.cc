@@ -39,7 +39,8 @@ const SubstitutionMatrix& Blosum62() {
 std::vector<int8_t> EncodeResidues(absl::string_view residues) {
   std::vector<int8_t> codes(residues.size());
   for (size_t i = 0; i < residues.size(); ++i) {
-    codes[i] = static_cast<int8_t>(seqan::ordValue(seqan::AminoAcid(residues[i])));
+    codes[i] =
+        static_cast<int8_t>(seqan::ordValue(seqan::AminoAcid(residues[i])));
   }
   return codes;
 }
@@ -48,7 +49,13 @@ bool IsStandardResidue(int8_t code) {
   seqan::AminoAcid letter;
   letter.value = static_cast<uint8_t>(code);
   switch (static_cast<char>(letter)) {
-    case 'B': case 'J': case 'O': case 'U': case 'X': case 'Z': case '*':
+    case 'B':
+    case 'J':
+    case 'O':
+    case 'U':
+    case 'X':
+    case 'Z':
+    case '*':
       return false;
     default:
       return true;
@@ -61,8 +68,7 @@ double BitScore(int raw_score) {
 
 double EValue(int raw_score, int64_t query_length, int64_t database_length) {
   return kK * static_cast<double>(query_length) *
-         static_cast<double>(database_length) *
-         std::exp(-kLambda * raw_score);
+         static_cast<double>(database_length) * std::exp(-kLambda * raw_score);
 }
 
 }  // namespace argserve

@@ -134,9 +134,11 @@ absl::StatusOr<ModelMetadata> ParseModelMetadata(const std::string& json_text) {
   if (references != root.end() && !references->is_null()) {
     if (!references->is_object()) return Missing("references");
     ReferenceSetInfo info;
-    if (auto s = Read(*references, "file", info.file); !s.ok() || info.file.empty())
+    if (auto s = Read(*references, "file", info.file);
+        !s.ok() || info.file.empty())
       return Missing("references.file");
-    if (auto s = Read(*references, "count", info.count); !s.ok() || info.count < 0)
+    if (auto s = Read(*references, "count", info.count);
+        !s.ok() || info.count < 0)
       return Missing("references.count");
     try {
       info.sha256 = references->value("sha256", "");
@@ -152,12 +154,14 @@ absl::StatusOr<ModelMetadata> ParseModelMetadata(const std::string& json_text) {
     if (!evidence->is_object()) return Missing("evidence");
     for (const auto& [key, field, low, high] :
          {std::tuple<const char*, double*, double, double>{
-              "reference_min_identity", &m.evidence.reference_min_identity, 0, 1},
+              "reference_min_identity", &m.evidence.reference_min_identity, 0,
+              1},
           {"reference_min_coverage", &m.evidence.reference_min_coverage, 0, 1},
           {"max_evalue", &m.evidence.max_evalue, 0, 1e308}}) {
       auto it = evidence->find(key);
       if (it == evidence->end()) continue;
-      if (!it->is_number() || it->get<double>() < low || it->get<double>() > high)
+      if (!it->is_number() || it->get<double>() < low ||
+          it->get<double>() > high)
         return Missing(absl::StrCat("evidence.", key));
       *field = it->get<double>();
     }

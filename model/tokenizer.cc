@@ -38,23 +38,37 @@ absl::Status Tokenizer::Tokenize(std::string_view residues,
   }
   out.residues = static_cast<int>(residues.size());
   out.truncated = false;
+  out.more_windows.clear();
+  const size_t max = static_cast<size_t>(max_residues_);
   size_t keep = residues.size();
-  if (residues.size() > static_cast<size_t>(max_residues_)) {
+  if (residues.size() > max) {
     if (policy == LongSequencePolicy::kReject) {
       return absl::InvalidArgumentError(absl::StrCat(
           residues.size(), " residues, more than the model's maximum of ",
           max_residues_));
     }
-    keep = max_residues_;
-    out.truncated = true;
+    keep = max;
+    out.truncated = policy == LongSequencePolicy::kTruncate;
   }
-  out.tokens.clear();
-  out.tokens.reserve(keep + 2);
-  out.tokens.push_back(cls_);
-  for (size_t i = 0; i < keep; ++i)
-    out.tokens.push_back(
-        token_of_byte_[static_cast<unsigned char>(residues[i])]);
-  out.tokens.push_back(eos_);
+  const auto encode = [&](size_t start, size_t length,
+                          std::vector<int64_t>& tokens) {
+    tokens.clear();
+    tokens.reserve(length + 2);
+    tokens.push_back(cls_);
+    for (size_t i = start; i < start + length; ++i)
+      tokens.push_back(token_of_byte_[static_cast<unsigned char>(residues[i])]);
+    tokens.push_back(eos_);
+  };
+  encode(0, keep, out.tokens);
+  if (policy == LongSequencePolicy::kWindow && residues.size() > max) {
+    const size_t step = std::max<size_t>(1, max / 2);
+    for (size_t start = step;; start += step) {
+      const size_t last = residues.size() - max;
+      out.more_windows.emplace_back();
+      encode(std::min(start, last), max, out.more_windows.back());
+      if (start >= last) break;
+    }
+  }
   return absl::OkStatus();
 }
 

@@ -177,8 +177,8 @@ absl::StatusOr<std::unique_ptr<Classifier>> LoadTorchClassifier(
     if (metadata->references->file != kReferencesFile) {
       return absl::InvalidArgumentError(absl::StrCat(
           "model file '", path, "': model.json names the reference set '",
-          metadata->references->file, "'; this server reads '",
-          kReferencesFile, "'"));
+          metadata->references->file, "'; this server reads '", kReferencesFile,
+          "'"));
     }
     if (extra_files[kReferencesFile].empty()) {
       return absl::InvalidArgumentError(

@@ -32,8 +32,8 @@ void CallRule::Fill(absl::Span<const float> probabilities, uint32_t top_k,
   v1::Tier tier = v1::TIER_MODEL;
   if (prediction.has_nearest_reference()) {
     const v1::ReferenceHit& hit = prediction.nearest_reference();
-    const auto known = std::find(m.classes.begin(), m.classes.end(),
-                                 hit.class_name());
+    const auto known =
+        std::find(m.classes.begin(), m.classes.end(), hit.class_name());
     if (known != m.classes.end() &&
         hit.identity_percent() >=
             static_cast<float>(100.0 * m.evidence.reference_min_identity) &&

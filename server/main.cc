@@ -109,9 +109,11 @@ ABSL_FLAG(
     int, max_stream_in_flight, argserve::ServiceOptions().max_stream_in_flight,
     "Most unanswered sequences per stream before the server stops reading it");
 ABSL_FLAG(std::string, long_sequences, "reject",
-          "Sequences longer than the model's maximum: 'reject' "
-          "(INVALID_ARGUMENT) or 'truncate' "
-          "(classify the first max_residues residues and set truncated=true)");
+          "Sequences longer than the model's maximum, unless a request asks "
+          "otherwise: 'reject' (INVALID_ARGUMENT), 'truncate' (classify the "
+          "first max_residues residues, truncated=true) or 'window' "
+          "(windows overlapping by half, the one with the highest P(ARG) "
+          "answers, windows=N)");
 ABSL_FLAG(int, max_message_bytes, 64 << 20,
           "Largest request message accepted, in bytes");
 ABSL_FLAG(int64_t, max_upload_memory,
@@ -198,9 +200,12 @@ ServerOptions OptionsFromFlags() {
     o.service.long_sequences = LongSequencePolicy::kReject;
   } else if (policy == "truncate") {
     o.service.long_sequences = LongSequencePolicy::kTruncate;
+  } else if (policy == "window") {
+    o.service.long_sequences = LongSequencePolicy::kWindow;
   } else {
-    Fail(absl::StrCat("--long_sequences must be 'reject' or 'truncate', not '",
-                      policy, "'"));
+    Fail(absl::StrCat(
+        "--long_sequences must be 'reject', 'truncate' or 'window', not '",
+        policy, "'"));
   }
   o.service.max_sequences_per_request =
       absl::GetFlag(FLAGS_max_sequences_per_request);

@@ -83,6 +83,8 @@ LongSequencePolicy SequencePreparer::PolicyFor(
       return LongSequencePolicy::kReject;
     case v1::LONG_SEQUENCES_TRUNCATE:
       return LongSequencePolicy::kTruncate;
+    case v1::LONG_SEQUENCES_WINDOW:
+      return LongSequencePolicy::kWindow;
     default:
       return options_.long_sequences;
   }
@@ -90,7 +92,7 @@ LongSequencePolicy SequencePreparer::PolicyFor(
 
 grpc::Status SequencePreparer::PrepareAll(
     const Sequences& sequences, v1::LongSequencePolicy requested,
-    std::vector<std::vector<int64_t>>& tokens,
+    std::vector<std::vector<int64_t>>& tokens, std::vector<int>& row_owner,
     std::vector<v1::Prediction>& predictions) const {
   const LongSequencePolicy policy = PolicyFor(requested);
   const int count = sequences.size();
@@ -99,15 +101,24 @@ grpc::Status SequencePreparer::PrepareAll(
   if (grpc::Status status = CheckCount(count, "request", "requests");
       !status.ok())
     return status;
-  tokens.assign(count, {});
+  tokens.clear();
+  tokens.reserve(count);
+  row_owner.clear();
   predictions.assign(count, v1::Prediction());
   IdRegistry ids(count);
   for (int i = 0; i < count; ++i) {
     const v1::Sequence& sequence = sequences.Get(i);
     if (auto duplicate = ids.Add(sequence.id(), i, "")) return *duplicate;
+    TokenizedSequence tokenized;
     grpc::Status status =
-        PrepareOne(sequence, i, policy, tokens[i], predictions[i]);
+        PrepareOne(sequence, i, policy, tokenized, predictions[i]);
     if (!status.ok()) return status;
+    tokens.push_back(std::move(tokenized.tokens));
+    row_owner.push_back(i);
+    for (auto& window : tokenized.more_windows) {
+      tokens.push_back(std::move(window));
+      row_owner.push_back(i);
+    }
   }
   return grpc::Status::OK;
 }
@@ -126,10 +137,16 @@ PreparedMessage SequencePreparer::PrepareEach(
     if (auto duplicate = ids.Add(sequence.id(), i, " of this message")) {
       status = *duplicate;
     } else {
-      std::vector<int64_t> sequence_tokens;
-      status = PrepareOne(sequence, i, policy, sequence_tokens, *prediction);
+      TokenizedSequence tokenized;
+      status = PrepareOne(sequence, i, policy, tokenized, *prediction);
       if (status.ok()) {
-        prepared.tokens.push_back(std::move(sequence_tokens));
+        const int accepted = static_cast<int>(prepared.positions.size());
+        prepared.tokens.push_back(std::move(tokenized.tokens));
+        prepared.row_owner.push_back(accepted);
+        for (auto& window : tokenized.more_windows) {
+          prepared.tokens.push_back(std::move(window));
+          prepared.row_owner.push_back(accepted);
+        }
         prepared.positions.push_back(i);
         continue;
       }
@@ -143,13 +160,12 @@ PreparedMessage SequencePreparer::PrepareEach(
 
 grpc::Status SequencePreparer::PrepareOne(const v1::Sequence& sequence,
                                           int index, LongSequencePolicy policy,
-                                          std::vector<int64_t>& tokens,
+                                          TokenizedSequence& tokenized,
                                           v1::Prediction& prediction) const {
   if (sequence.id().empty()) {
     return {grpc::StatusCode::INVALID_ARGUMENT,
             absl::StrCat("sequence #", index + 1, " has an empty id")};
   }
-  TokenizedSequence tokenized;
   absl::Status status =
       tokenizer_.Tokenize(sequence.residues(), policy, tokenized);
   if (!status.ok()) {
@@ -160,8 +176,11 @@ grpc::Status SequencePreparer::PrepareOne(const v1::Sequence& sequence,
             absl::StrCat("sequence ", DescribeId(sequence.id()), " (#",
                          index + 1, "): ", status.message(), hint)};
   }
-  tokens = std::move(tokenized.tokens);
   prediction.set_id(sequence.id());
+  prediction.set_windows(
+      tokenized.more_windows.empty()
+          ? 0
+          : static_cast<uint32_t>(tokenized.more_windows.size() + 1));
   prediction.set_length(tokenized.residues);
   prediction.set_truncated(tokenized.truncated);
   // The whole protein is aligned, also when the model sees a truncated one.

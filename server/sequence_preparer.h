@@ -26,7 +26,9 @@ struct PreparedMessage {
   // One prediction per sequence, in message order; a refused one carries its
   // status.
   v1::ClassifyStreamResponse response;
-  std::vector<std::vector<int64_t>> tokens;  // Of the accepted sequences.
+  // Token rows of the accepted sequences: one each, or one per window.
+  std::vector<std::vector<int64_t>> tokens;
+  std::vector<int> row_owner;  // Row -> accepted sequence.
   std::vector<int> positions;  // Accepted sequence -> index in `response`.
   int rejected = 0;
 };
@@ -44,12 +46,14 @@ class SequencePreparer {
   grpc::Status CheckCount(int64_t count, const std::string& what,
                           const std::string& parts) const;
 
-  // A Classify request, all or nothing: on success `tokens` holds one row per
-  // sequence and `predictions` their id, length and truncated flag.
+  // A Classify request, all or nothing: on success `tokens` holds the token
+  // rows (one per sequence, or one per window), `row_owner` the sequence of
+  // each row, and `predictions` their id, length and truncated flag.
   // `requested`: the request's long-sequence policy.
   grpc::Status PrepareAll(const Sequences& sequences,
                           v1::LongSequencePolicy requested,
                           std::vector<std::vector<int64_t>>& tokens,
+                          std::vector<int>& row_owner,
                           std::vector<v1::Prediction>& predictions) const;
 
   // A ClassifyStream message, each sequence on its own.
@@ -64,7 +68,7 @@ class SequencePreparer {
   // nearest reference.
   grpc::Status PrepareOne(const v1::Sequence& sequence, int index,
                           LongSequencePolicy policy,
-                          std::vector<int64_t>& tokens,
+                          TokenizedSequence& tokenized,
                           v1::Prediction& prediction) const;
 
   // The request's policy, or the server's when the request has none.

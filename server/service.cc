@@ -25,8 +25,9 @@ v1::ModelInfo DescribeModel(const Classifier& classifier,
   backbone->set_source(m.backbone_source);
   info.set_device(classifier.device());
   info.set_long_sequence_policy(
-      options.long_sequences == LongSequencePolicy::kReject ? "reject"
-                                                            : "truncate");
+      options.long_sequences == LongSequencePolicy::kReject     ? "reject"
+      : options.long_sequences == LongSequencePolicy::kTruncate ? "truncate"
+                                                                : "window");
   info.set_max_sequences_per_request(options.max_sequences_per_request);
   info.set_metadata_json(m.raw_json);
   info.set_arg_threshold(static_cast<float>(m.arg_threshold.value_or(0.0)));
@@ -51,10 +52,9 @@ v1::ModelInfo DescribeModel(const Classifier& classifier,
 
 }  // namespace
 
-ArgClassifierService::ArgClassifierService(ServiceOptions options,
-                                           Classifier* classifier,
-                                           Batcher* batcher, Metrics* metrics,
-                                           const NearestReferenceFinder* references)
+ArgClassifierService::ArgClassifierService(
+    ServiceOptions options, Classifier* classifier, Batcher* batcher,
+    Metrics* metrics, const NearestReferenceFinder* references)
     : options_(std::move(options)),
       metrics_(metrics),
       auth_(options_.auth_token),
@@ -68,8 +68,7 @@ ArgClassifierService::ArgClassifierService(ServiceOptions options,
                    *batcher,
                    *metrics},
       model_info_(DescribeModel(*classifier, options_, preparer_.tokenizer(),
-                                references != nullptr)) {
-}
+                                references != nullptr)) {}
 
 grpc::ServerUnaryReactor* ArgClassifierService::Classify(
     grpc::CallbackServerContext* context, const v1::ClassifyRequest* request,

@@ -17,6 +17,7 @@
 #include "argserve/v1/argserve.grpc.pb.h"
 #include "google/protobuf/io/coded_stream.h"
 #include "google/protobuf/wire_format_lite.h"
+#include "server/window_merge.h"
 
 namespace argserve {
 namespace {
@@ -51,13 +52,19 @@ class StreamReactor;
 // The sequences of one stream message; answered together, in message order.
 class StreamMessageJob final : public BatchJob {
  public:
+  // `row_owner`: the accepted sequence of each submitted row; answered after
+  // every row and one more call (index rows()) that releases the message.
   StreamMessageJob(StreamReactor* stream, v1::ClassifyStreamResponse response,
-                   size_t pending, uint32_t top_k, std::vector<int> positions)
+                   std::vector<int> row_owner, int nonarg_index, uint32_t top_k,
+                   std::vector<int> positions)
       : stream_(stream),
         response_(std::move(response)),
-        remaining_(pending),
+        remaining_(row_owner.size() + 1),
+        windows_(std::move(row_owner), nonarg_index),
         top_k_(top_k),
         positions_(std::move(positions)) {}
+
+  size_t rows() const { return windows_.rows(); }
 
   bool IsCancelled() const override;
   void OnResult(size_t index, const absl::Status& status,
@@ -67,9 +74,10 @@ class StreamMessageJob final : public BatchJob {
   StreamReactor* const stream_;
   v1::ClassifyStreamResponse response_;
   std::atomic<size_t> remaining_;
+  WindowMerge windows_;
   const uint32_t top_k_;
   const std::vector<int>
-      positions_;  // Submitted item index -> position in response_.
+      positions_;  // Accepted sequence -> position in response_.
 };
 
 class StreamReactor final
@@ -240,24 +248,25 @@ class StreamReactor final
       in_flight_ += request.sequences_size();
       ++jobs_outstanding_;
     }
-    const size_t accepted = prepared.positions.size();
     auto job = std::make_shared<StreamMessageJob>(
-        this, std::move(prepared.response), accepted + 1,
-        request.options().top_k(), std::move(prepared.positions));
-    if (accepted > 0) {
+        this, std::move(prepared.response), std::move(prepared.row_owner),
+        environment_.model.nonarg_index, request.options().top_k(),
+        std::move(prepared.positions));
+    const size_t rows = job->rows();
+    if (rows > 0) {
       absl::Status submitted = environment_.batcher.Submit(
           job, std::move(prepared.tokens), deadline_, peer_);
       if (!submitted.ok()) {
         // Nothing of this message was queued: every valid sequence gets the
         // rejection.
-        for (size_t item = 0; item < accepted; ++item)
-          job->OnResult(item, submitted, {});
+        for (size_t row = 0; row < rows; ++row)
+          job->OnResult(row, submitted, {});
       }
     }
     // The extra count taken above is released here, so a message with no valid
-    // sequence is answered too, and never before all of its items were handed
+    // sequence is answered too, and never before all of its rows were handed
     // out.
-    job->OnResult(accepted, absl::OkStatus(), {});
+    job->OnResult(rows, absl::OkStatus(), {});
     {
       std::lock_guard<std::mutex> lock(mu_);
       if (stream_ != StreamState::kOpen || cancelled()) {
@@ -332,16 +341,21 @@ class StreamReactor final
 
 bool StreamMessageJob::IsCancelled() const { return stream_->cancelled(); }
 
-void StreamMessageJob::OnResult(size_t index, const absl::Status& status,
+void StreamMessageJob::OnResult(size_t row, const absl::Status& status,
                                 absl::Span<const float> probabilities) {
-  if (index < positions_.size()) {
+  std::optional<WindowMerge::Done> done;
+  if (row < windows_.rows()) done = windows_.Add(row, status, probabilities);
+  if (done) {
     v1::Prediction& prediction =
-        *response_.mutable_predictions(positions_[index]);
-    if (status.ok()) {
-      stream_->environment().call_rule.Fill(probabilities, top_k_, prediction);
+        *response_.mutable_predictions(positions_[done->sequence]);
+    if (done->status.ok()) {
+      stream_->environment().call_rule.Fill(done->probabilities, top_k_,
+                                            prediction);
     } else {
-      prediction.mutable_status()->set_code(static_cast<int>(status.code()));
-      prediction.mutable_status()->set_message(std::string{status.message()});
+      prediction.mutable_status()->set_code(
+          static_cast<int>(done->status.code()));
+      prediction.mutable_status()->set_message(
+          std::string{done->status.message()});
     }
   }
   if (remaining_.fetch_sub(1) != 1) return;

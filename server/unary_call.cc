@@ -3,7 +3,10 @@
 #include <atomic>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <vector>
+
+#include "server/window_merge.h"
 
 namespace argserve {
 namespace {
@@ -13,12 +16,13 @@ class UnaryJob final : public BatchJob {
  public:
   UnaryJob(const CallEnvironment& environment,
            grpc::ServerUnaryReactor* reactor, v1::ClassifyResponse* response,
-           size_t count, uint32_t top_k, Clock::time_point start,
+           std::vector<int> row_owner, uint32_t top_k, Clock::time_point start,
            Clock::time_point deadline)
       : environment_(environment),
         reactor_(reactor),
         response_(response),
-        remaining_(count),
+        remaining_(row_owner.size()),
+        windows_(std::move(row_owner), environment.model.nonarg_index),
         top_k_(top_k),
         start_(start),
         deadline_(deadline) {}
@@ -26,17 +30,20 @@ class UnaryJob final : public BatchJob {
   void Cancel() { cancelled_.store(true); }
   bool IsCancelled() const override { return cancelled_.load(); }
 
-  void OnResult(size_t index, const absl::Status& status,
+  void OnResult(size_t row, const absl::Status& status,
                 absl::Span<const float> probabilities) override {
-    if (status.ok()) {
-      // Each index is written by exactly one worker; the elements were created
-      // before submission.
-      environment_.call_rule.Fill(
-          probabilities, top_k_,
-          *response_->mutable_predictions(static_cast<int>(index)));
-    } else {
-      std::lock_guard<std::mutex> lock(mu_);
-      if (error_.ok()) error_ = status;
+    if (std::optional<WindowMerge::Done> done =
+            windows_.Add(row, status, probabilities)) {
+      if (done->status.ok()) {
+        // Each sequence is written by exactly one worker; the elements were
+        // created before submission.
+        environment_.call_rule.Fill(
+            done->probabilities, top_k_,
+            *response_->mutable_predictions(static_cast<int>(done->sequence)));
+      } else {
+        std::lock_guard<std::mutex> lock(mu_);
+        if (error_.ok()) error_ = done->status;
+      }
     }
     if (remaining_.fetch_sub(1) != 1) return;
     grpc::Status final_status;
@@ -57,7 +64,8 @@ class UnaryJob final : public BatchJob {
   const CallEnvironment& environment_;
   grpc::ServerUnaryReactor* const reactor_;
   v1::ClassifyResponse* const response_;
-  std::atomic<size_t> remaining_;
+  std::atomic<size_t> remaining_;  // Rows.
+  WindowMerge windows_;
   const uint32_t top_k_;
   const Clock::time_point start_;
   const Clock::time_point deadline_;
@@ -90,12 +98,13 @@ grpc::ServerUnaryReactor* StartClassify(const CallEnvironment& environment,
   const auto start = Clock::now();
   auto* reactor = new UnaryReactor(environment.metrics);
   std::vector<std::vector<int64_t>> tokens;
+  std::vector<int> row_owner;
   std::vector<v1::Prediction> predictions;
   grpc::Status status = environment.auth.Check(context);
   if (status.ok()) {
     status = environment.preparer.PrepareAll(
         request->sequences(), request->options().long_sequences(), tokens,
-        predictions);
+        row_owner, predictions);
   }
   if (!status.ok()) {
     environment.metrics.OnRequest(kClassify, CodeName(status.error_code()),
@@ -111,9 +120,9 @@ grpc::ServerUnaryReactor* StartClassify(const CallEnvironment& environment,
   for (auto& prediction : predictions)
     *response->add_predictions() = std::move(prediction);
   const Clock::time_point deadline = DeadlineOf(context);
-  auto job =
-      std::make_shared<UnaryJob>(environment, reactor, response, tokens.size(),
-                                 request->options().top_k(), start, deadline);
+  auto job = std::make_shared<UnaryJob>(
+      environment, reactor, response, std::move(row_owner),
+      request->options().top_k(), start, deadline);
   reactor->set_job(job);
   absl::Status submitted = environment.batcher.Submit(
       job, std::move(tokens), deadline, context->peer());

@@ -244,3 +244,23 @@ def test_a_run_rides_out_a_server_restart_of_30_seconds(tmp_path):
     rows = tsv(out.read_text())
     assert [r["id"] for r in rows] == [i for i, _ in records]
     assert all(r["status"] == "ok" for r in rows)
+
+
+def test_long_proteins_by_windows_take_their_best_window(server, tmp_path):
+    import random
+    rng = random.Random(4)
+    protein = "".join(rng.choice("ACDEFGHIKLMNPQRSTVWY") for _ in range(2300))
+    fasta = write_fasta(tmp_path / "long.faa", [("long", protein), ("short", protein[:300])])
+    rows = {r["id"]: r for r in tsv(classify(server, "--long-sequences", "window", str(fasta)).stdout.decode())}
+    assert rows["long"]["status"] == "ok" and rows["long"]["truncated"] == "false"
+    # 1022-residue windows every 511: starts 0, 511, 1022, and 1278 (the last ends with the protein).
+    assert rows["long"]["windows"] == "4" and rows["short"]["windows"] == "0"
+    starts = [0, 511, 1022, 2300 - 1022]
+    windows = write_fasta(tmp_path / "w.faa", [(f"w{s}", protein[s:s + 1022]) for s in starts])
+    each = tsv(classify(server, str(windows)).stdout.decode())
+    best = max(each, key=lambda r: float(r["arg_probability"]))
+    assert rows["long"]["arg_probability"] == best["arg_probability"]
+    assert rows["long"]["top_k"] == best["top_k"]
+    streamed = {r["id"]: r for r in tsv(classify(server, "--stream", "--long-sequences", "window",
+                                                 str(fasta)).stdout.decode())}
+    assert streamed["long"]["top_k"] == rows["long"]["top_k"] and streamed["long"]["windows"] == "4"

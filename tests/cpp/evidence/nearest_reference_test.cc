@@ -99,8 +99,8 @@ TEST_F(NearestReferenceTest, GappedVariantCountsGapsAsColumns) {
   auto hit = finder_.Find(variant);
   ASSERT_TRUE(hit.has_value());
   EXPECT_EQ(finder_.reference(*hit).id, references_[2].id);
-  EXPECT_NEAR(hit->identity,
-              static_cast<double>(variant.size()) / whole.size(), 1e-9);
+  EXPECT_NEAR(hit->identity, static_cast<double>(variant.size()) / whole.size(),
+              1e-9);
 }
 
 TEST_F(NearestReferenceTest, ShortlistFindsWhatAligningEverythingFinds) {

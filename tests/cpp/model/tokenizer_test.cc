@@ -95,5 +95,31 @@ TEST_F(TokenizerTest, LongSequencePolicy) {
   EXPECT_THAT(std::string(s.message()), HasSubstr("'J' at position 7"));
 }
 
+TEST_F(TokenizerTest, WindowsOverlapByHalfAndTheLastEndsWithTheSequence) {
+  // Maximum 5: windows start every 2 residues; the last one is moved back to
+  // end with the sequence.
+  TokenizedSequence out;
+  ASSERT_TRUE(
+      tokenizer_.Tokenize("MKLAGVW", LongSequencePolicy::kWindow, out).ok());
+  EXPECT_FALSE(out.truncated);
+  EXPECT_EQ(out.residues, 7);
+  EXPECT_THAT(out.tokens, ElementsAre(0, 20, 15, 4, 5, 6, 2));  // MKLAG
+  ASSERT_EQ(out.more_windows.size(), 1u);
+  EXPECT_THAT(out.more_windows[0], ElementsAre(0, 4, 5, 6, 7, 22, 2));  // LAGVW
+  ASSERT_TRUE(
+      tokenizer_.Tokenize("MKLAGVWMKLAG", LongSequencePolicy::kWindow, out)
+          .ok());
+  // Starts 0, 2, 4, 6, and 7 (= 12 - 5).
+  ASSERT_EQ(out.more_windows.size(), 4u);
+  EXPECT_THAT(out.more_windows[2],
+              ElementsAre(0, 22, 20, 15, 4, 5, 2));  // WMKLA
+  EXPECT_THAT(out.more_windows[3],
+              ElementsAre(0, 20, 15, 4, 5, 6, 2));  // MKLAG
+  // A sequence that fits is one window.
+  ASSERT_TRUE(
+      tokenizer_.Tokenize("MKL", LongSequencePolicy::kWindow, out).ok());
+  EXPECT_TRUE(out.more_windows.empty());
+}
+
 }  // namespace
 }  // namespace argserve

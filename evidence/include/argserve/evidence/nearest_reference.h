@@ -6,9 +6,9 @@
 
 #include <cstdint>
 #include <optional>
-#include "absl/strings/string_view.h"
 #include <vector>
 
+#include "absl/strings/string_view.h"
 #include "argserve/evidence/reference_set.h"
 
 namespace argserve {

@@ -5,10 +5,10 @@
 #define ARGSERVE_EVIDENCE_REFERENCE_SET_H_
 
 #include <string>
-#include "absl/strings/string_view.h"
 #include <vector>
 
 #include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
 
 namespace argserve {
 

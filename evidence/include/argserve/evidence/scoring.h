@@ -4,8 +4,9 @@
 #define ARGSERVE_EVIDENCE_SCORING_H_
 
 #include <cstdint>
-#include "absl/strings/string_view.h"
 #include <vector>
+
+#include "absl/strings/string_view.h"
 
 namespace argserve {
 

@@ -19,10 +19,15 @@ struct TokenizedSequence {
   std::vector<int64_t> tokens;  // <cls> residues <eos>
   int residues = 0;  // Residues in the input, after dropping a trailing '*'.
   bool truncated = false;  // Only the first max_residues residues were kept.
+  // kWindow: the windows after the first (which is `tokens`), each <cls>
+  // residues <eos>; empty when the sequence fits.
+  std::vector<std::vector<int64_t>> more_windows;
 };
 
-// What happens to sequences longer than the model's max_residues.
-enum class LongSequencePolicy { kReject, kTruncate };
+// What happens to sequences longer than the model's max_residues: refused;
+// cut to the first max_residues; or split into windows of max_residues that
+// overlap by half (the last one ends with the sequence), each classified.
+enum class LongSequencePolicy { kReject, kTruncate, kWindow };
 
 class Tokenizer {
  public:
