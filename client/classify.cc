@@ -25,6 +25,12 @@ void Progress::Update(size_t done, bool final) {
   last_ = now;
   const double seconds = std::chrono::duration<double>(now - start_).count();
   const double rate = seconds > 0 ? done / seconds : 0;
+  if (total_ == 0) {
+    std::fprintf(stderr, "\r%zu sequences  %.1f seq/s ", done, rate);
+    if (final) std::fprintf(stderr, "\n");
+    std::fflush(stderr);
+    return;
+  }
   const double eta = rate > 0 ? (total_ - done) / rate : 0;
   const int width = 30;
   const int filled =
@@ -39,11 +45,12 @@ void Progress::Update(size_t done, bool final) {
 
 OrderedSink::OrderedSink(ResultWriter& writer,
                          const std::vector<FastaRecord>& records,
-                         Progress& progress)
+                         Progress& progress, size_t done_before)
     : writer_(writer),
       records_(records),
       results_(records.size()),
-      progress_(progress) {}
+      progress_(progress),
+      done_before_(done_before) {}
 
 void OrderedSink::Put(size_t index, v1::Prediction prediction) {
   std::lock_guard<std::mutex> lock(mu_);
@@ -54,7 +61,7 @@ void OrderedSink::Put(size_t index, v1::Prediction prediction) {
     results_[next_].reset();  // Written: free it.
     ++next_;
   }
-  progress_.Update(next_);
+  progress_.Update(done_before_ + next_);
 }
 
 size_t OrderedSink::written() const {

@@ -19,7 +19,7 @@
 namespace argserve {
 
 // Progress on stderr, redrawn at most a few times a second; only for
-// terminals.
+// terminals. `total` 0: unknown (a count and a rate, no bar).
 class Progress {
  public:
   Progress(bool enabled, size_t total);
@@ -36,9 +36,10 @@ class Progress {
 // available.
 class OrderedSink {
  public:
-  // `records` (what the results are of) must outlive the sink.
+  // `records` (what the results are of) must outlive the sink; `done_before`:
+  // records of the run written before these, for the progress line.
   OrderedSink(ResultWriter& writer, const std::vector<FastaRecord>& records,
-              Progress& progress);
+              Progress& progress, size_t done_before = 0);
 
   // A prediction with a non-OK status: the record was not classified.
   void Put(size_t index, v1::Prediction prediction);
@@ -53,6 +54,7 @@ class OrderedSink {
   std::vector<std::optional<v1::Prediction>> results_;
   size_t next_ = 0;
   Progress& progress_;
+  const size_t done_before_;
 };
 
 // Both modes classify the records at the indices `send` (ascending).

@@ -214,6 +214,95 @@ void CheckAgainstModel(std::vector<FastaRecord>& records,
   }
 }
 
+InputReader::InputReader(InputSpec spec) : spec_(std::move(spec)) {}
+
+absl::Status InputReader::ReadRaw(size_t chunk_records,
+                                  std::vector<FastaRecord>& raw) {
+  if (!seqs_read_) {
+    seqs_read_ = true;
+    for (size_t i = 0; i < spec_.seqs.size(); ++i) {
+      const std::string& seq = spec_.seqs[i];
+      const size_t eq = seq.find('=');
+      const std::string text =
+          eq == std::string::npos
+              ? absl::StrCat(">seq", i + 1, "\n", seq, "\n")
+              : absl::StrCat(">", seq.substr(0, eq), "\n", seq.substr(eq + 1),
+                             "\n");
+      if (absl::Status status =
+              ParseFasta(text, absl::StrCat("--seq #", i + 1), raw,
+                         ResidueAlphabet::AnyLetter(), spec_.bad_records);
+          !status.ok())
+        return status;
+    }
+    if (!raw.empty()) return absl::OkStatus();
+  }
+  std::vector<std::string> files = spec_.files;
+  if (files.empty() && spec_.seqs.empty()) files.emplace_back("-");
+  while (next_file_ < files.size()) {
+    if (reader_ == nullptr) {
+      auto opened = FastaReader::Open(
+          files[next_file_], ResidueAlphabet::AnyLetter(), spec_.bad_records);
+      if (!opened.ok()) return opened.status();
+      reader_ = *std::move(opened);
+    }
+    if (absl::Status status = reader_->Next(chunk_records, raw); !status.ok())
+      return status;
+    if (!reader_->done()) return absl::OkStatus();
+    reader_.reset();
+    ++next_file_;
+    if (chunk_records != 0 && raw.size() >= chunk_records)
+      return absl::OkStatus();
+  }
+  done_ = true;
+  return absl::OkStatus();
+}
+
+absl::Status InputReader::Prepare(std::vector<FastaRecord>& chunk) {
+  for (const FastaRecord& record : chunk) {
+    std::string here = absl::StrCat(record.source, ":", record.line);
+    auto [it, inserted] =
+        seen_.emplace(std::hash<std::string>()(record.id), here);
+    if (!inserted) {
+      return absl::InvalidArgumentError(
+          absl::StrCat(here, ": duplicate id '", record.id,
+                       "' (first seen at ", it->second, ")"));
+    }
+  }
+  switch (spec_.type) {
+    case InputType::kProtein:
+      return CheckNotNucleotide(chunk);
+    case InputType::kCds:
+      TranslateCodingSequences(chunk);
+      return absl::OkStatus();
+    case InputType::kContigs: {
+      std::vector<FastaRecord> contigs, failed;
+      for (FastaRecord& record : chunk)
+        (record.problem.empty() ? contigs : failed)
+            .push_back(std::move(record));
+      auto genes = CallGenes(contigs, spec_.gene_calling);
+      if (!genes.ok()) return genes.status();
+      chunk = std::move(failed);
+      for (FastaRecord& gene : *genes) chunk.push_back(std::move(gene));
+      return absl::OkStatus();
+    }
+  }
+  return absl::OkStatus();
+}
+
+absl::Status InputReader::Next(size_t chunk_records,
+                               std::vector<FastaRecord>& chunk) {
+  // Prodigal's single-genome mode trains on the whole genome at once.
+  if (spec_.type == InputType::kContigs &&
+      spec_.gene_calling == GeneCalling::kSingle)
+    chunk_records = 0;
+  std::vector<FastaRecord> raw;
+  if (absl::Status status = ReadRaw(chunk_records, raw); !status.ok())
+    return status;
+  if (absl::Status status = Prepare(raw); !status.ok()) return status;
+  for (FastaRecord& record : raw) chunk.push_back(std::move(record));
+  return absl::OkStatus();
+}
+
 v1::Prediction RecordFailure(const FastaRecord& record) {
   v1::Prediction prediction;
   prediction.set_id(record.id);

@@ -5,7 +5,10 @@
 #ifndef ARGSERVE_CLIENT_INPUT_H_
 #define ARGSERVE_CLIENT_INPUT_H_
 
+#include <cstdint>
+#include <memory>
 #include <string>
+#include <unordered_map>
 #include <vector>
 
 #include "absl/status/status.h"
@@ -49,6 +52,41 @@ void CheckAgainstModel(std::vector<FastaRecord>& records,
 
 // The prediction written for a record that was not classified.
 v1::Prediction RecordFailure(const FastaRecord& record);
+
+// What to read, and how.
+struct InputSpec {
+  std::vector<std::string> seqs;   // --seq ID=RESIDUES or RESIDUES.
+  std::vector<std::string> files;  // FASTA files; "-": standard input.
+  InputType type = InputType::kProtein;
+  GeneCalling gene_calling = GeneCalling::kMeta;
+  BadRecords bad_records = BadRecords::kKeep;
+};
+
+// The input, prepared as its type says (translated, genes called), handed
+// out a chunk at a time so that memory stays flat however long it is. Ids
+// must be unique over the whole input.
+class InputReader {
+ public:
+  explicit InputReader(InputSpec spec);
+
+  // Appends the next chunk (at most about `chunk_records` records; the whole
+  // input for single-genome gene calling). Errors are the run's end: what
+  // is wrong, where.
+  absl::Status Next(size_t chunk_records, std::vector<FastaRecord>& chunk);
+  bool done() const { return done_; }
+
+ private:
+  absl::Status ReadRaw(size_t chunk_records, std::vector<FastaRecord>& raw);
+  absl::Status Prepare(std::vector<FastaRecord>& chunk);
+
+  const InputSpec spec_;
+  size_t next_file_ = 0;
+  bool seqs_read_ = false;
+  bool done_ = false;
+  std::unique_ptr<FastaReader> reader_;
+  // Each id's fingerprint -> where it was first seen.
+  std::unordered_map<uint64_t, std::string> seen_;
+};
 
 }  // namespace argserve
 

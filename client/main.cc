@@ -48,76 +48,29 @@ std::FILE* OpenGzip(const std::string& path) {
   return file;
 }
 
-// Reads the input as --input says, into the records to classify; those that
-// cannot be are kept with their problem unless --strict. Returns an exit code
-// when the run cannot go on.
-std::optional<int> ReadInput(const ClientOptions& o,
-                             std::vector<FastaRecord>& records) {
-  const BadRecords bad_records =
-      o.strict ? BadRecords::kFail : BadRecords::kKeep;
-  for (const std::string& seq : o.seqs) {
-    const size_t eq = seq.find('=');
-    std::string text =
-        eq == std::string::npos
-            ? absl::StrCat(">seq", records.size() + 1, "\n", seq, "\n")
-            : absl::StrCat(">", seq.substr(0, eq), "\n", seq.substr(eq + 1),
-                           "\n");
-    if (auto status =
-            ParseFasta(text, absl::StrCat("--seq #", &seq - o.seqs.data() + 1),
-                       records, ResidueAlphabet::AnyLetter(), bad_records);
-        !status.ok()) {
-      Fail(std::string{status.message()});
-      return kExitBadInput;
-    }
-  }
-  std::vector<std::string> inputs = o.inputs;
-  if (inputs.empty() && o.seqs.empty()) inputs.emplace_back("-");
-  for (const std::string& path : inputs) {
-    if (auto status =
-            ReadFasta(path, records, ResidueAlphabet::AnyLetter(), bad_records);
-        !status.ok()) {
-      Fail(std::string{status.message()});
-      return kExitBadInput;
-    }
-  }
-  if (auto status = CheckUniqueIds(records); !status.ok()) {
-    Fail(std::string{status.message()});
-    return kExitBadInput;
-  }
-  switch (o.input) {
-    case InputType::kProtein:
-      if (auto status = CheckNotNucleotide(records); !status.ok()) {
-        Fail(std::string{status.message()});
-        return kExitBadInput;
-      }
-      break;
-    case InputType::kCds:
-      TranslateCodingSequences(records);
-      break;
-    case InputType::kContigs: {
-      std::vector<FastaRecord> contigs, failed;
-      for (FastaRecord& record : records)
-        (record.problem.empty() ? contigs : failed)
-            .push_back(std::move(record));
-      auto genes = CallGenes(contigs, o.gene_calling);
-      if (!genes.ok()) {
-        Fail(std::string{genes.status().message()});
-        return genes.status().code() == absl::StatusCode::kFailedPrecondition
-                   ? kExitFailure
-                   : kExitBadInput;
-      }
-      records = std::move(failed);
-      for (FastaRecord& gene : *genes) records.push_back(std::move(gene));
-      break;
-    }
-  }
-  return std::nullopt;
+// Records read, checked and classified at a time: memory stays flat for any
+// input size.
+constexpr size_t kChunkRecords = 8192;
+
+int BadInputExit(const absl::Status& status) {
+  Fail(std::string{status.message()});
+  return status.code() == absl::StatusCode::kFailedPrecondition ? kExitFailure
+                                                                : kExitBadInput;
 }
 
 int RunClassify(const ClientOptions& o) {
-  // Everything is read and checked before anything is sent.
-  std::vector<FastaRecord> records;
-  if (auto code = ReadInput(o, records)) return *code;
+  InputSpec spec;
+  spec.seqs = o.seqs;
+  spec.files = o.inputs;
+  spec.type = o.input;
+  spec.gene_calling = o.gene_calling;
+  spec.bad_records = o.strict ? BadRecords::kFail : BadRecords::kKeep;
+  InputReader input(spec);
+  // The first chunk (all of a small input) is read and checked before the
+  // server is contacted.
+  std::vector<FastaRecord> chunk;
+  if (absl::Status status = input.Next(kChunkRecords, chunk); !status.ok())
+    return BadInputExit(status);
 
   auto channel = Connect(o.connection);
   auto stub = v1::ArgClassifier::NewStub(channel);
@@ -138,21 +91,22 @@ int RunClassify(const ClientOptions& o) {
       return ExitCodeFor(status);
     }
   }
-  // The model's alphabet and length limit: the files were read before they
-  // were known.
   const bool reject_long = o.long_sequences == LongSequences::kReject ||
                            (o.long_sequences == LongSequences::kServerDefault &&
                             info.long_sequence_policy() == "reject");
-  CheckAgainstModel(records, info, reject_long);
-  std::vector<size_t> send;
-  send.reserve(records.size());
-  for (size_t i = 0; i < records.size(); ++i) {
-    if (records[i].problem.empty()) {
-      send.push_back(i);
-    } else if (o.strict) {
-      Fail(records[i].problem);
-      return kExitBadInput;
+  // The model's alphabet and length limit apply once the model is known;
+  // with --strict, a record they refuse ends the run.
+  const auto check_chunk = [&]() -> std::optional<std::string> {
+    CheckAgainstModel(chunk, info, reject_long);
+    if (o.strict) {
+      for (const FastaRecord& record : chunk)
+        if (!record.problem.empty()) return record.problem;
     }
+    return std::nullopt;
+  };
+  if (auto problem = check_chunk()) {
+    Fail(*problem);
+    return kExitBadInput;
   }
 
   std::FILE* out = stdout;
@@ -166,6 +120,12 @@ int RunClassify(const ClientOptions& o) {
       return kExitFailure;
     }
   }
+  // Nothing is left behind at -o when the run does not complete.
+  const auto abandon = [&](int code) {
+    if (out != stdout) std::fclose(out);
+    if (!temp_path.empty()) std::remove(temp_path.c_str());
+    return code;
+  };
   auto writer = MakeResultWriter(o.output_options, out);
   RunInfo run;
   run.software_version = ARGSERVE_VERSION;
@@ -180,35 +140,57 @@ int RunClassify(const ClientOptions& o) {
     input_names.emplace_back(o.seqs.empty() ? "stdin" : "command_line");
   run.input_file_name = absl::StrJoin(input_names, ",");
   writer->Begin(run);
-  Progress progress(!o.quiet && isatty(2), records.size());
-  OrderedSink sink(*writer, records, progress);
-  for (size_t i = 0; i < records.size(); ++i) {
-    if (!records[i].problem.empty()) sink.Put(i, RecordFailure(records[i]));
-  }
-  grpc::Status status = o.stream ? ClassifyStream(o, *stub, records, send, sink)
-                                 : ClassifyUnary(o, *stub, records, send, sink);
-  if (status.ok()) writer->End();
-  progress.Update(sink.written(), /*final=*/true);
-  bool write_failed = std::fflush(out) != 0 || std::ferror(out);
-  if (out != stdout) write_failed = std::fclose(out) != 0 || write_failed;
-  if (!status.ok() || write_failed) {
-    if (!temp_path.empty()) std::remove(temp_path.c_str());
+
+  // The total is known only at the end: the progress line counts.
+  Progress progress(!o.quiet && isatty(2), 0);
+  size_t total = 0;
+  size_t failed = 0;
+  while (true) {
+    std::vector<size_t> send;
+    send.reserve(chunk.size());
+    for (size_t i = 0; i < chunk.size(); ++i)
+      if (chunk[i].problem.empty()) send.push_back(i);
+    OrderedSink sink(*writer, chunk, progress, total);
+    for (size_t i = 0; i < chunk.size(); ++i) {
+      if (!chunk[i].problem.empty()) sink.Put(i, RecordFailure(chunk[i]));
+    }
+    grpc::Status status = o.stream
+                              ? ClassifyStream(o, *stub, chunk, send, sink)
+                              : ClassifyUnary(o, *stub, chunk, send, sink);
     if (!status.ok()) {
-      Fail(absl::StrCat("classification failed after ", sink.written(), " of ",
-                        records.size(), " sequences: ",
+      progress.Update(total + sink.written(), /*final=*/true);
+      Fail(absl::StrCat("classification failed after ", total + sink.written(),
+                        " sequences: ",
                         absl::StatusCodeToString(
                             static_cast<absl::StatusCode>(status.error_code())),
                         ": ", status.error_message()));
-      return ExitCodeFor(status);
+      return abandon(ExitCodeFor(status));
     }
+    total += chunk.size();
+    failed += sink.failed();
+    if (input.done()) break;
+    chunk.clear();
+    if (absl::Status read = input.Next(kChunkRecords, chunk); !read.ok())
+      return abandon(BadInputExit(read));
+    if (auto problem = check_chunk()) {
+      Fail(*problem);
+      return abandon(kExitBadInput);
+    }
+  }
+  writer->End();
+  progress.Update(total, /*final=*/true);
+  bool write_failed = std::fflush(out) != 0 || std::ferror(out);
+  if (out != stdout) write_failed = std::fclose(out) != 0 || write_failed;
+  if (write_failed) {
+    if (!temp_path.empty()) std::remove(temp_path.c_str());
     Fail("cannot write the output");
     return kExitFailure;
   }
-  if (sink.failed() > 0) {
+  if (failed > 0) {
     std::fprintf(stderr,
                  "argserve-cli: %zu of %zu records could not be classified "
                  "(their status is in the output); the other %zu were\n",
-                 sink.failed(), records.size(), records.size() - sink.failed());
+                 failed, total, total - failed);
   }
   if (!temp_path.empty() &&
       std::rename(temp_path.c_str(), o.output.c_str()) != 0) {
@@ -216,7 +198,7 @@ int RunClassify(const ClientOptions& o) {
     Fail(absl::StrCat("cannot rename the output to '", o.output, "'"));
     return kExitFailure;
   }
-  return sink.failed() > 0 ? kExitSomeRecordsFailed : kExitOk;
+  return failed > 0 ? kExitSomeRecordsFailed : kExitOk;
 }
 
 int RunInfo(const ClientOptions& o) {

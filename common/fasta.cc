@@ -2,6 +2,7 @@
 
 #include <zlib.h>
 
+#include <algorithm>
 #include <array>
 #include <cerrno>
 #include <cstring>
@@ -227,6 +228,95 @@ absl::Status ReadFasta(const std::string& path,
   }
   gzclose(file);
   return ParseFasta(text, source, records, alphabet, bad_records);
+}
+
+struct FastaReader::State {
+  State(std::string source_name, gzFile gz, const ResidueAlphabet& letters,
+        BadRecords bad_records)
+      : source(std::move(source_name)),
+        file(gz),
+        alphabet(letters),
+        parser(source, parsed, alphabet, bad_records) {}
+  ~State() {
+    if (file != nullptr) gzclose(file);
+  }
+  std::string source;
+  gzFile file;
+  std::vector<FastaRecord> parsed;  // Complete records not yet handed out.
+  const ResidueAlphabet alphabet;  // The parser's: a caller's may not live on.
+  Parser parser;
+  std::string pending;  // Bytes after the last newline read.
+  bool eof = false;
+  bool finished = false;
+};
+
+FastaReader::FastaReader(std::unique_ptr<State> state)
+    : state_(std::move(state)) {}
+FastaReader::~FastaReader() = default;
+
+absl::StatusOr<std::unique_ptr<FastaReader>> FastaReader::Open(
+    const std::string& path, const ResidueAlphabet& alphabet,
+    BadRecords bad_records) {
+  const bool is_stdin = path == "-";
+  const std::string source = is_stdin ? "<stdin>" : path;
+  gzFile file = is_stdin ? gzdopen(dup(0), "rb") : gzopen(path.c_str(), "rb");
+  if (file == nullptr) {
+    return absl::NotFoundError(absl::StrCat(
+        source, ": cannot open: ", std::generic_category().message(errno)));
+  }
+  gzbuffer(file, 1 << 17);
+  return std::unique_ptr<FastaReader>(new FastaReader(
+      std::make_unique<State>(source, file, alphabet, bad_records)));
+}
+
+bool FastaReader::done() const {
+  return state_->finished && state_->parsed.empty();
+}
+
+absl::Status FastaReader::Next(size_t max_records,
+                               std::vector<FastaRecord>& records) {
+  State& s = *state_;
+  std::array<char, 1 << 16> buffer;
+  const auto want = [&] {
+    return max_records == 0 || s.parsed.size() < max_records;
+  };
+  while (want() && !s.finished) {
+    if (s.eof) {
+      if (!s.pending.empty()) {
+        if (auto status = s.parser.Line(s.pending); !status.ok()) return status;
+        s.pending.clear();
+      }
+      if (auto status = s.parser.Finish(); !status.ok()) return status;
+      s.finished = true;
+      break;
+    }
+    const int n = gzread(s.file, buffer.data(), buffer.size());
+    if (n < 0) {
+      int code = 0;
+      return absl::InvalidArgumentError(
+          absl::StrCat(s.source, ": cannot read: ", gzerror(s.file, &code)));
+    }
+    if (n == 0) {
+      s.eof = true;
+      continue;
+    }
+    s.pending.append(buffer.data(), n);
+    size_t start = 0;
+    for (size_t end; (end = s.pending.find('\n', start)) != std::string::npos;
+         start = end + 1) {
+      if (auto status = s.parser.Line(
+              std::string_view{s.pending}.substr(start, end - start));
+          !status.ok())
+        return status;
+    }
+    s.pending.erase(0, start);
+  }
+  const size_t take = max_records == 0
+                          ? s.parsed.size()
+                          : std::min(max_records, s.parsed.size());
+  for (size_t i = 0; i < take; ++i) records.push_back(std::move(s.parsed[i]));
+  s.parsed.erase(s.parsed.begin(), s.parsed.begin() + take);
+  return absl::OkStatus();
 }
 
 absl::Status CheckResidues(const FastaRecord& record,

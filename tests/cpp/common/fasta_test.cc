@@ -7,6 +7,8 @@
 #include <cstdio>
 #include <fstream>
 
+#include "absl/strings/str_cat.h"
+
 namespace argserve {
 namespace {
 
@@ -120,6 +122,54 @@ TEST(Fasta, KeptBadRecordsCarryTheirProblemAndTheRestIsRead) {
   // Failing is still the default.
   std::vector<FastaRecord> strict;
   EXPECT_FALSE(ParseFasta(text, "in.fa", strict).ok());
+}
+
+}  // namespace
+}  // namespace argserve
+
+namespace argserve {
+namespace {
+
+TEST(FastaReader, HandsOutRecordsAFewAtATimeAsReadFastaWould) {
+  const std::string path = ::testing::TempDir() + "/many.fa.gz";
+  std::string text;
+  for (int i = 0; i < 1000; ++i)
+    absl::StrAppend(&text, ">r", i, " d\nMKV\nLL", i % 7 == 0 ? "*" : "", "\n");
+  gzFile gz = gzopen(path.c_str(), "wb");
+  gzwrite(gz, text.data(), static_cast<unsigned>(text.size()));
+  gzclose(gz);
+  std::vector<FastaRecord> all;
+  ASSERT_TRUE(ReadFasta(path, all).ok());
+  auto reader = FastaReader::Open(path);
+  ASSERT_TRUE(reader.ok());
+  std::vector<FastaRecord> chunked;
+  int calls = 0;
+  while (!(*reader)->done()) {
+    const size_t before = chunked.size();
+    ASSERT_TRUE((*reader)->Next(64, chunked).ok());
+    EXPECT_LE(chunked.size() - before, 64u);
+    ++calls;
+  }
+  EXPECT_GE(calls, 16);
+  ASSERT_EQ(chunked.size(), all.size());
+  for (size_t i = 0; i < all.size(); ++i) {
+    EXPECT_EQ(chunked[i].id, all[i].id);
+    EXPECT_EQ(chunked[i].residues, all[i].residues);
+    EXPECT_EQ(chunked[i].line, all[i].line);
+  }
+}
+
+TEST(FastaReader, ErrorsNameTheLineAsReadFastaDoes) {
+  const std::string path = ::testing::TempDir() + "/bad.fa";
+  std::ofstream(path) << ">a\nMK\n>b\nM1K\n";
+  auto reader = FastaReader::Open(path);
+  ASSERT_TRUE(reader.ok());
+  std::vector<FastaRecord> records;
+  absl::Status status = (*reader)->Next(0, records);
+  EXPECT_THAT(std::string(status.message()),
+              HasSubstr("bad.fa:4: record 'b': invalid character '1'"));
+  EXPECT_EQ(FastaReader::Open("/nonexistent/x.fa").status().code(),
+            absl::StatusCode::kNotFound);
 }
 
 }  // namespace

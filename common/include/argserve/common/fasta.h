@@ -4,11 +4,13 @@
 #define ARGSERVE_COMMON_FASTA_H_
 
 #include <cstdint>
+#include <memory>
 #include <optional>
 #include <string>
 #include <vector>
 
 #include "absl/status/status.h"
+#include "absl/status/statusor.h"
 #include "argserve/common/residues.h"
 
 namespace argserve {
@@ -55,6 +57,31 @@ absl::Status ParseFasta(
     std::vector<FastaRecord>& records,
     const ResidueAlphabet& alphabet = ResidueAlphabet::AnyLetter(),
     BadRecords bad_records = BadRecords::kFail);
+
+// Reads a FASTA file (plain or gzip, "-": standard input) a few records at a
+// time, so that memory does not grow with the input; the same checks and
+// errors as ReadFasta.
+class FastaReader {
+ public:
+  // NOT_FOUND when the file cannot be opened.
+  static absl::StatusOr<std::unique_ptr<FastaReader>> Open(
+      const std::string& path,
+      const ResidueAlphabet& alphabet = ResidueAlphabet::AnyLetter(),
+      BadRecords bad_records = BadRecords::kFail);
+  ~FastaReader();
+  FastaReader(const FastaReader&) = delete;
+  FastaReader& operator=(const FastaReader&) = delete;
+
+  // Appends up to `max_records` further records (0: all that are left);
+  // fewer only at the end of the input.
+  absl::Status Next(size_t max_records, std::vector<FastaRecord>& records);
+  bool done() const;
+
+ private:
+  struct State;
+  explicit FastaReader(std::unique_ptr<State> state);
+  std::unique_ptr<State> state_;
+};
 
 // Checks a record read with a looser alphabet against `alphabet` (the
 // model's); the error names the record's file, line and residue.
