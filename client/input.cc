@@ -224,10 +224,9 @@ absl::Status InputReader::ReadRaw(size_t chunk_records,
       const std::string& seq = spec_.seqs[i];
       const size_t eq = seq.find('=');
       const std::string text =
-          eq == std::string::npos
-              ? absl::StrCat(">seq", i + 1, "\n", seq, "\n")
-              : absl::StrCat(">", seq.substr(0, eq), "\n", seq.substr(eq + 1),
-                             "\n");
+          eq == std::string::npos ? absl::StrCat(">seq", i + 1, "\n", seq, "\n")
+                                  : absl::StrCat(">", seq.substr(0, eq), "\n",
+                                                 seq.substr(eq + 1), "\n");
       if (absl::Status status =
               ParseFasta(text, absl::StrCat("--seq #", i + 1), raw,
                          ResidueAlphabet::AnyLetter(), spec_.bad_records);
@@ -264,8 +263,8 @@ absl::Status InputReader::Prepare(std::vector<FastaRecord>& chunk) {
         seen_.emplace(std::hash<std::string>()(record.id), here);
     if (!inserted) {
       return absl::InvalidArgumentError(
-          absl::StrCat(here, ": duplicate id '", record.id,
-                       "' (first seen at ", it->second, ")"));
+          absl::StrCat(here, ": duplicate id '", record.id, "' (first seen at ",
+                       it->second, ")"));
     }
   }
   switch (spec_.type) {

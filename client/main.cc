@@ -6,8 +6,12 @@
 #include <algorithm>
 #include <cstdio>
 #include <cstdlib>
+#include <filesystem>
+#include <fstream>
 #include <optional>
+#include <sstream>
 #include <string>
+#include <unordered_set>
 #include <vector>
 
 #include "absl/strings/match.h"
@@ -109,23 +113,72 @@ int RunClassify(const ClientOptions& o) {
     return kExitBadInput;
   }
 
+  // Results go to OUTPUT.partial, renamed to OUTPUT when the run is
+  // complete; an interrupted run's partial file is what --resume continues.
   std::FILE* out = stdout;
   std::string temp_path;
+  std::unordered_set<std::string> done_ids;
+  bool continuing = false;
   if (!o.output.empty() && o.output != "-") {
-    temp_path = absl::StrCat(o.output, ".tmp.", getpid());
-    out = absl::EndsWith(o.output, ".gz") ? OpenGzip(temp_path)
-                                          : std::fopen(temp_path.c_str(), "wb");
+    temp_path = absl::StrCat(o.output, ".partial");
+    if (o.resume) {
+      std::ifstream in(temp_path, std::ios::binary);
+      if (in) {
+        std::stringstream text;
+        text << in.rdbuf();
+        const PartialOutput partial =
+            ReadPartialOutput(text.str(), o.output_options.format);
+        std::error_code error;
+        std::filesystem::resize_file(temp_path, partial.complete_bytes, error);
+        if (error) {
+          Fail(absl::StrCat("cannot continue '", temp_path,
+                            "': ", error.message()));
+          return kExitFailure;
+        }
+        done_ids.insert(partial.ids.begin(), partial.ids.end());
+        continuing = partial.complete_bytes > 0;
+        std::fprintf(stderr,
+                     "argserve-cli: continuing %s: %zu records already done\n",
+                     temp_path.c_str(), done_ids.size());
+      }
+    }
+    out = absl::EndsWith(o.output, ".gz")
+              ? OpenGzip(temp_path)
+              : std::fopen(temp_path.c_str(), continuing ? "ab" : "wb");
     if (out == nullptr) {
       Fail(absl::StrCat("cannot write '", temp_path, "'"));
       return kExitFailure;
     }
   }
-  // Nothing is left behind at -o when the run does not complete.
+  // Nothing is written to -o when the run does not complete; what was done
+  // stays in the partial file for --resume.
   const auto abandon = [&](int code) {
-    if (out != stdout) std::fclose(out);
-    if (!temp_path.empty()) std::remove(temp_path.c_str());
+    if (out != stdout) {
+      std::fclose(out);
+      const bool resumable =
+          o.output_options.format == OutputFormat::kTsv ||
+          o.output_options.format == OutputFormat::kJsonLines;
+      if (resumable && !absl::EndsWith(o.output, ".gz")) {
+        std::fprintf(stderr,
+                     "argserve-cli: the results so far are in %s; run again "
+                     "with --resume to continue\n",
+                     temp_path.c_str());
+      } else {
+        std::remove(temp_path.c_str());
+      }
+    }
     return code;
   };
+  // Records an earlier run already wrote.
+  const auto drop_done = [&](std::vector<FastaRecord>& records) {
+    if (done_ids.empty()) return;
+    records.erase(std::remove_if(records.begin(), records.end(),
+                                 [&](const FastaRecord& record) {
+                                   return done_ids.count(record.id) > 0;
+                                 }),
+                  records.end());
+  };
+  drop_done(chunk);
   auto writer = MakeResultWriter(o.output_options, out);
   RunInfo run;
   run.software_version = ARGSERVE_VERSION;
@@ -139,6 +192,7 @@ int RunClassify(const ClientOptions& o) {
   if (input_names.empty())
     input_names.emplace_back(o.seqs.empty() ? "stdin" : "command_line");
   run.input_file_name = absl::StrJoin(input_names, ",");
+  run.continuing = continuing;
   writer->Begin(run);
 
   // The total is known only at the end: the progress line counts.
@@ -154,9 +208,8 @@ int RunClassify(const ClientOptions& o) {
     for (size_t i = 0; i < chunk.size(); ++i) {
       if (!chunk[i].problem.empty()) sink.Put(i, RecordFailure(chunk[i]));
     }
-    grpc::Status status = o.stream
-                              ? ClassifyStream(o, *stub, chunk, send, sink)
-                              : ClassifyUnary(o, *stub, chunk, send, sink);
+    grpc::Status status = o.stream ? ClassifyStream(o, *stub, chunk, send, sink)
+                                   : ClassifyUnary(o, *stub, chunk, send, sink);
     if (!status.ok()) {
       progress.Update(total + sink.written(), /*final=*/true);
       Fail(absl::StrCat("classification failed after ", total + sink.written(),
@@ -172,6 +225,7 @@ int RunClassify(const ClientOptions& o) {
     chunk.clear();
     if (absl::Status read = input.Next(kChunkRecords, chunk); !read.ok())
       return abandon(BadInputExit(read));
+    drop_done(chunk);
     if (auto problem = check_chunk()) {
       Fail(*problem);
       return abandon(kExitBadInput);
@@ -182,7 +236,6 @@ int RunClassify(const ClientOptions& o) {
   bool write_failed = std::fflush(out) != 0 || std::ferror(out);
   if (out != stdout) write_failed = std::fclose(out) != 0 || write_failed;
   if (write_failed) {
-    if (!temp_path.empty()) std::remove(temp_path.c_str());
     Fail("cannot write the output");
     return kExitFailure;
   }

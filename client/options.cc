@@ -149,6 +149,10 @@ ClientOptions ParseClientOptions(int argc, const char* const* argv,
                        "residues, flagged) or window (overlapping windows, "
                        "the one with the highest P(ARG) answers); default: "
                        "the server's policy");
+  classify->add_flag("--resume", o.resume,
+                     "continue an interrupted -o run: records already in "
+                     "OUTPUT.partial are kept, not classified again (tsv and "
+                     "jsonl, not .gz)");
   classify->add_flag("--strict", o.strict,
                      "stop at the first record that cannot be classified "
                      "(default: report it in the output and go on)");
@@ -263,6 +267,15 @@ ClientOptions ParseClientOptions(int argc, const char* const* argv,
   } else {
     throw UsageError{absl::StrCat(
         "--input must be protein, cds or contigs, not '", raw.input, "'")};
+  }
+  if (o.resume) {
+    if (o.output.empty() || o.output == "-")
+      throw UsageError{"--resume needs -o FILE (the run to continue)"};
+    if (o.output.size() > 3 && o.output.substr(o.output.size() - 3) == ".gz")
+      throw UsageError{"--resume cannot continue a .gz output"};
+    if (o.output_options.format != OutputFormat::kTsv &&
+        o.output_options.format != OutputFormat::kJsonLines)
+      throw UsageError{"--resume works with --format tsv or jsonl"};
   }
   if (raw.gene_calling == "meta" || raw.gene_calling == "single") {
     o.gene_calling =

@@ -56,6 +56,8 @@ struct ClientOptions {
   LongSequences long_sequences = LongSequences::kServerDefault;
   // Fail the whole run on the first record that cannot be classified.
   bool strict = false;
+  // Continue the interrupted run whose partial results are in OUTPUT.partial.
+  bool resume = false;
   // info
   bool info_json = false;
   // health

@@ -151,6 +151,7 @@ class TsvWriter final : public ResultWriter {
       : options_(options), out_(out) {}
   void Begin(const RunInfo& run) override {
     run_ = run;
+    if (run.continuing) return;
     PutRow(out_, {"id",
                   "predicted_class",
                   "probability",
@@ -406,6 +407,28 @@ class HamronizationWriter final : public ResultWriter {
 };
 
 }  // namespace
+
+PartialOutput ReadPartialOutput(const std::string& text, OutputFormat format) {
+  PartialOutput partial;
+  size_t start = 0;
+  for (size_t end; (end = text.find('\n', start)) != std::string::npos;
+       start = end + 1) {
+    const absl::string_view line(text.data() + start, end - start);
+    if (format == OutputFormat::kTsv) {
+      if (start == 0 && absl::StartsWith(line, "id\t")) {
+        partial.has_header = true;
+      } else {
+        partial.ids.emplace_back(line.substr(0, line.find('\t')));
+      }
+    } else {
+      json object = json::parse(line, nullptr, /*allow_exceptions=*/false);
+      if (object.is_discarded() || !object.contains("id")) break;
+      partial.ids.push_back(object["id"].get<std::string>());
+    }
+    partial.complete_bytes = end + 1;
+  }
+  return partial;
+}
 
 std::string TierName(v1::Tier tier) {
   switch (tier) {

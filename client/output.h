@@ -6,6 +6,7 @@
 #include <cstdio>
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "argserve/common/fasta.h"
 #include "argserve/v1/argserve.pb.h"
@@ -28,6 +29,8 @@ struct RunInfo {
   std::string model_version;
   std::string reference_set_version;  // Empty: no reference set.
   std::string input_file_name;        // For hAMRonization; "-": stdin.
+  // The output continues an earlier run's: no header again.
+  bool continuing = false;
 };
 
 class ResultWriter {
@@ -44,6 +47,15 @@ class ResultWriter {
 // Writes to `out` (not owned).
 std::unique_ptr<ResultWriter> MakeResultWriter(const OutputOptions& options,
                                                std::FILE* out);
+
+// The ids of the complete records in a partial TSV or JSON Lines output, and
+// the byte length of its complete lines (what to keep of it).
+struct PartialOutput {
+  std::vector<std::string> ids;
+  size_t complete_bytes = 0;
+  bool has_header = false;  // TSV.
+};
+PartialOutput ReadPartialOutput(const std::string& text, OutputFormat format);
 
 // "reference", "model", "novel"; "" for TIER_UNSPECIFIED.
 std::string TierName(v1::Tier tier);

@@ -243,7 +243,7 @@ struct FastaReader::State {
   std::string source;
   gzFile file;
   std::vector<FastaRecord> parsed;  // Complete records not yet handed out.
-  const ResidueAlphabet alphabet;  // The parser's: a caller's may not live on.
+  const ResidueAlphabet alphabet;   // The parser's: a caller's may not live on.
   Parser parser;
   std::string pending;  // Bytes after the last newline read.
   bool eof = false;
@@ -311,9 +311,8 @@ absl::Status FastaReader::Next(size_t max_records,
     }
     s.pending.erase(0, start);
   }
-  const size_t take = max_records == 0
-                          ? s.parsed.size()
-                          : std::min(max_records, s.parsed.size());
+  const size_t take = max_records == 0 ? s.parsed.size()
+                                       : std::min(max_records, s.parsed.size());
   for (size_t i = 0; i < take; ++i) records.push_back(std::move(s.parsed[i]));
   s.parsed.erase(s.parsed.begin(), s.parsed.begin() + take);
   return absl::OkStatus();

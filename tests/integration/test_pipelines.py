@@ -227,7 +227,7 @@ def test_a_run_rides_out_a_server_restart_of_30_seconds(tmp_path):
     try:
         # Results go to a temporary file next to -o as they arrive.
         deadline = time.monotonic() + 60
-        while not any(p.stat().st_size > 10000 for p in tmp_path.glob("calls.tsv.tmp.*")):
+        while not any(p.stat().st_size > 10000 for p in tmp_path.glob("calls.tsv.partial")):
             assert time.monotonic() < deadline and cli.poll() is None
             time.sleep(0.02)
         first.kill()  # Mid-run, without a goodbye.
@@ -264,3 +264,36 @@ def test_long_proteins_by_windows_take_their_best_window(server, tmp_path):
     streamed = {r["id"]: r for r in tsv(classify(server, "--stream", "--long-sequences", "window",
                                                  str(fasta)).stdout.decode())}
     assert streamed["long"]["top_k"] == rows["long"]["top_k"] and streamed["long"]["windows"] == "4"
+
+
+def test_resume_continues_a_run_whose_server_died(tmp_path):
+    import time
+    records = [(f"s{i}", "MKVLAAGIVALLLAAGCSSWYRHEDQNT"[: 10 + i % 18] * 8) for i in range(20000)]
+    fasta = write_fasta(tmp_path / "in.faa", records)
+    out = tmp_path / "calls.tsv"
+    first = Server(tmp_path / "a", "--max_batch_size=8").wait_ready()
+    cli = subprocess.Popen([str(BIN_DIR / "argserve-cli"), "classify", "--target", first.target,
+                            "--batch-size", "16", "--concurrency", "1", "--deadline", "3", "--retries", "0",
+                            "-o", str(out), str(fasta)], stderr=subprocess.PIPE)
+    partial = tmp_path / "calls.tsv.partial"
+    deadline = time.monotonic() + 60
+    while not (partial.exists() and partial.stat().st_size > 10000):
+        assert time.monotonic() < deadline and cli.poll() is None
+        time.sleep(0.02)
+    first.kill()
+    assert cli.wait(timeout=120) != 0
+    assert b"--resume" in cli.stderr.read()
+    assert not out.exists() and partial.exists()
+    second = Server(tmp_path / "b").wait_ready()
+    try:
+        result = run_cli("classify", "--target", second.target, "--resume", "-o", str(out), str(fasta))
+        assert result.returncode == 0, result.stderr.decode()
+    finally:
+        second.kill()
+    done_before = int(result.stderr.decode().split(": ")[2].split()[0])
+    assert 0 < done_before < len(records)
+    rows = tsv(out.read_text())
+    assert [r["id"] for r in rows] == [i for i, _ in records]  # Each once, in input order.
+    assert not partial.exists()
+    # --resume needs a file to continue.
+    assert run_cli("classify", "--resume", str(fasta)).returncode == 2
