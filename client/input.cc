@@ -258,13 +258,17 @@ absl::Status InputReader::ReadRaw(size_t chunk_records,
 
 absl::Status InputReader::Prepare(std::vector<FastaRecord>& chunk) {
   for (const FastaRecord& record : chunk) {
-    std::string here = absl::StrCat(record.source, ":", record.line);
+    if (sources_.empty() || sources_.back() != record.source)
+      sources_.push_back(record.source);
+    const uint64_t here = (static_cast<uint64_t>(sources_.size() - 1) << 32) |
+                          static_cast<uint32_t>(record.line);
     auto [it, inserted] =
         seen_.emplace(std::hash<std::string>()(record.id), here);
     if (!inserted) {
-      return absl::InvalidArgumentError(
-          absl::StrCat(here, ": duplicate id '", record.id, "' (first seen at ",
-                       it->second, ")"));
+      return absl::InvalidArgumentError(absl::StrCat(
+          record.source, ":", record.line, ": duplicate id '", record.id,
+          "' (first seen at ", sources_[it->second >> 32], ":",
+          static_cast<uint32_t>(it->second), ")"));
     }
   }
   switch (spec_.type) {

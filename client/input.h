@@ -11,6 +11,7 @@
 #include <unordered_map>
 #include <vector>
 
+#include "absl/container/flat_hash_map.h"
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "argserve/common/fasta.h"
@@ -84,8 +85,10 @@ class InputReader {
   bool seqs_read_ = false;
   bool done_ = false;
   std::unique_ptr<FastaReader> reader_;
-  // Each id's fingerprint -> where it was first seen.
-  std::unordered_map<uint64_t, std::string> seen_;
+  // Each id's 64-bit fingerprint -> where it was first seen (source index
+  // << 32 | line): a few bytes per record, whatever the ids' length.
+  absl::flat_hash_map<uint64_t, uint64_t> seen_;
+  std::vector<std::string> sources_;
 };
 
 }  // namespace argserve
