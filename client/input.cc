@@ -3,10 +3,12 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstdio>
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
+#include <iterator>
 #include <sstream>
 
 #include "absl/strings/ascii.h"
@@ -47,10 +49,10 @@ std::string Where(const FastaRecord& record) {
 
 // NCBI table 11's initiation codons.
 bool IsTable11Start(absl::string_view codon) {
-  for (const char* start : {"ATG", "GTG", "TTG", "CTG", "ATT", "ATC", "ATA"}) {
-    if (codon == start) return true;
-  }
-  return false;
+  const absl::string_view starts[] = {"ATG", "GTG", "TTG", "CTG",
+                                      "ATT", "ATC", "ATA"};
+  return std::any_of(std::begin(starts), std::end(starts),
+                     [&](absl::string_view start) { return codon == start; });
 }
 
 std::string ReadAll(const std::filesystem::path& path) {
@@ -147,7 +149,9 @@ absl::StatusOr<std::vector<FastaRecord>> CallGenes(
       " -i ", (dir / "contigs.fna").string(), " -a ",
       (dir / "proteins.faa").string(), " -o /dev/null 2> ",
       (dir / "stderr.txt").string());
-  const int status = std::system(command.c_str());
+  // The CLI's only child process, started from its main thread.
+  const int status =
+      std::system(command.c_str());  // NOLINT(concurrency-mt-unsafe)
   if (status != 0) {
     std::string complaint(
         absl::StripAsciiWhitespace(ReadAll(dir / "stderr.txt")));
@@ -202,7 +206,7 @@ void CheckAgainstModel(std::vector<FastaRecord>& records,
     if (!record.problem.empty()) continue;
     if (absl::Status status = CheckResidues(record, model_residues);
         !status.ok()) {
-      record.problem = std::string(status.message());
+      record.problem = std::string{status.message()};
     } else if (reject_long && info.max_residues() > 0 &&
                record.residues.size() > info.max_residues()) {
       record.problem = absl::StrCat(
@@ -278,7 +282,8 @@ absl::Status InputReader::Prepare(std::vector<FastaRecord>& chunk) {
       TranslateCodingSequences(chunk);
       return absl::OkStatus();
     case InputType::kContigs: {
-      std::vector<FastaRecord> contigs, failed;
+      std::vector<FastaRecord> contigs;
+      std::vector<FastaRecord> failed;
       for (FastaRecord& record : chunk)
         (record.problem.empty() ? contigs : failed)
             .push_back(std::move(record));

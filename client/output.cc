@@ -452,7 +452,7 @@ std::string HamronizationInputName(const std::string& path) {
   for (const char* suffix : {".fna", ".fasta", ".faa", ".fa"}) {
     if (absl::ConsumeSuffix(&name, suffix)) break;
   }
-  return std::string(name);
+  return std::string{name};
 }
 
 std::unique_ptr<ResultWriter> MakeResultWriter(const OutputOptions& options,

@@ -18,9 +18,7 @@ struct Row {
   std::string text;
 };
 
-}  // namespace
-
-int main(int argc, char** argv) {
+int Run(int argc, char** argv) {
   std::string references_path;
   std::string fasta_path;
   int threads = 1;
@@ -71,6 +69,7 @@ int main(int argc, char** argv) {
                                                 options);
   std::vector<Row> rows(records.size());
   std::vector<std::thread> workers;
+  workers.reserve(threads);
   for (int w = 0; w < threads; ++w) {
     workers.emplace_back([&, w] {
       for (size_t i = w; i < records.size(); i += threads) {
@@ -91,4 +90,15 @@ int main(int argc, char** argv) {
   for (const Row& row : rows) std::cout << row.text;
   std::cout.flush();
   return std::cout ? 0 : 1;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  try {
+    return Run(argc, argv);
+  } catch (const std::exception& e) {
+    std::cerr << "argserve-evidence: " << e.what() << "\n";
+    return 1;
+  }
 }

@@ -20,14 +20,14 @@ std::string GeneFamily(absl::string_view gene) {
   // dashes are part of the name ("aac(6')-Ib").
   const size_t dash = gene.rfind('-');
   if (dash == absl::string_view::npos || dash + 1 == gene.size()) {
-    return std::string(gene);
+    return std::string{gene};
   }
   for (size_t i = dash + 1; i < gene.size(); ++i) {
     if (!absl::ascii_isdigit(static_cast<unsigned char>(gene[i]))) {
-      return std::string(gene);
+      return std::string{gene};
     }
   }
-  return std::string(gene.substr(0, dash));
+  return std::string{gene.substr(0, dash)};
 }
 
 absl::StatusOr<std::vector<Reference>> ParseReferenceTable(
@@ -54,8 +54,8 @@ absl::StatusOr<std::vector<Reference>> ParseReferenceTable(
       return absl::InvalidArgumentError(absl::StrCat(
           where, "expected 5 tab-separated fields, found ", fields.size()));
     }
-    Reference reference{std::string(fields[0]), std::string(fields[1]),
-                        std::string(fields[2]), std::string(fields[3]),
+    Reference reference{std::string{fields[0]}, std::string{fields[1]},
+                        std::string{fields[2]}, std::string{fields[3]},
                         absl::AsciiStrToUpper(fields[4])};
     if (reference.id.empty() || reference.class_name.empty() ||
         reference.residues.empty()) {

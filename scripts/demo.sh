@@ -44,11 +44,19 @@ build/bin/argserve-cli classify --quiet --target "$target" --top-k 2 -o "$workdi
 grep '^>' "$INPUT" | sed -n 's/^>\([^ ]*\).*expected=\([^ ]*\).*/\1\t\2/p' > "$workdir/expected.tsv"
 awk -F'\t' '
   NR == FNR { expected[$1] = $2; next }
-  FNR == 1 { printf "%-28s %-16s %-8s %-16s %s\n", "id", "predicted", "prob", "expected", ""; next }
+  FNR == 1 {
+    for (i = 1; i <= NF; i++) col[$i] = i
+    printf "%-26s %-15s %-7s %-9s %-22s %-15s %s\n", "id", "predicted", "P(ARG)", "tier",
+           "nearest reference", "expected", ""
+    next
+  }
   {
     want = ($1 in expected) ? expected[$1] : "-"
-    mark = (want == "-") ? "" : (want == $2 ? "ok" : "MISS")
-    printf "%-28s %-16s %-8s %-16s %s\n", $1, $2, $3, want, mark
+    got = $col["predicted_class"]
+    mark = (want == "-") ? "" : (want == got ? "ok" : "MISS")
+    near = $col["reference_gene"] == "" ? "-" : $col["reference_gene"] " " int($col["identity"] + 0.5) "%"
+    printf "%-26s %-15s %-7s %-9s %-22s %-15s %s\n", $1, got, $col["arg_probability"], $col["tier"],
+           near, want, mark
   }' "$workdir/expected.tsv" "$workdir/calls.tsv"
 
 kill -TERM "$server_pid"

@@ -23,7 +23,8 @@ inline std::string Mutate(std::string protein, int period, std::mt19937& rng) {
   std::uniform_int_distribution<int> letter(0, 19);
   for (size_t i = 0; i < protein.size(); i += period) {
     char replacement = protein[i];
-    while (replacement == protein[i]) replacement = kStandardResidues[letter(rng)];
+    while (replacement == protein[i])
+      replacement = kStandardResidues[letter(rng)];
     protein[i] = replacement;
   }
   return protein;
