@@ -123,7 +123,8 @@ PYEOF
   cp "$RUN/metrics.json" model/default/metrics.json
   cp "$RUN/eval-cluster40/confusion.png" model/default/confusion-homology-split.png
   cp "$RUN/eval-random/confusion.png" model/default/confusion-random-split.png
-  keep_backbone
+  # The committed backbone is already the one fine-tuned from when pretraining ran elsewhere.
+  if [ -s "$RUN/pretrain/portable.pt" ]; then keep_backbone; fi
   log "done: model/default/argserve-default.pt"
 }
 

@@ -35,15 +35,27 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   argserve::v1::ClassifyRequest request;
   if (!request.ParseFromArray(data, static_cast<int>(size))) return 0;
   std::vector<std::vector<int64_t>> tokens;
+  std::vector<int> row_owner;
   std::vector<argserve::v1::Prediction> predictions;
+  // The request's own long-sequence policy, windows included, is fuzzed too.
   const grpc::Status status = fixture->service->preparer().PrepareAll(
-      request.sequences(), tokens, predictions);
+      request.sequences(), request.options().long_sequences(), tokens,
+      row_owner, predictions);
   if (status.ok()) {
-    if (tokens.size() != static_cast<size_t>(request.sequences_size()))
+    if (predictions.size() != static_cast<size_t>(request.sequences_size()) ||
+        row_owner.size() != tokens.size() || tokens.size() < predictions.size())
       __builtin_trap();
-    for (size_t i = 0; i < tokens.size(); ++i) {
+    std::vector<int> rows_of(predictions.size(), 0);
+    for (size_t row = 0; row < tokens.size(); ++row) {
       // <cls> residues <eos>, never longer than the model allows.
-      if (tokens[i].size() < 3 || tokens[i].size() > 202) __builtin_trap();
+      if (tokens[row].size() < 3 || tokens[row].size() > 202) __builtin_trap();
+      if (row_owner[row] < 0 ||
+          static_cast<size_t>(row_owner[row]) >= predictions.size())
+        __builtin_trap();
+      ++rows_of[row_owner[row]];
+    }
+    for (size_t i = 0; i < predictions.size(); ++i) {
+      if (rows_of[i] == 0) __builtin_trap();
       if (predictions[i].id() != request.sequences(static_cast<int>(i)).id())
         __builtin_trap();
     }
