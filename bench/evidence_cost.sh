@@ -27,7 +27,7 @@ fi
 start_server() {  # name, flags...
   local name="$1"; shift
   $BIN/argserve --model="$model" --address=127.0.0.1:0 --metrics_address= --port_file="$work/$name.ports" \
-    --long_sequences=truncate "$@" 2> "$work/$name.log" &
+    --long_sequences=truncate "$@" > "$work/$name.out" 2> "$work/$name.log" &
   for _ in $(seq 1 600); do [ -s "$work/$name.ports" ] && break; sleep 0.1; done
   sed -n 's/.*grpc=\([0-9]*\).*/\1/p' "$work/$name.ports"
 }
@@ -37,7 +37,7 @@ proteins="$(grep -c '^>' "$fasta")"
 cli() { echo "$BIN/argserve-cli classify --target 127.0.0.1:$1 -q -o /dev/null $fasta"; }
 
 out="bench/results/$(date +%Y-%m-%d)-$(hostname -s)-evidence.md"
-report="$(farm-bench -n "$RUNS" --timeout 1200 -- $(cli "$with_port") --vs "$(cli "$without_port")")"
+report="$(farm-bench -n "$RUNS" --timeout 1200 --vs "$(cli "$without_port")" -- $(cli "$with_port"))"
 {
   echo "# Cost of nearest-reference evidence ($(date -u +%Y-%m-%d), $(nproc) cores)"
   echo
