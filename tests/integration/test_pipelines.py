@@ -297,3 +297,20 @@ def test_resume_continues_a_run_whose_server_died(tmp_path):
     assert not partial.exists()
     # --resume needs a file to continue.
     assert run_cli("classify", "--resume", str(fasta)).returncode == 2
+
+
+def test_debian_package_holds_binaries_model_and_client_with_their_dependencies(tmp_path):
+    build = BIN_DIR.resolve().parent
+    subprocess.run(["cpack", "--config", str(build / "CPackConfig.cmake"), "-B", str(tmp_path)],
+                   check=True, capture_output=True, timeout=600)
+    deb = next(tmp_path.glob("argserve_*_amd64.deb"))
+    files = subprocess.run(["dpkg-deb", "-c", str(deb)], check=True, capture_output=True).stdout.decode()
+    for path in ("./usr/bin/argserve", "./usr/bin/argserve-cli", "./usr/bin/argserve-evidence",
+                 "./usr/share/argserve/model/argserve-default.pt",
+                 "./usr/lib/python3/dist-packages/argserve_client.py",
+                 "./usr/lib/python3/dist-packages/argserve/v1/argserve_pb2.py"):
+        assert path in files
+    depends = subprocess.run(["dpkg-deb", "-f", str(deb), "Depends"], check=True,
+                             capture_output=True).stdout.decode()
+    for package in ("libtorch1.13", "libgrpc++1.51", "libssw0", "python3-grpcio"):
+        assert package in depends
