@@ -8,7 +8,8 @@
 #             fresh machine, from the committed model/default/backbone.pt
 #   finetune  LoRA fine-tuning on each split, calibration on its validation set, FINETUNE_MINUTES
 #             per split in all across runs (finetune-cluster40 / finetune-random: one split)
-#   evaluate  both test splits, next to the DIAMOND best-hit and k-mer baselines
+#   evaluate  the evidence rule's identity threshold chosen on validation, then both test splits,
+#             next to the DIAMOND best-hit and k-mer baselines, with reference-only and combined calls
 #   export    model/default/: artifact, backbone, metrics, confusion matrices, perplexity curve
 #
 #   bash scripts/train-default-model.sh              # every stage not yet done
@@ -99,9 +100,24 @@ finetune() {  # split
   touch "$RUN/finetune-$1.done"
 }
 
-evaluate() {  # split
+evidence_rule() {  # split: the identity a reference needs to decide, chosen on validation
+  [ -s "$RUN/evidence-rule-$1.json" ] && return 0
   $PY -m argtrain export --checkpoint "$RUN/finetune-$1" --name "argserve-default-$1" \
     --max-residues 1022 --references "data/$1/train.fasta" --out "$RUN/model-$1.pt"
+  $PY scripts/choose-evidence-rule.py --model "$RUN/model-$1.pt" --valid "data/$1/valid.fasta" \
+    --threads "$THREADS" --out "$RUN/evidence-rule-$1.json" | tee "$RUN/evidence-rule-$1.txt"
+}
+
+rule_identity() {  # split
+  $PY -c "import json, sys; print(json.load(open(sys.argv[1]))['reference_min_identity'])" \
+    "$RUN/evidence-rule-$1.json"
+}
+
+evaluate() {  # split
+  evidence_rule "$1"
+  $PY -m argtrain export --checkpoint "$RUN/finetune-$1" --name "argserve-default-$1" \
+    --max-residues 1022 --references "data/$1/train.fasta" \
+    --reference-min-identity "$(rule_identity "$1")" --out "$RUN/model-$1.pt"
   log "evaluate $1 (model, DIAMOND and k-mer baselines)"
   $PY -m argtrain evaluate --test "data/$1/test.fasta" --model "$RUN/model-$1.pt" \
     --baseline-train "data/$1/train.fasta" --num-threads "$THREADS" --threads "$THREADS" \
@@ -119,7 +135,8 @@ PYEOF
   mkdir -p model/default
   $PY -m argtrain export --checkpoint "$RUN/finetune-cluster40" --name argserve-default \
     --metrics-json "$RUN/metrics.json" --max-residues 1022 \
-    --references data/cluster40/train.fasta --out model/default/argserve-default.pt
+    --references data/cluster40/train.fasta \
+    --reference-min-identity "$(rule_identity cluster40)" --out model/default/argserve-default.pt
   cp "$RUN/metrics.json" model/default/metrics.json
   cp "$RUN/eval-cluster40/confusion.png" model/default/confusion-homology-split.png
   cp "$RUN/eval-random/confusion.png" model/default/confusion-random-split.png
