@@ -154,6 +154,8 @@ case "${1:-all}" in
   finetune-cluster40) finetune cluster40 ;;  # the two splits can run side by side,
   finetune-random) finetune random ;;        # e.g. FINETUNE_THREADS=1 each on 2 cores
   evaluate) evaluate cluster40; evaluate random ;;
+  evaluate-cluster40) evaluate cluster40 ;;  # side by side, e.g. THREADS=1 each
+  evaluate-random) evaluate random ;;
   export) stage_export ;;
   all)
     log "data sets"; stage_data
@@ -162,6 +164,6 @@ case "${1:-all}" in
     finetune cluster40; finetune random
     evaluate cluster40; evaluate random
     stage_export ;;
-  *) echo "usage: $0 [all|data|corpus|pretrain|keep-backbone|finetune|finetune-cluster40|finetune-random|evaluate|export]" >&2
+  *) echo "usage: $0 [all|data|corpus|pretrain|keep-backbone|finetune|finetune-cluster40|finetune-random|evaluate|evaluate-cluster40|evaluate-random|export]" >&2
      exit 2 ;;
 esac
