@@ -15,6 +15,7 @@
 #   bash scripts/train-default-model.sh              # every stage not yet done
 #   bash scripts/train-default-model.sh pretrain     # one stage
 #   bash scripts/train-default-model.sh keep-backbone  # copy the pretraining state to model/default/
+#   bash scripts/train-default-model.sh keep-finetune  # copy the fine-tuning state to model/default/
 #
 # Each stage's outputs are under runs/default-model/; a stage that finished is skipped on reruns.
 # Long stages belong in the background: nice -n 19 bash scripts/train-default-model.sh &
@@ -72,6 +73,17 @@ stage_pretrain() {
   touch "$RUN/pretrain.done"
 }
 
+keep_finetune() {
+  # The fine-tuning state of both splits (weights, optimizer, progress: about 9 MB each), so that
+  # the next session, perhaps on a fresh machine, continues instead of starting over.
+  for split in cluster40 random; do
+    mkdir -p "model/default/finetune-state/$split"
+    cp "$RUN/finetune-$split"/{last.pt,best.pt,history.jsonl,metrics.json} \
+      "model/default/finetune-state/$split/"
+  done
+  log "kept the fine-tuning state: model/default/finetune-state/"
+}
+
 keep_backbone() {
   # The portable state (weights, progress, perplexity history; no optimizer) is both the shipped
   # backbone and where a fresh machine resumes.
@@ -88,6 +100,11 @@ finetune() {  # split
   stage_corpus
   local backbone="$RUN/pretrain/best.pt" from=()
   [ -s "$backbone" ] || backbone=model/default/backbone.pt
+  # A fresh machine continues from the committed fine-tuning state (keep-finetune).
+  if [ ! -s "$RUN/finetune-$1/last.pt" ] && [ -s "model/default/finetune-state/$1/last.pt" ]; then
+    mkdir -p "$RUN/finetune-$1"
+    cp model/default/finetune-state/"$1"/* "$RUN/finetune-$1/"
+  fi
   [ -s "$RUN/finetune-$1/last.pt" ] && from=(--resume)
   log "LoRA fine-tune on $1 (${FINETUNE_MINUTES} min in all, ${FINETUNE_THREADS} threads) ${from[*]}"
   $PY -m argtrain finetune --train "data/$1/train.fasta" --valid "data/$1/valid.fasta" \
@@ -150,6 +167,7 @@ case "${1:-all}" in
   corpus) stage_corpus ;;
   pretrain) stage_pretrain ;;
   keep-backbone) keep_backbone ;;
+  keep-finetune) keep_finetune ;;
   finetune) finetune cluster40; finetune random ;;
   finetune-cluster40) finetune cluster40 ;;  # the two splits can run side by side,
   finetune-random) finetune random ;;        # e.g. FINETUNE_THREADS=1 each on 2 cores
@@ -164,6 +182,6 @@ case "${1:-all}" in
     finetune cluster40; finetune random
     evaluate cluster40; evaluate random
     stage_export ;;
-  *) echo "usage: $0 [all|data|corpus|pretrain|keep-backbone|finetune|finetune-cluster40|finetune-random|evaluate|evaluate-cluster40|evaluate-random|export]" >&2
+  *) echo "usage: $0 [all|data|corpus|pretrain|keep-backbone|keep-finetune|finetune|finetune-cluster40|finetune-random|evaluate|evaluate-cluster40|evaluate-random|export]" >&2
      exit 2 ;;
 esac
