@@ -199,37 +199,6 @@ absl::Status ParseFasta(const std::string& text, const std::string& source,
   return parser.Finish();
 }
 
-absl::Status ReadFasta(const std::string& path,
-                       std::vector<FastaRecord>& records,
-                       const ResidueAlphabet& alphabet,
-                       BadRecords bad_records) {
-  const bool is_stdin = path == "-";
-  const std::string source = is_stdin ? "<stdin>" : path;
-  // gzdopen/gzopen read gzip and plain files alike.
-  gzFile file = is_stdin ? gzdopen(dup(0), "rb") : gzopen(path.c_str(), "rb");
-  if (file == nullptr) {
-    return absl::NotFoundError(absl::StrCat(
-        source, ": cannot open: ", std::generic_category().message(errno)));
-  }
-  gzbuffer(file, 1 << 17);
-  std::string text;
-  std::array<char, 1 << 16> buffer;
-  while (true) {
-    const int n = gzread(file, buffer.data(), buffer.size());
-    if (n < 0) {
-      int code = 0;
-      std::string message = gzerror(file, &code);
-      gzclose(file);
-      return absl::InvalidArgumentError(
-          absl::StrCat(source, ": cannot read: ", message));
-    }
-    if (n == 0) break;
-    text.append(buffer.data(), n);
-  }
-  gzclose(file);
-  return ParseFasta(text, source, records, alphabet, bad_records);
-}
-
 struct FastaReader::State {
   State(std::string source_name, gzFile gz, const ResidueAlphabet& letters,
         BadRecords bad_records)
@@ -316,6 +285,15 @@ absl::Status FastaReader::Next(size_t max_records,
   for (size_t i = 0; i < take; ++i) records.push_back(std::move(s.parsed[i]));
   s.parsed.erase(s.parsed.begin(), s.parsed.begin() + take);
   return absl::OkStatus();
+}
+
+absl::Status ReadFasta(const std::string& path,
+                       std::vector<FastaRecord>& records,
+                       const ResidueAlphabet& alphabet,
+                       BadRecords bad_records) {
+  auto reader = FastaReader::Open(path, alphabet, bad_records);
+  if (!reader.ok()) return reader.status();
+  return (*reader)->Next(0, records);
 }
 
 absl::Status CheckResidues(const FastaRecord& record,
