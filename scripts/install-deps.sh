@@ -18,6 +18,8 @@ PACKAGES=(
   python3-grpcio python3-protobuf python3-threadpoolctl python3-h2
   # data and homology tools used by training and tests
   resfinder-db mmseqs2-examples mmseqs2 diamond-aligner
+  # gene calling for the CLI's --input contigs
+  prodigal
   # the pretraining corpus: Swiss-Prot as BLAST databases, and blastdbcmd to read them
   metastudent-data ncbi-blast+
   # monitoring (deployment integration test)
