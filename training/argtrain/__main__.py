@@ -13,6 +13,8 @@ SUBCOMMANDS = {
                "build the pretraining corpus without relatives of test proteins"),
     "pretrain": ("argtrain.commands.pretrain", "masked-language-model pretraining of an ESM-2"),
     "finetune": ("argtrain.commands.finetune", "fine-tune an ARG classifier (LoRA or full)"),
+    "calibrate": ("argtrain.commands.calibrate",
+                  "calibrate a fine-tuned checkpoint on validation proteins as served"),
     "evaluate": ("argtrain.commands.evaluate", "evaluate a model and the DIAMOND best-hit baseline"),
     "export": ("argtrain.commands.export", "export a TorchScript model artifact for the server"),
     "download": ("argtrain.commands.download", "print/fetch the official ESM-2 checkpoint URLs"),

@@ -87,6 +87,8 @@ def calibration_json(calibration: dict | None) -> dict | None:
            "min_residues": int(calibration.get("min_residues", 0))}
     if "arg_threshold" in calibration:
         out["arg_threshold"] = calibration["arg_threshold"]
+    if "max_residues" in calibration:  # the length validation proteins were calibrated at
+        out["max_residues"] = int(calibration["max_residues"])
     out["validation"] = calibration.get("validation")
     return out
 

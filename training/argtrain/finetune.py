@@ -225,6 +225,30 @@ def calibrate(logits: np.ndarray, y: np.ndarray, lengths: list[int], classes: li
     return result
 
 
+def calibrate_checkpoint(best_path: Path, model: ARGClassifier, data: TokenData | FeatureData,
+                         y_valid: np.ndarray, lengths: list[int], classes: list[str], nonarg: str,
+                         max_fpr: float, min_residues: int, *, features: bool = False,
+                         device: torch.device | None = None, bf16: bool = False,
+                         max_residues: int | None = None) -> dict:
+    """Calibrate the checkpoint at ``best_path`` on ``data`` and store the result in it (and in
+    the metrics.json beside it). ``model`` has the checkpoint's architecture; its weights are
+    loaded here. ``max_residues``: the length validation proteins were cut to, recorded."""
+    kept = torch_load(best_path)
+    model.load_state_dict(kept["model"])
+    logits = all_logits(model, data, features, device or torch.device("cpu"), bf16)
+    kept["calibration"] = calibrate(logits, y_valid, lengths, classes, nonarg, max_fpr,
+                                    min_residues)
+    if max_residues is not None:
+        kept["calibration"]["max_residues"] = int(max_residues)
+    save_atomic(kept, best_path)
+    metrics_path = best_path.parent / "metrics.json"
+    if metrics_path.is_file():
+        metrics = json.loads(metrics_path.read_text())
+        metrics["calibration"] = kept["calibration"]
+        metrics_path.write_text(json.dumps(metrics, indent=2))
+    return kept["calibration"]
+
+
 # --------------------------------------------------------------------------------------------------
 # Training
 
@@ -334,19 +358,16 @@ class Finetuning(Task):
         return self.patience > 0 and self.bad_evals >= self.patience
 
     def calibrate_best(self, y_valid: np.ndarray, lengths: list[int], max_fpr: float,
-                       min_residues: int) -> dict | None:
+                       min_residues: int, data: TokenData | FeatureData | None = None,
+                       max_residues: int | None = None) -> dict | None:
         """Calibrate the kept checkpoint on validation (temperature, then the ARG threshold),
-        storing the result in best.pt and metrics.json."""
+        storing the result in best.pt and metrics.json. ``data``: the validation proteins as
+        served (up to ``max_residues``), when that differs from the per-epoch validation. In
+        float32 whatever the training precision: the server's default precision."""
         best_path = self.out / "best.pt"
         if not best_path.is_file():
             return None
-        kept = torch_load(best_path)
-        self.model.load_state_dict(kept["model"])
-        logits = all_logits(self.model, self.valid, self.head_only, self.device, self.bf16)
-        kept["calibration"] = calibrate(logits, y_valid, lengths, self.classes, self.nonarg,
-                                        max_fpr, min_residues)
-        save_atomic(kept, best_path)
-        metrics = json.loads((self.out / "metrics.json").read_text())
-        metrics["calibration"] = kept["calibration"]
-        (self.out / "metrics.json").write_text(json.dumps(metrics, indent=2))
-        return kept["calibration"]
+        return calibrate_checkpoint(best_path, self.model, data or self.valid, y_valid, lengths,
+                                    self.classes, self.nonarg, max_fpr, min_residues,
+                                    features=self.head_only, device=self.device, bf16=False,
+                                    max_residues=max_residues)

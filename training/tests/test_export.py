@@ -145,14 +145,14 @@ def test_export_folds_the_temperature_into_the_logits(tmp_path):
     eager = _finetune_checkpoint(tmp_path / "best.pt")
     ck = torch.load(tmp_path / "best.pt")
     ck["calibration"] = {"temperature": 2.5, "arg_threshold": 0.7, "min_residues": 50,
-                         "validation": {"ece": 0.01}}
+                         "max_residues": 1022, "validation": {"ece": 0.01}}
     torch.save(ck, tmp_path / "best.pt")
     out = tmp_path / "model.pt"
     assert export_cmd.main(["--checkpoint", str(tmp_path), "--out", str(out)]) == 0
     art, meta = _load(out)
     assert meta["calibration"] == {"temperature": 2.5, "temperature_in_logits": True,
                                    "min_residues": 50, "arg_threshold": 0.7,
-                                   "validation": {"ece": 0.01}}
+                                   "max_residues": 1022, "validation": {"ece": 0.01}}
     tokens = alphabet.batch_encode(["MKTAYIAKQRQ", "GHW"])
     with torch.no_grad():
         assert (art(tokens) - eager(tokens) / 2.5).abs().max().item() < 1e-5

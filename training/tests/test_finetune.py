@@ -117,3 +117,40 @@ def test_finetune_calibrates_on_validation(lora_run):
     assert c["validation"]["ece"] <= c["validation"]["ece_before"] + 1e-9
     assert c["validation"]["threshold_choice"]["false_positive_rate"] <= 0.002
     assert json.loads((lora_run / "metrics.json").read_text())["calibration"] == c
+
+
+def test_finetune_calibrates_at_the_served_length(lora_run):
+    assert torch.load(lora_run / "best.pt")["calibration"]["max_residues"] == 1022
+
+
+def test_calibrate_command_recalibrates_at_the_given_length(lora_run, data, tmp_path, capsys):
+    import shutil
+
+    from argtrain.commands import calibrate as calibrate_cmd
+    run = tmp_path / "run"
+    shutil.copytree(lora_run, run)
+    before = torch.load(run / "best.pt")
+    args = ["--checkpoint", str(run), "--valid", str(data[1]), "--num-threads", "1"]
+    # The validation proteins are 20-50 residues: cut to 8 they look different to the model.
+    assert calibrate_cmd.main([*args, "--max-residues", "8"]) == 0
+    short = torch.load(run / "best.pt")["calibration"]
+    assert short["max_residues"] == 8
+    assert short["min_residues"] == before["calibration"]["min_residues"]
+    assert json.loads((run / "metrics.json").read_text())["calibration"] == short
+    assert calibrate_cmd.main(args) == 0
+    full = torch.load(run / "best.pt")
+    assert full["calibration"]["max_residues"] == 1022
+    assert full["calibration"]["temperature"] != pytest.approx(short["temperature"])
+    # At the served length the result is the fine-tuning's own calibration; the weights stay.
+    assert full["calibration"]["temperature"] == pytest.approx(
+        before["calibration"]["temperature"], rel=1e-4)
+    assert all(torch.equal(full["model"][k], v) for k, v in before["model"].items())
+    assert "ARG threshold" in capsys.readouterr().out
+
+
+def test_calibrate_command_names_classes_the_checkpoint_lacks(lora_run, tmp_path, capsys):
+    from argtrain.commands import calibrate as calibrate_cmd
+    valid = tmp_path / "valid.fa"
+    valid.write_text(">x1|source|gene|colistin\nMKVLLAAGGT\n")
+    assert calibrate_cmd.main(["--checkpoint", str(lora_run), "--valid", str(valid)]) == 1
+    assert "colistin" in capsys.readouterr().err

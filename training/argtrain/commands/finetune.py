@@ -51,7 +51,10 @@ def build_parser() -> argparse.ArgumentParser:
                    help="keep at most this many training examples per class (0 = all)")
     d.add_argument("--max-residues", type=int, default=1022,
                    help="longer sequences: a random window in training, the first residues in "
-                        "validation (as the server truncates)")
+                        "the per-epoch validation")
+    d.add_argument("--calibration-max-residues", type=int, default=1022,
+                   help="calibration (temperature, ARG threshold) sees the validation proteins "
+                        "up to this length: the artifact's max_residues, as the server does")
     m = p.add_argument_group("model")
     src = m.add_mutually_exclusive_group(required=True)
     src.add_argument("--backbone", help="our pretrain checkpoint (file or directory), an official "
@@ -260,8 +263,13 @@ def run(args: argparse.Namespace) -> int:
 
     model.train()
     reason = loop.run(task)
+    calibration_data: TokenData | FeatureData = TokenData(
+        va_toks, y_va, args.calibration_max_residues, args.max_tokens, args.max_batch)
+    if head_only:
+        calibration_data = FeatureData(embed_all(model, calibration_data, device, False,
+                                                 progress, "calibration"), y_va, args.max_batch)
     c = task.calibrate_best(y_va, [len(t) for t in va_toks], args.max_false_positive_rate,
-                            args.min_residues)
+                            args.min_residues, calibration_data, args.calibration_max_residues)
     if c is not None:
         print(f"calibration on validation: temperature {c['temperature']:.3f}, ECE "
               f"{c['validation']['ece_before']:.4f} -> {c['validation']['ece']:.4f}"
