@@ -109,6 +109,7 @@ finetune() {  # split
     cp model/default/finetune-state/"$1"/* "$RUN/finetune-$1/"
   fi
   [ -s "$RUN/finetune-$1/last.pt" ] && from=(--resume)
+  rm -f "$RUN/evidence-rule-$1.json"  # chosen for the previous best.pt
   log "LoRA fine-tune on $1 (${FINETUNE_MINUTES} min in all, ${FINETUNE_THREADS} threads) ${from[*]}"
   $PY -m argtrain finetune --train "data/$1/train.fasta" --valid "data/$1/valid.fasta" \
     --extra-train data/pretrain/nonarg-extra.fasta --extra-max 20000 \

@@ -234,3 +234,18 @@ def test_export_checks_that_extra_files_round_trip(tmp_path, monkeypatch):
     monkeypatch.setattr(export, "_as_text", lambda data: "changed")
     with pytest.raises(RuntimeError, match="x.tsv did not round-trip"):
         export.export_model(model, meta, str(tmp_path / "bad.pt"), 2, extra_files={"x.tsv": "a"})
+
+
+def test_export_serves_at_the_length_the_checkpoint_was_calibrated_at(tmp_path):
+    _finetune_checkpoint(tmp_path / "best.pt")
+    ck = torch.load(tmp_path / "best.pt")
+    ck["max_residues"] = 256  # the training crops
+    ck["calibration"] = {"temperature": 1.0, "arg_threshold": 0.7, "min_residues": 50,
+                         "max_residues": 700, "validation": {}}
+    torch.save(ck, tmp_path / "best.pt")
+    assert export_cmd.main(["--checkpoint", str(tmp_path), "--out", str(tmp_path / "a.pt")]) == 0
+    assert _load(tmp_path / "a.pt")[1]["max_residues"] == 700
+    del ck["calibration"]["max_residues"]
+    torch.save(ck, tmp_path / "best.pt")
+    assert export_cmd.main(["--checkpoint", str(tmp_path), "--out", str(tmp_path / "b.pt")]) == 0
+    assert _load(tmp_path / "b.pt")[1]["max_residues"] == 256

@@ -119,32 +119,29 @@ def test_finetune_calibrates_on_validation(lora_run):
     assert json.loads((lora_run / "metrics.json").read_text())["calibration"] == c
 
 
-def test_finetune_calibrates_at_the_served_length(lora_run):
-    assert torch.load(lora_run / "best.pt")["calibration"]["max_residues"] == 1022
-
-
-def test_calibrate_command_recalibrates_at_the_given_length(lora_run, data, tmp_path, capsys):
-    import shutil
-
+def test_finetune_calibrates_on_whole_proteins_not_training_crops(data, tmp_path, capsys):
     from argtrain.commands import calibrate as calibrate_cmd
-    run = tmp_path / "run"
-    shutil.copytree(lora_run, run)
-    before = torch.load(run / "best.pt")
-    args = ["--checkpoint", str(run), "--valid", str(data[1]), "--num-threads", "1"]
-    # The validation proteins are 20-50 residues: cut to 8 they look different to the model.
-    assert calibrate_cmd.main([*args, "--max-residues", "8"]) == 0
-    short = torch.load(run / "best.pt")["calibration"]
-    assert short["max_residues"] == 8
-    assert short["min_residues"] == before["calibration"]["min_residues"]
-    assert json.loads((run / "metrics.json").read_text())["calibration"] == short
+    train, valid = data
+    out = tmp_path / "run"
+    # Proteins are 20-50 residues: 16-residue crops in training and per-epoch validation.
+    assert finetune_cmd.main(["--train", str(train), "--valid", str(valid), "--out", str(out),
+                              "--epochs", "3", "--lr", "3e-3", "--patience", "0", "--seed", "0",
+                              *TINY, "--max-residues", "16"]) == 0
+    own = torch.load(out / "best.pt")
+    assert own["calibration"]["max_residues"] == 1022
+    args = ["--checkpoint", str(out), "--valid", str(valid), "--num-threads", "1"]
+    assert calibrate_cmd.main([*args, "--max-residues", "16"]) == 0
+    cropped = torch.load(out / "best.pt")["calibration"]
+    assert cropped["max_residues"] == 16
+    assert json.loads((out / "metrics.json").read_text())["calibration"] == cropped
+    assert cropped["temperature"] != pytest.approx(own["calibration"]["temperature"], rel=1e-3)
     assert calibrate_cmd.main(args) == 0
-    full = torch.load(run / "best.pt")
-    assert full["calibration"]["max_residues"] == 1022
-    assert full["calibration"]["temperature"] != pytest.approx(short["temperature"])
-    # At the served length the result is the fine-tuning's own calibration; the weights stay.
-    assert full["calibration"]["temperature"] == pytest.approx(
-        before["calibration"]["temperature"], rel=1e-4)
-    assert all(torch.equal(full["model"][k], v) for k, v in before["model"].items())
+    whole = torch.load(out / "best.pt")["calibration"]
+    assert whole["max_residues"] == 1022
+    assert whole["min_residues"] == own["calibration"]["min_residues"]
+    # Whole proteins again: the fine-tuning's own calibration, reproduced.
+    assert whole["temperature"] == pytest.approx(own["calibration"]["temperature"], rel=1e-4)
+    assert whole["arg_threshold"] == pytest.approx(own["calibration"]["arg_threshold"])
     assert "ARG threshold" in capsys.readouterr().out
 
 

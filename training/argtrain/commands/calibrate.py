@@ -31,9 +31,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--valid", required=True, help="validation FASTA ('>id|class')")
     p.add_argument("--max-residues", type=int, default=1022,
                    help="validation proteins are cut to their first residues up to this length")
-    p.add_argument("--max-false-positive-rate", type=float, default=0.002,
+    p.add_argument("--max-false-positive-rate", type=float, default=None,
                    help="the ARG threshold keeps at most this share of validation non-ARGs "
-                        "called ARG")
+                        "called ARG (default: the fine-tuning run's, else 0.002)")
     p.add_argument("--min-residues", type=int, default=None,
                    help=f"proteins shorter than this are never called ARGs (default: the "
                         f"checkpoint's, else {DEFAULT_MIN_RESIDUES})")
@@ -72,9 +72,13 @@ def run(args: argparse.Namespace) -> dict:
     min_residues = args.min_residues
     if min_residues is None:
         min_residues = int((ck.get("calibration") or {}).get("min_residues", DEFAULT_MIN_RESIDUES))
+    max_fpr = args.max_false_positive_rate
+    if max_fpr is None:
+        settings = (ck.get("training") or {}).get("settings") or {}
+        max_fpr = float(settings.get("max_false_positive_rate", 0.002))
     data = TokenData(toks, y, args.max_residues, args.max_tokens, 64)
     return calibrate_checkpoint(best, model, data, y, [len(t) for t in toks], classes, nonarg,
-                                args.max_false_positive_rate, min_residues,
+                                max_fpr, min_residues,
                                 max_residues=args.max_residues)
 
 

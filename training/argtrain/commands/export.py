@@ -39,7 +39,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--version", default=None,
                    help="model version in model.json (default: the checkpoint's date, or 0.0.0)")
     p.add_argument("--max-residues", type=int, default=None,
-                   help="longest sequence the model accepts (default: the checkpoint's, else 1022)")
+                   help="longest sequence the model accepts (default: the length the checkpoint "
+                        "was calibrated at, else its training length, else 1022)")
     p.add_argument("--metrics-json", default=None,
                    help="JSON file (e.g. from 'argtrain evaluate') to store as model.json 'metrics'")
     p.add_argument("--num-threads", type=int, default=1, help="torch threads (0 = torch default)")
@@ -113,6 +114,13 @@ def print_summary(args: argparse.Namespace, result: tuple[dict, dict[str, float]
               f"(version {refs['version']})")
 
 
+def served_length(ck: dict) -> int:
+    """The default max_residues: the length the checkpoint was calibrated at, else its training
+    length, else 1022."""
+    calibrated = (ck.get("calibration") or {}).get("max_residues")
+    return int(calibrated or ck.get("max_residues", 1022))
+
+
 def run(args: argparse.Namespace) -> tuple[dict, dict[str, float]]:
     """Build or load the model, write the artifact; returns its model.json and the checks."""
     if args.random_init:
@@ -132,7 +140,7 @@ def run(args: argparse.Namespace) -> tuple[dict, dict[str, float]]:
         meta = model_json(
             name=args.name, version=version, classes=list(ck["classes"]),
             nonarg_class=ck.get("nonarg_class") or args.nonarg_class,
-            max_residues=args.max_residues or int(ck.get("max_residues", 1022)),
+            max_residues=args.max_residues or served_length(ck),
             config=ESM2Config.from_dict(ck["backbone_config"]),
             source=str(ck.get("backbone_source", "unknown")), lora=ck.get("lora"),
             training=ck.get("training"), metrics=ck.get("metrics"),
