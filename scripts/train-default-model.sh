@@ -37,6 +37,7 @@ HEADS="${HEADS:-2}"
 PRETRAIN_MINUTES="${PRETRAIN_MINUTES:-200}"
 FINETUNE_MINUTES="${FINETUNE_MINUTES:-300}"
 FINETUNE_THREADS="${FINETUNE_THREADS:-$THREADS}"
+SERVED_RESIDUES=1022  # the artifacts' max_residues: calibration sees validation proteins so long
 BF16="${BF16:---bf16}"   # bfloat16 autocast (fast on CPUs with AMX, docs/training-pilots.md); empty to disable
 mkdir -p "$RUN"
 log() { echo "[$(date +%H:%M:%S)] $*" | tee -a "$RUN/recipe.log"; }
@@ -115,7 +116,7 @@ finetune() {  # split
     --extra-train data/pretrain/nonarg-extra.fasta --extra-max 20000 \
     --backbone "$backbone" --lora-targets q,k,v,out,fc1,fc2 --lora-rank 16 \
     --lora-alpha 32 --train-norms --lr 2e-3 --sampling sqrt --epoch-size 4000 \
-    --max-residues 256 --calibration-max-residues 1022 --epochs 400 --patience 12 \
+    --max-residues 256 --calibration-max-residues "$SERVED_RESIDUES" --epochs 400 --patience 12 \
     --max-minutes "$FINETUNE_MINUTES" \
     --num-threads "$FINETUNE_THREADS" --seed "$SEED" $BF16 --no-progress \
     --out "$RUN/finetune-$1" "${from[@]}"
@@ -123,21 +124,20 @@ finetune() {  # split
 }
 
 calibrate() {  # split: unless best.pt is already calibrated at the served length
-  local served=1022
   $PY -c "import sys, torch
 c = torch.load(sys.argv[1], map_location='cpu').get('calibration') or {}
 sys.exit(0 if c.get('max_residues') == int(sys.argv[2]) else 1)" "$RUN/finetune-$1/best.pt" \
-    "$served" && return 0
-  log "calibrate $1 on validation at $served residues"
+    "$SERVED_RESIDUES" && return 0
+  log "calibrate $1 on validation at $SERVED_RESIDUES residues"
   rm -f "$RUN/evidence-rule-$1.json"  # chosen with the old calibration
   $PY -m argtrain calibrate --checkpoint "$RUN/finetune-$1" --valid "data/$1/valid.fasta" \
-    --max-residues "$served" --num-threads "$THREADS" | tee -a "$RUN/recipe.log"
+    --max-residues "$SERVED_RESIDUES" --num-threads "$THREADS" | tee -a "$RUN/recipe.log"
 }
 
 evidence_rule() {  # split: the identity a reference needs to decide, chosen on validation
   [ -s "$RUN/evidence-rule-$1.json" ] && return 0
   $PY -m argtrain export --checkpoint "$RUN/finetune-$1" --name "argserve-default-$1" \
-    --max-residues 1022 --references "data/$1/train.fasta" --out "$RUN/model-$1.pt"
+    --max-residues "$SERVED_RESIDUES" --references "data/$1/train.fasta" --out "$RUN/model-$1.pt"
   $PY scripts/choose-evidence-rule.py --model "$RUN/model-$1.pt" --valid "data/$1/valid.fasta" \
     --threads "$THREADS" --out "$RUN/evidence-rule-$1.json" | tee "$RUN/evidence-rule-$1.txt"
 }
@@ -151,7 +151,7 @@ evaluate() {  # split
   calibrate "$1"
   evidence_rule "$1"
   $PY -m argtrain export --checkpoint "$RUN/finetune-$1" --name "argserve-default-$1" \
-    --max-residues 1022 --references "data/$1/train.fasta" \
+    --max-residues "$SERVED_RESIDUES" --references "data/$1/train.fasta" \
     --reference-min-identity "$(rule_identity "$1")" --out "$RUN/model-$1.pt"
   log "evaluate $1 (model, DIAMOND and k-mer baselines)"
   $PY -m argtrain evaluate --test "data/$1/test.fasta" --model "$RUN/model-$1.pt" \
@@ -171,7 +171,7 @@ PYEOF
   # The shipped reference set is every labelled ARG (ResFinder), not only the training split: the
   # weights are the evaluated ones; the test metrics come from model-cluster40.pt (train only).
   $PY -m argtrain export --checkpoint "$RUN/finetune-cluster40" --name argserve-default \
-    --metrics-json "$RUN/metrics.json" --max-residues 1022 \
+    --metrics-json "$RUN/metrics.json" --max-residues "$SERVED_RESIDUES" \
     --references data/cluster40/{train,valid,test}.fasta \
     --reference-min-identity "$(rule_identity cluster40)" --out model/default/argserve-default.pt
   cp "$RUN/metrics.json" model/default/metrics.json

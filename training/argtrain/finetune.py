@@ -228,14 +228,15 @@ def calibrate(logits: np.ndarray, y: np.ndarray, lengths: list[int], classes: li
 def calibrate_checkpoint(best_path: Path, model: ARGClassifier, data: TokenData | FeatureData,
                          y_valid: np.ndarray, lengths: list[int], classes: list[str], nonarg: str,
                          max_fpr: float, min_residues: int, *, features: bool = False,
-                         device: torch.device | None = None, bf16: bool = False,
+                         device: torch.device | None = None,
                          max_residues: int | None = None) -> dict:
     """Calibrate the checkpoint at ``best_path`` on ``data`` and store the result in it (and in
-    the metrics.json beside it). ``model`` has the checkpoint's architecture; its weights are
-    loaded here. ``max_residues``: the length validation proteins were cut to, recorded."""
+    the metrics.json beside it), in float32 whatever the training precision: the server's
+    default. ``model`` has the checkpoint's architecture; its weights are loaded here.
+    ``max_residues``: the length validation proteins were cut to, recorded."""
     kept = torch_load(best_path)
     model.load_state_dict(kept["model"])
-    logits = all_logits(model, data, features, device or torch.device("cpu"), bf16)
+    logits = all_logits(model, data, features, device or torch.device("cpu"), bf16=False)
     kept["calibration"] = calibrate(logits, y_valid, lengths, classes, nonarg, max_fpr,
                                     min_residues)
     if max_residues is not None:
@@ -362,12 +363,11 @@ class Finetuning(Task):
                        max_residues: int | None = None) -> dict | None:
         """Calibrate the kept checkpoint on validation (temperature, then the ARG threshold),
         storing the result in best.pt and metrics.json. ``data``: the validation proteins as
-        served (up to ``max_residues``), when that differs from the per-epoch validation. In
-        float32 whatever the training precision: the server's default precision."""
+        served (up to ``max_residues``), when that differs from the per-epoch validation."""
         best_path = self.out / "best.pt"
         if not best_path.is_file():
             return None
         return calibrate_checkpoint(best_path, self.model, data or self.valid, y_valid, lengths,
                                     self.classes, self.nonarg, max_fpr, min_residues,
-                                    features=self.head_only, device=self.device, bf16=False,
+                                    features=self.head_only, device=self.device,
                                     max_residues=max_residues)
