@@ -124,3 +124,28 @@ def many_sequences(n: int, seed: int = 1) -> list[tuple[str, str]]:
     rng = random.Random(seed)
     letters = "ACDEFGHIKLMNPQRSTVWY"
     return [(f"seq{i:06d}", "".join(rng.choice(letters) for _ in range(rng.randint(20, 240)))) for i in range(n)]
+
+
+# Rows in different batches are padded to different lengths, so their probabilities may differ in
+# the last float bits and, after rounding to 4 decimals, in the last printed digit.
+PRINTED_PROBABILITY_TOLERANCE = 2e-4
+
+
+def assert_same_top_k(first: str, second: str) -> None:
+    """Same classes in the same order, scores up to batching noise."""
+    ranked_first = [item.rsplit(":", 1) for item in first.split(",")]
+    ranked_second = [item.rsplit(":", 1) for item in second.split(",")]
+    assert [c for c, _ in ranked_first] == [c for c, _ in ranked_second], (first, second)
+    assert [float(p) for _, p in ranked_first] == pytest.approx([float(p) for _, p in ranked_second],
+                                                                abs=PRINTED_PROBABILITY_TOLERANCE), (first, second)
+
+
+def assert_same_calls(first: list[dict], second: list[dict]) -> None:
+    """Every column equal, probabilities up to batching noise."""
+    assert [r["id"] for r in first] == [r["id"] for r in second]
+    for a, b in zip(first, second):
+        for column in ("probability", "arg_probability"):
+            assert float(a[column]) == pytest.approx(float(b[column]), abs=PRINTED_PROBABILITY_TOLERANCE), a["id"]
+        assert_same_top_k(a["top_k"], b["top_k"])
+        exact = set(a) - {"probability", "arg_probability", "top_k"}
+        assert {k: a[k] for k in exact} == {k: b[k] for k in exact}, a["id"]
