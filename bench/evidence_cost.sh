@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # What nearest-reference evidence costs the server: the same test split classified through two
-# servers, one with --evidence=true and one with --evidence=false, in turns (farm-bench --vs), on
-# a model of the default architecture carrying the split's training ARGs as its reference set
-# (random weights: the forward costs the same). Writes bench/results/<date>-<host>-evidence.md.
+# servers on the same model, one with --evidence=true and one with --evidence=false, timed with
+# hyperfine. The model is the shipped default (its reference set as shipped); BENCH_MODEL names
+# another artifact. Writes bench/results/<date>-<time>-<host>-evidence.md.
 #
 #   bash bench/evidence_cost.sh         # needs a build (scripts/build.sh) and data/ (the recipe's data stage)
 set -euo pipefail
@@ -10,19 +10,10 @@ cd "$(dirname "$0")/.."
 
 RUNS="${RUNS:-5}"
 BIN=build/bin
-PY=/usr/bin/python3
 fasta="${BENCH_FASTA:-data/cluster40/test.fasta}"
-train="${BENCH_REFERENCES:-data/cluster40/train.fasta}"
+model="${BENCH_MODEL:-model/default/argserve-default.pt}"
 work="$(mktemp -d)"
 trap 'kill $(jobs -p) 2>/dev/null || true; rm -rf "$work"' EXIT
-
-model=build/bench/default-architecture-with-references.pt
-mkdir -p build/bench
-if [ ! -s "$model" ]; then
-  PYTHONPATH=training $PY -m argtrain export --random-init --num-layers 4 --embed-dim 128 --attention-heads 2 \
-    --classes "$(grep '^>' "$train" | sed 's/.*|//' | sort -u | grep -v '^nonarg$' | paste -sd,),nonarg" \
-    --references "$train" --name default-architecture --out "$model" > /dev/null
-fi
 
 start_server() {  # name, flags...
   local name="$1"; shift
@@ -36,18 +27,24 @@ without_port="$(start_server without --evidence=false)"
 proteins="$(grep -c '^>' "$fasta")"
 cli() { echo "$BIN/argserve-cli classify --target 127.0.0.1:$1 -q -o /dev/null $fasta"; }
 
-out="bench/results/$(date +%Y-%m-%d)-$(hostname -s)-evidence.md"
-report="$(farm-bench -n "$RUNS" --timeout 1200 --vs "$(cli "$without_port")" -- $(cli "$with_port"))"
+out="bench/results/$(date +%Y-%m-%d-%H%M)-$(hostname -s)-evidence.md"
+hyperfine --style basic --runs "$RUNS" --warmup 1 --export-markdown "$work/table.md" \
+  -n with-evidence "$(cli "$with_port")" -n without-evidence "$(cli "$without_port")" > "$work/report.txt"
+references="$(PYTHONPATH=training /usr/bin/python3 -c "import json, sys
+from argtrain.evaluate import load_artifact
+meta = load_artifact(sys.argv[1])[1]['references']
+print(f\"{meta['count']} proteins, version {meta['version']}: {meta['source']}\")" "$model")"
 {
   echo "# Cost of nearest-reference evidence ($(date -u +%Y-%m-%d), $(nproc) cores)"
   echo
-  echo "$proteins proteins of \`$fasta\` through the server, default flags; A: \`--evidence=true\`"
-  echo "(reference set: the ARGs of \`$train\`, $(grep -c '^>' "$train") records incl. non-ARGs), B:"
-  echo "\`--evidence=false\`; the same model, A and B in turns."
+  echo "$proteins proteins of \`$fasta\` through the server, default flags, model \`$model\`"
+  echo "(reference set: $references); \`--evidence=true\` against \`--evidence=false\`."
   echo
   echo '```'
-  echo "\$ bash bench/evidence_cost.sh"
-  echo "$report"
+  echo "\$ RUNS=$RUNS bash bench/evidence_cost.sh"
+  cat "$work/report.txt"
   echo '```'
+  echo
+  cat "$work/table.md"
 } > "$out"
 cat "$out"

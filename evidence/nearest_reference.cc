@@ -3,6 +3,8 @@
 #include <ssw.h>
 
 #include <algorithm>
+#include <cstdint>
+#include <limits>
 #include <memory>
 #include <numeric>
 
@@ -11,7 +13,22 @@
 namespace argserve {
 namespace {
 
-constexpr int kKmerLength = 3;
+// Seeds: three residues at these offsets, identical in query and reference.
+// The spaced shapes survive substitutions that break every run of three.
+constexpr int kShapes = 2;
+constexpr int kSeedWeight = 3;
+constexpr int kShapeOffsets[kShapes][kSeedWeight] = {{0, 1, 3}, {0, 2, 3}};
+constexpr int kShapeSpan[kShapes] = {4, 4};
+// References are ranked by their densest stretch of diagonals (query
+// position - reference position): a homolog's seeds lie near one diagonal,
+// chance matches scatter. Seeds are counted per band of kBandWidth diagonals;
+// a stretch is two neighbouring bands.
+constexpr int kBandWidth = 8;
+
+int64_t Bands(int64_t residues) {
+  return (residues + kBandWidth - 1) / kBandWidth;
+}
+
 // BLAST's "gap open 11, extend 1" charges 11 + L for a gap of L; SSW charges
 // its open weight for the first position and the extension for the others.
 constexpr uint8_t kGapOpen = 12;
@@ -31,27 +48,24 @@ using Alignment = std::unique_ptr<s_align, AlignmentDeleter>;
 
 int AlphabetSize() { return Blosum62().size; }
 
-// The k-mers' codes over the standard residues (others break a k-mer),
-// distinct, sorted.
-std::vector<int32_t> DistinctKmers(const std::vector<int8_t>& codes) {
-  std::vector<int32_t> kmers;
+// The seed code starting at each position of `codes` for `shape`, or -1 where
+// the seed covers a residue that is not standard.
+std::vector<int32_t> SeedCodes(const std::vector<int8_t>& codes, int shape) {
+  const int span = kShapeSpan[shape];
+  const int count = static_cast<int>(codes.size()) - span + 1;
+  std::vector<int32_t> seeds(std::max(count, 0), -1);
   const int base = AlphabetSize();
-  int32_t code = 0;
-  int run = 0;
-  int32_t high = 1;
-  for (int i = 1; i < kKmerLength; ++i) high *= base;
-  for (int8_t letter : codes) {
-    if (!IsStandardResidue(letter)) {
-      run = 0;
-      code = 0;
-      continue;
+  for (int i = 0; i < count; ++i) {
+    int32_t code = 0;
+    bool standard = true;
+    for (int offset : kShapeOffsets[shape]) {
+      const int8_t letter = codes[i + offset];
+      standard = standard && IsStandardResidue(letter);
+      code = code * base + letter;
     }
-    code = (run >= kKmerLength ? code % high : code) * base + letter;
-    if (++run >= kKmerLength) kmers.push_back(code);
+    if (standard) seeds[i] = code;
   }
-  std::sort(kmers.begin(), kmers.end());
-  kmers.erase(std::unique(kmers.begin(), kmers.end()), kmers.end());
-  return kmers;
+  return seeds;
 }
 
 Alignment Align(const s_profile* profile, const std::vector<int8_t>& reference,
@@ -66,15 +80,41 @@ Alignment Align(const s_profile* profile, const std::vector<int8_t>& reference,
 NearestReferenceFinder::NearestReferenceFinder(
     std::vector<Reference> references, NearestReferenceOptions options)
     : references_(std::move(references)), options_(options) {
-  int32_t buckets = 1;
-  for (int i = 0; i < kKmerLength; ++i) buckets *= AlphabetSize();
-  postings_.resize(buckets);
+  int32_t codes = 1;
+  for (int i = 0; i < kSeedWeight; ++i) codes *= AlphabetSize();
   encoded_.reserve(references_.size());
+  reference_bands_.assign(references_.size() + 1, 0);
   for (size_t r = 0; r < references_.size(); ++r) {
     encoded_.push_back(EncodeResidues(references_[r].residues));
-    total_residues_ += static_cast<int64_t>(encoded_.back().size());
-    for (int32_t kmer : DistinctKmers(encoded_.back())) {
-      postings_[kmer].push_back(static_cast<int32_t>(r));
+    const auto length = static_cast<int64_t>(encoded_.back().size());
+    total_residues_ += length;
+    reference_bands_[r + 1] = reference_bands_[r] + Bands(length);
+  }
+  // Postings in compressed rows: count each code's seeds, then fill.
+  seed_index_.resize(kShapes);
+  for (int shape = 0; shape < kShapes; ++shape) {
+    SeedIndex& index = seed_index_[shape];
+    index.start.assign(codes + 1, 0);
+    std::vector<std::vector<int32_t>> seeds(encoded_.size());
+    for (size_t r = 0; r < encoded_.size(); ++r) {
+      seeds[r] = SeedCodes(encoded_[r], shape);
+      for (int32_t code : seeds[r]) {
+        if (code >= 0) ++index.start[code + 1];
+      }
+    }
+    for (int32_t c = 0; c < codes; ++c) index.start[c + 1] += index.start[c];
+    index.postings.resize(index.start[codes]);
+    std::vector<int32_t> next(index.start.begin(), index.start.end() - 1);
+    for (size_t r = 0; r < seeds.size(); ++r) {
+      const auto length = static_cast<int64_t>(encoded_[r].size());
+      for (size_t position = 0; position < seeds[r].size(); ++position) {
+        const int32_t code = seeds[r][position];
+        if (code < 0) continue;
+        const int64_t diagonal_offset = reference_bands_[r] * kBandWidth +
+                                        length - static_cast<int64_t>(position);
+        index.postings[next[code]++] = {static_cast<int32_t>(r),
+                                        static_cast<int32_t>(diagonal_offset)};
+      }
     }
   }
 }
@@ -87,19 +127,45 @@ std::vector<int> NearestReferenceFinder::Candidates(
   std::vector<int> order(count);
   std::iota(order.begin(), order.end(), 0);
   if (options_.candidates <= 0 || options_.candidates >= count) return order;
-  std::vector<int32_t> shared(count, 0);
-  for (int32_t kmer : DistinctKmers(query)) {
-    for (int32_t r : postings_[kmer]) ++shared[r];
+
+  // Reference r owns the bands [first(r), first(r + 1)): enough for its
+  // diagonals with this query, plus one so that every band has a neighbour.
+  const int64_t query_bands = Bands(static_cast<int64_t>(query.size())) + 2;
+  const auto first = [&](int64_t r) {
+    return reference_bands_[r] + r * query_bands;
+  };
+  std::vector<uint16_t> bands(first(count), 0);
+  for (int shape = 0; shape < kShapes; ++shape) {
+    const SeedIndex& index = seed_index_[shape];
+    const std::vector<int32_t> seeds = SeedCodes(query, shape);
+    for (size_t position = 0; position < seeds.size(); ++position) {
+      const int32_t code = seeds[position];
+      if (code < 0) continue;
+      for (int32_t p = index.start[code]; p < index.start[code + 1]; ++p) {
+        const SeedPosting& posting = index.postings[p];
+        const int64_t diagonal = posting.diagonal_offset +
+                                 static_cast<int64_t>(position) +
+                                 posting.reference * query_bands * kBandWidth;
+        uint16_t& band = bands[diagonal / kBandWidth];
+        if (band < std::numeric_limits<uint16_t>::max()) ++band;
+      }
+    }
+  }
+  std::vector<int> score(count, 0);
+  for (int r = 0; r < count; ++r) {
+    for (int64_t b = first(r); b + 1 < first(r + 1); ++b) {
+      score[r] = std::max(score[r], bands[b] + bands[b + 1]);
+    }
   }
   order.erase(std::remove_if(order.begin(), order.end(),
-                             [&](int r) { return shared[r] == 0; }),
+                             [&](int r) { return score[r] == 0; }),
               order.end());
-  const auto more_shared = [&](int a, int b) {
-    return shared[a] != shared[b] ? shared[a] > shared[b] : a < b;
+  const auto higher = [&](int a, int b) {
+    return score[a] != score[b] ? score[a] > score[b] : a < b;
   };
   if (static_cast<int>(order.size()) > options_.candidates) {
     std::nth_element(order.begin(), order.begin() + options_.candidates,
-                     order.end(), more_shared);
+                     order.end(), higher);
     order.resize(options_.candidates);
   }
   std::sort(order.begin(), order.end());

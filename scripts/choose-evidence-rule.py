@@ -4,7 +4,9 @@
 For a model artifact with a reference set, classifies the validation proteins, finds their nearest
 references with argserve-evidence, and scores the combined call (docs/evidence.md) for each
 identity threshold of a small grid, the reference coverage threshold and E-value limit fixed.
-Prints the table and writes the best threshold (ties: the higher one) as JSON:
+Prints the table and writes as JSON the threshold with the best macro-F1 (ties: the higher one)
+among those whose combined call keeps the validation non-ARGs called ARG within
+--max-false-positive-rate (the fine-tuning's own bound):
 
   PYTHONPATH=training /usr/bin/python3 scripts/choose-evidence-rule.py --model model.pt \
       --valid data/cluster40/valid.fasta --out rule.json
@@ -18,11 +20,9 @@ import sys
 from pathlib import Path
 
 from argtrain.evaluate import load_artifact, predict_model, read_labelled_set
-from argtrain.evidence import Thresholds, combine
+from argtrain.evidence import Thresholds, choose_rule, score_rules
 from argtrain.evidence_tool import DEFAULT_TOOL, run_evidence_tool
 from argtrain.metrics import classification_report
-
-GRID = (0.0, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9)
 
 
 def main() -> int:
@@ -32,6 +32,8 @@ def main() -> int:
     p.add_argument("--tool", default=str(DEFAULT_TOOL), help="argserve-evidence")
     p.add_argument("--reference-min-coverage", type=float, default=0.6)
     p.add_argument("--max-evalue", type=float, default=1e-5)
+    p.add_argument("--max-false-positive-rate", type=float, default=0.002,
+                   help="most validation non-ARGs the combined call may call an ARG (a fraction)")
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--out", type=Path, required=True, help="JSON with the chosen thresholds")
     a = p.parse_args()
@@ -49,25 +51,26 @@ def main() -> int:
     hits, command = run_evidence_tool(a.tool, references, [(i, s) for i, _, s in records],
                                       a.threads, a.max_evalue)
     y_true = [label for _, label, _ in records]
-    rows = []
-    for identity in GRID:
-        rule = Thresholds(identity, a.reference_min_coverage, a.max_evalue)
-        calls = [combine(y != nonarg, y, hits.get(i), rule, nonarg).label
-                 for (i, _, _), y in zip(records, labels)]
-        report = classification_report(y_true, calls, classes, nonarg)
-        rows.append((identity, report["macro_f1"], report["accuracy"]))
+    rows = score_rules(y_true, labels, [hits.get(i) for i, _, _ in records], classes, nonarg,
+                       a.reference_min_coverage, a.max_evalue)
     model_only = classification_report(y_true, labels, classes, nonarg)["macro_f1"]
-    best = max(rows, key=lambda r: (r[1], r[0]))
+    best = choose_rule(rows, a.max_false_positive_rate)
     print(f"validation {a.valid}: {len(records)} proteins, {len(hits)} with a hit; "
-          f"model alone macro-F1 {model_only:.3f}")
-    print("| reference_min_identity | combined macro-F1 | accuracy |")
-    print("| ---: | ---: | ---: |")
-    for identity, f1, acc in rows:
-        print(f"| {identity:.1f} | {f1:.3f} | {acc:.3f} |{' chosen' if identity == best[0] else ''}")
-    chosen = Thresholds(best[0], a.reference_min_coverage, a.max_evalue).to_json()
+          f"model alone macro-F1 {model_only:.3f}; non-ARGs called ARG at most "
+          f"{a.max_false_positive_rate:.2%}")
+    print("| reference_min_identity | combined macro-F1 | accuracy | non-ARGs called ARG |")
+    print("| ---: | ---: | ---: | ---: |")
+    for r in rows:
+        print(f"| {r.reference_min_identity:.2f} | {r.macro_f1:.3f} | {r.accuracy:.3f} | "
+              f"{r.false_positive_rate:.2%} |{' chosen' if r == best else ''}")
+    chosen = Thresholds(best.reference_min_identity, a.reference_min_coverage,
+                        a.max_evalue).to_json()
     a.out.write_text(json.dumps({**chosen, "validation": {
-        "fasta": a.valid, "macro_f1": best[1], "model_only_macro_f1": model_only,
-        "grid": [{"reference_min_identity": i, "macro_f1": f, "accuracy": c} for i, f, c in rows],
+        "fasta": a.valid, "macro_f1": best.macro_f1, "false_positive_rate": best.false_positive_rate,
+        "max_false_positive_rate": a.max_false_positive_rate, "model_only_macro_f1": model_only,
+        "grid": [{"reference_min_identity": r.reference_min_identity, "macro_f1": r.macro_f1,
+                  "accuracy": r.accuracy, "false_positive_rate": r.false_positive_rate}
+                 for r in rows],
         "command": command}}, indent=1))
     return 0
 

@@ -12,8 +12,10 @@
 #             a checkpoint calibrated otherwise; evaluate does it when needed
 #   evaluate  the evidence rule's identity threshold chosen on validation, then both test splits,
 #             next to the DIAMOND best-hit and k-mer baselines, with reference-only and combined calls
+#             (reference set: the split's training ARGs and the training non-ARGs aligning to them)
 #   export    model/default/: artifact (the cluster40 model, with every labelled ARG of the data set
-#             as its reference set), backbone, metrics, confusion matrices, perplexity curve
+#             and the labelled non-ARGs aligning to them as its reference set), backbone, metrics,
+#             confusion matrices, perplexity curve
 #
 #   bash scripts/train-default-model.sh              # every stage not yet done
 #   bash scripts/train-default-model.sh pretrain     # one stage
@@ -96,6 +98,13 @@ keep_backbone() {
   log "kept the backbone: model/default/backbone.pt"
 }
 
+restore_finetune() {  # split: a fresh machine continues from the committed state (keep-finetune)
+  if [ ! -s "$RUN/finetune-$1/last.pt" ] && [ -s "model/default/finetune-state/$1/last.pt" ]; then
+    mkdir -p "$RUN/finetune-$1"
+    cp model/default/finetune-state/"$1"/* "$RUN/finetune-$1/"
+  fi
+}
+
 finetune() {  # split
   # Settings from the fine-tuning pilots (docs/training-pilots.md). FINETUNE_MINUTES is the budget
   # in all: a killed run continues from its last.pt, with the schedule refitted to what is left.
@@ -104,11 +113,7 @@ finetune() {  # split
   stage_corpus
   local backbone="$RUN/pretrain/best.pt" from=()
   [ -s "$backbone" ] || backbone=model/default/backbone.pt
-  # A fresh machine continues from the committed fine-tuning state (keep-finetune).
-  if [ ! -s "$RUN/finetune-$1/last.pt" ] && [ -s "model/default/finetune-state/$1/last.pt" ]; then
-    mkdir -p "$RUN/finetune-$1"
-    cp model/default/finetune-state/"$1"/* "$RUN/finetune-$1/"
-  fi
+  restore_finetune "$1"
   [ -s "$RUN/finetune-$1/last.pt" ] && from=(--resume)
   rm -f "$RUN/evidence-rule-$1.json"  # chosen for the previous best.pt
   log "LoRA fine-tune on $1 (${FINETUNE_MINUTES} min in all, ${FINETUNE_THREADS} threads) ${from[*]}"
@@ -124,6 +129,7 @@ finetune() {  # split
 }
 
 calibrate() {  # split: unless best.pt is already calibrated at the served length
+  restore_finetune "$1"
   $PY -c "import sys, torch
 c = torch.load(sys.argv[1], map_location='cpu').get('calibration') or {}
 sys.exit(0 if c.get('max_residues') == int(sys.argv[2]) else 1)" "$RUN/finetune-$1/best.pt" \
@@ -137,7 +143,8 @@ sys.exit(0 if c.get('max_residues') == int(sys.argv[2]) else 1)" "$RUN/finetune-
 evidence_rule() {  # split: the identity a reference needs to decide, chosen on validation
   [ -s "$RUN/evidence-rule-$1.json" ] && return 0
   $PY -m argtrain export --checkpoint "$RUN/finetune-$1" --name "argserve-default-$1" \
-    --max-residues "$SERVED_RESIDUES" --references "data/$1/train.fasta" --out "$RUN/model-$1.pt"
+    --max-residues "$SERVED_RESIDUES" --references "data/$1/train.fasta" \
+    --nonarg-references "data/$1/train.fasta" --out "$RUN/model-$1.pt"
   $PY scripts/choose-evidence-rule.py --model "$RUN/model-$1.pt" --valid "data/$1/valid.fasta" \
     --threads "$THREADS" --out "$RUN/evidence-rule-$1.json" | tee "$RUN/evidence-rule-$1.txt"
 }
@@ -152,6 +159,7 @@ evaluate() {  # split
   evidence_rule "$1"
   $PY -m argtrain export --checkpoint "$RUN/finetune-$1" --name "argserve-default-$1" \
     --max-residues "$SERVED_RESIDUES" --references "data/$1/train.fasta" \
+    --nonarg-references "data/$1/train.fasta" \
     --reference-min-identity "$(rule_identity "$1")" --out "$RUN/model-$1.pt"
   log "evaluate $1 (model, DIAMOND and k-mer baselines)"
   $PY -m argtrain evaluate --test "data/$1/test.fasta" --model "$RUN/model-$1.pt" \
@@ -173,6 +181,7 @@ PYEOF
   $PY -m argtrain export --checkpoint "$RUN/finetune-cluster40" --name argserve-default \
     --metrics-json "$RUN/metrics.json" --max-residues "$SERVED_RESIDUES" \
     --references data/cluster40/{train,valid,test}.fasta \
+    --nonarg-references data/cluster40/{train,valid,test}.fasta \
     --reference-min-identity "$(rule_identity cluster40)" --out model/default/argserve-default.pt
   cp "$RUN/metrics.json" model/default/metrics.json
   cp "$RUN/eval-cluster40/confusion.png" model/default/confusion-homology-split.png

@@ -6,8 +6,8 @@ Inputs per protein: the model's call (is_arg, predicted class) and the nearest-r
 none. Only a hit with ``evalue <= max_evalue`` counts as a hit at all. Then:
 
 - tier ``reference`` when the hit has ``identity >= reference_min_identity`` and
-  ``reference_coverage >= reference_min_coverage``: the class is the hit's class, is_arg is True
-  (whatever the model said);
+  ``reference_coverage >= reference_min_coverage``: the class is the hit's class, whatever the
+  model said (an ARG, unless the reference is one of the set's known non-ARGs);
 - otherwise, when the model calls an ARG: tier ``model`` if there is a hit, ``novel`` if there is
   none; the class is the model's class;
 - otherwise (the model says non-ARG): tier ``model``, the class is the non-ARG class.
@@ -18,7 +18,10 @@ The "reference only" call (for evaluation) is the hit's class when there is a hi
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass
+
+from .metrics import binary_detection, classification_report
 
 TIER_REFERENCE = "reference"
 TIER_MODEL = "model"
@@ -89,7 +92,7 @@ def combine(model_is_arg: bool, model_label: str, hit: Hit | None, t: Thresholds
     """The call and tier of one protein (the rule in the module docstring)."""
     h = counted(hit, t)
     if h is not None and is_reference_match(h, t):
-        return Call(TIER_REFERENCE, True, h.label, h)
+        return Call(TIER_REFERENCE, h.label != nonarg_class, h.label, h)
     if model_is_arg:
         return Call(TIER_MODEL if h is not None else TIER_NOVEL, True, model_label, h)
     return Call(TIER_MODEL, False, nonarg_class, h)
@@ -99,3 +102,43 @@ def reference_only(hit: Hit | None, t: Thresholds, nonarg_class: str) -> str:
     """The class the nearest reference alone gives: its class when there is a hit, else non-ARG."""
     h = counted(hit, t)
     return h.label if h is not None else nonarg_class
+
+
+# Identity thresholds the rule is chosen from (0: any hit within the E-value limit decides); finer
+# where distant homologs and the housekeeping relatives of ARGs meet.
+IDENTITY_GRID = (0.0, 0.25, 0.3, 0.35, 0.4, 0.45, 0.5, 0.6, 0.7, 0.8, 0.9)
+
+
+@dataclass(frozen=True)
+class RuleScore:
+    reference_min_identity: float
+    macro_f1: float
+    accuracy: float
+    false_positive_rate: float  # share of the non-ARGs the combined call calls an ARG
+
+
+def score_rules(y_true: Sequence[str], model_labels: Sequence[str], hits: Sequence[Hit | None],
+                classes: Sequence[str], nonarg_class: str, reference_min_coverage: float,
+                max_evalue: float, grid: Sequence[float] = IDENTITY_GRID) -> list[RuleScore]:
+    """The combined call's macro-F1, accuracy and false-positive rate for each identity threshold."""
+    rows = []
+    for identity in grid:
+        rule = Thresholds(identity, reference_min_coverage, max_evalue)
+        calls = [combine(y != nonarg_class, y, h, rule, nonarg_class).label
+                 for y, h in zip(model_labels, hits)]
+        report = classification_report(list(y_true), calls, list(classes), nonarg_class)
+        b = binary_detection(y_true, calls, nonarg_class)
+        fpr = b["fp"] / (b["fp"] + b["tn"]) if b["fp"] + b["tn"] else 0.0
+        rows.append(RuleScore(identity, report["macro_f1"], report["accuracy"], fpr))
+    return rows
+
+
+def choose_rule(rows: Sequence[RuleScore], max_false_positive_rate: float) -> RuleScore:
+    """The best macro-F1 (ties: the higher identity) among thresholds that keep the false-positive
+    rate within the bound; when none does, the one with the fewest false positives."""
+    if not rows:
+        raise ValueError("no thresholds to choose from")
+    within = [r for r in rows if r.false_positive_rate <= max_false_positive_rate]
+    if within:
+        return max(within, key=lambda r: (r.macro_f1, r.reference_min_identity))
+    return min(rows, key=lambda r: (r.false_positive_rate, -r.macro_f1))

@@ -1,8 +1,10 @@
 """The reference set stored in the artifact as ``references.tsv`` (docs/model-artifact.md).
 
-Labelled ARG proteins that the server aligns every query against to report the nearest reference.
-The file is UTF-8, tab-separated, with the header ``id gene accession class residues``; one row per
-ARG record of the labelled FASTA files, in input order.
+Labelled ARG proteins that the server aligns every query against to report the nearest reference,
+optionally followed by known non-ARG relatives of them (class ``nonarg``): non-ARG proteins that
+align to an ARG reference, so that a housekeeping protein finds its own kind as nearest reference
+rather than the ARG it resembles. The file is UTF-8, tab-separated, with the header
+``id gene accession class residues``; one row per reference, ARGs first, in input order.
 """
 
 from __future__ import annotations
@@ -52,43 +54,51 @@ def clean_residues(seq: str) -> str:
     return s[:-1] if s.endswith("*") else s
 
 
-def build_references(records: Sequence[LabelledProtein], nonarg_class: str = NONARG
-                     ) -> list[Reference]:
-    """The ARG records (label != ``nonarg_class``) as references, in input order."""
+def _reference(r: LabelledProtein) -> Reference:
+    gene, accession = gene_and_accession(r.id)
+    ref = Reference(r.id, gene, accession, r.label, clean_residues(r.seq))
+    if not ref.residues:
+        raise ReferenceError(f"reference '{r.id}' has no residues")
+    for column, value in zip(COLUMNS, (ref.id, ref.gene, ref.accession, ref.label,
+                                       ref.residues)):
+        if not value and column in ("id", "class"):
+            raise ReferenceError(f"reference '{r.id}' has an empty {column}")
+        if any(c in value for c in _BREAKS):
+            raise ReferenceError(f"reference '{r.id}': its {column} contains a tab or a "
+                                 f"line break")
+    # The server's reader takes letters only: a stray '*' or '-' would make the artifact
+    # unloadable there.
+    bad = next((i for i, c in enumerate(ref.residues) if not "A" <= c <= "Z"), None)
+    if bad is not None:
+        raise ReferenceError(f"reference '{r.id}': residue {bad + 1} is "
+                             f"{ref.residues[bad]!r}, not a letter")
+    return ref
+
+
+def build_references(records: Sequence[LabelledProtein], nonarg_class: str = NONARG,
+                     *, nonarg: bool = False) -> list[Reference]:
+    """The ARG records (label != ``nonarg_class``) as references, in input order; with ``nonarg``,
+    the non-ARG records instead."""
     out: list[Reference] = []
     seen: set[str] = set()
     for r in records:
-        if r.label is None or r.label == nonarg_class:
+        if r.label is None or (r.label == nonarg_class) != nonarg:
             continue
         if r.id in seen:
             raise ReferenceError(f"reference id '{r.id}' occurs more than once")
         seen.add(r.id)
-        gene, accession = gene_and_accession(r.id)
-        ref = Reference(r.id, gene, accession, r.label, clean_residues(r.seq))
-        if not ref.residues:
-            raise ReferenceError(f"reference '{r.id}' has no residues")
-        for column, value in zip(COLUMNS, (ref.id, ref.gene, ref.accession, ref.label,
-                                           ref.residues)):
-            if not value and column in ("id", "class"):
-                raise ReferenceError(f"reference '{r.id}' has an empty {column}")
-            if any(c in value for c in _BREAKS):
-                raise ReferenceError(f"reference '{r.id}': its {column} contains a tab or a "
-                                     f"line break")
-        # The server's reader takes letters only: a stray '*' or '-' would make the artifact
-        # unloadable there.
-        bad = next((i for i, c in enumerate(ref.residues) if not "A" <= c <= "Z"), None)
-        if bad is not None:
-            raise ReferenceError(f"reference '{r.id}': residue {bad + 1} is "
-                                 f"{ref.residues[bad]!r}, not a letter")
-        out.append(ref)
+        out.append(_reference(r))
     return out
 
 
-def read_references_fasta(paths: Sequence[str | os.PathLike], nonarg_class: str = NONARG
-                          ) -> list[Reference]:
-    """The ARG records of labelled FASTA files (``>id|class``), in file order."""
+def read_references_fasta(paths: Sequence[str | os.PathLike], nonarg_class: str = NONARG,
+                          *, nonarg: bool = False) -> list[Reference]:
+    """The ARG records of labelled FASTA files (``>id|class``), in file order; with ``nonarg``,
+    their non-ARG records."""
     records = [r for p in paths for r in read_labelled(p, nonarg_class)]
-    refs = build_references(records, nonarg_class)
+    refs = build_references(records, nonarg_class, nonarg=nonarg)
+    if nonarg:
+        return refs
     if not refs:
         raise ReferenceError(f"no ARG records (class other than '{nonarg_class}') in "
                              f"{', '.join(str(p) for p in paths)}")

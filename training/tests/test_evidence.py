@@ -38,6 +38,16 @@ def test_reference_tier_overrides_the_model():
         assert call == ev.Call("reference", True, "beta-lactam", h)
 
 
+def test_a_non_arg_reference_decides_non_arg():
+    h = _hit(label="nonarg")
+    assert ev.combine(True, "tetracycline", h, T, "nonarg") == ev.Call("reference", False, "nonarg", h)
+    assert ev.reference_only(h, T, "nonarg") == "nonarg"
+    # Below the thresholds it is only reported; the model decides.
+    weak = _hit(identity=0.5, label="nonarg")
+    assert ev.combine(True, "tetracycline", weak, T, "nonarg") == \
+        ev.Call("model", True, "tetracycline", weak)
+
+
 def test_thresholds_at_the_boundary_count():
     h = _hit(identity=0.8, reference_coverage=0.6, evalue=1e-5)
     assert ev.combine(False, "nonarg", h, T, "nonarg").tier == "reference"
@@ -82,6 +92,39 @@ def test_thresholds_are_parameters():
 ROWS = [et.HEADER,
         "q1\tblaX_1_A1\tblaX\tA1\tbeta-lactam\t0.95\t0.9\t1.0\t512\t210.5\t1e-60",
         "q3\ttetM\ttetM\t\ttetracycline\t0.3\t0.2\t0.25\t40\t20.1\t0.5"]
+
+
+def _validation():
+    """Ten ARGs the model misses, each with a hit of its class at 35% identity; 400 non-ARGs, one
+    with a hit at 35% (a homolog of an ARG) and one at 85%."""
+    y_true = ["beta-lactam"] * 10 + ["nonarg"] * 400
+    model = ["nonarg"] * 410
+    hits = [_hit(identity=0.35) for _ in range(10)] + [_hit(identity=0.35), _hit(identity=0.85)]
+    hits += [None] * 398
+    return y_true, model, hits
+
+
+def test_score_rules_counts_false_positives_per_threshold():
+    y_true, model, hits = _validation()
+    rows = ev.score_rules(y_true, model, hits, ["beta-lactam", "nonarg"], "nonarg", 0.6, 1e-5,
+                          grid=(0.3, 0.8, 0.9))
+    by = {r.reference_min_identity: r for r in rows}
+    assert by[0.3].false_positive_rate == pytest.approx(2 / 400)
+    assert by[0.8].false_positive_rate == pytest.approx(1 / 400)
+    assert by[0.9].false_positive_rate == 0.0
+    assert by[0.3].macro_f1 > by[0.8].macro_f1  # the ARGs are found only at 0.3
+
+
+def test_choose_rule_keeps_false_positives_within_the_bound():
+    y_true, model, hits = _validation()
+    rows = ev.score_rules(y_true, model, hits, ["beta-lactam", "nonarg"], "nonarg", 0.6, 1e-5,
+                          grid=(0.3, 0.8, 0.9))
+    assert ev.choose_rule(rows, 0.01).reference_min_identity == 0.3  # 0.5% allowed: best F1
+    assert ev.choose_rule(rows, 0.002).reference_min_identity == 0.9  # 0.3 and 0.8 exceed it
+    # None within the bound: the fewest false positives.
+    assert ev.choose_rule(rows[:2], 0.0).reference_min_identity == 0.8
+    with pytest.raises(ValueError):
+        ev.choose_rule([], 0.01)
 
 
 def test_parse_hits():

@@ -16,7 +16,9 @@ from argtrain.commands import export as export_cmd
 from argtrain.classifier import ARGClassifier
 from argtrain.esm2 import ESM2Config
 from argtrain.evaluate import load_artifact
+from argtrain.evidence_tool import HEADER as EVIDENCE_HEADER
 from argtrain.fasta import write_fasta
+from fakeevidence import fake_tool
 from argtrain.lora import LoRAConfig, apply_lora
 
 TRAINING = Path(__file__).resolve().parents[1]
@@ -195,6 +197,40 @@ def test_export_stores_the_reference_set(tmp_path, capsys):
     assert "reference set: 3 proteins" in capsys.readouterr().out
     _, meta2, text2 = load_artifact(out)
     assert meta2 == meta and text2 == text
+
+
+def test_export_adds_the_non_args_that_align_to_an_arg(tmp_path, capsys):
+    arg = _reference_fasta(tmp_path / "a.fasta", [("blaOXA-48_1_AY236073|beta-lactam", "MRVLAL"),
+                                                  ("house|nonarg", "MKKAAA")])
+    more = _reference_fasta(tmp_path / "b.fasta", [("far|nonarg", "MWWWW"),
+                                                   ("tet_1_X|tetracycline", "MTTT")])
+    # The aligner finds 'house' near the OXA reference, 'far' near nothing.
+    tool = fake_tool(tmp_path, f"{EVIDENCE_HEADER}\nhouse\tblaOXA-48_1_AY236073\tblaOXA-48\t"
+                               "AY236073\tbeta-lactam\t0.41\t0.9\t0.95\t150\t62.1\t1e-20\n")
+    out = tmp_path / "m.pt"
+    assert export_cmd.main([*RANDOM, "--out", str(out), "--references", str(arg),
+                            "--nonarg-references", str(arg), str(more),
+                            "--evidence-tool", str(tool), "--max-evalue", "1e-6"]) == 0
+    meta, text = _load_with_references(out)
+    assert text.splitlines()[1:] == ["blaOXA-48_1_AY236073\tblaOXA-48\tAY236073\tbeta-lactam\tMRVLAL",
+                                     "house\thouse\t\tnonarg\tMKKAAA"]
+    assert meta["references"]["count"] == 2
+    assert meta["references"]["source"] == f"{arg}; non-ARG relatives from {arg}, {more}"
+    # Only the ARGs are searched, only the non-ARGs are queries, with the export's E-value limit.
+    seen = (tmp_path / "seen_references.tsv").read_text()
+    assert "blaOXA-48_1_AY236073" in seen and "house" not in seen and "tet_1_X" not in seen
+    queries = (tmp_path / "seen_queries.fasta").read_text()
+    assert ">house" in queries and ">far" in queries and "blaOXA" not in queries
+    assert "1e-06" in (tmp_path / "argv.txt").read_text().split("\n")
+    assert "1 non-ARG references" in capsys.readouterr().err
+
+
+def test_export_non_arg_references_need_the_aligner(tmp_path, capsys):
+    fasta = _reference_fasta(tmp_path / "r.fasta", [("a|beta-lactam", "MK"), ("n|nonarg", "MV")])
+    assert export_cmd.main([*RANDOM, "--out", str(tmp_path / "m.pt"), "--references", str(fasta),
+                            "--nonarg-references", str(fasta),
+                            "--evidence-tool", str(tmp_path / "missing")]) == 1
+    assert "--nonarg-references needs" in capsys.readouterr().err
 
 
 def test_export_without_references_has_null_keys(tmp_path):

@@ -10,6 +10,7 @@
 namespace argserve {
 namespace {
 
+using testing::Diverged;
 using ::testing::HasSubstr;
 using testing::Mutate;
 using testing::RandomProtein;
@@ -17,6 +18,7 @@ using testing::Shuffled;
 
 std::vector<Reference> RandomReferences(int count, std::mt19937& rng) {
   std::vector<Reference> references;
+  references.reserve(count);
   for (int i = 0; i < count; ++i) {
     references.push_back({absl::StrCat("gene", i, "-1_1_ACC", i),
                           absl::StrCat("gene", i, "-1"), absl::StrCat("ACC", i),
@@ -114,6 +116,38 @@ TEST_F(NearestReferenceTest, ShortlistFindsWhatAligningEverythingFinds) {
     ASSERT_TRUE(a && b) << r;
     EXPECT_EQ(a->reference, b->reference);
     EXPECT_EQ(a->score, b->score);
+  }
+}
+
+TEST(NearestReference, ShortlistFindsDistantHomologsAmongLongReferences) {
+  // 40% identity leaves few intact runs of three residues, while long
+  // unrelated references share many by chance; the homolog's seeds lie on one
+  // diagonal, the chance ones do not.
+  std::mt19937 rng(11);
+  std::vector<Reference> references;
+  references.reserve(310);
+  for (int i = 0; i < 300; ++i) {
+    references.push_back({absl::StrCat("long", i), absl::StrCat("long", i), "",
+                          "beta-lactam", RandomProtein(1200, rng)});
+  }
+  for (int i = 0; i < 10; ++i) {
+    references.push_back({absl::StrCat("target", i), absl::StrCat("target", i),
+                          "", "tetracycline", RandomProtein(300, rng)});
+  }
+  const NearestReferenceFinder finder(references, NearestReferenceOptions());
+  NearestReferenceOptions exhaustive;
+  exhaustive.candidates = 0;
+  const NearestReferenceFinder all(references, exhaustive);
+  for (int i = 0; i < 10; ++i) {
+    const Reference& target = references[300 + i];
+    const std::string homolog = Diverged(target.residues, 0.4, rng);
+    auto expected = all.Find(homolog);
+    ASSERT_TRUE(expected.has_value()) << i;
+    ASSERT_EQ(all.reference(*expected).id, target.id);
+    auto hit = finder.Find(homolog);
+    ASSERT_TRUE(hit.has_value()) << i;
+    EXPECT_EQ(finder.reference(*hit).id, target.id);
+    EXPECT_EQ(hit->score, expected->score);
   }
 }
 

@@ -562,6 +562,31 @@ TEST(ServiceCallRule, ThresholdOnArgProbabilityAndLengthFloorDecide) {
   batcher.Stop();
 }
 
+TEST_F(ServiceTest, KnownNonArgReferenceDecidesNonArg) {
+  // The fake model calls every protein aminoglycoside; a housekeeping relative
+  // of an ARG in the reference set is the nearest reference of its own kind.
+  std::mt19937 rng(5);
+  const std::vector<Reference> references = {
+      {"blaX-1_1_A1", "blaX-1", "A1", "beta-lactam",
+       testing::RandomProtein(240, rng)},
+      {"P12345", "P12345", "", "nonarg", testing::RandomProtein(240, rng)}};
+  const NearestReferenceFinder finder(references, NearestReferenceOptions());
+  Start({}, {}, &finder);
+  v1::ClassifyRequest request;
+  Add(request, "housekeeping", references[1].residues);
+  v1::ClassifyResponse response;
+  grpc::ClientContext context;
+  ASSERT_TRUE(stub_->Classify(&context, request, &response).ok());
+  ASSERT_EQ(response.predictions_size(), 1);
+  const v1::Prediction& p = response.predictions(0);
+  EXPECT_EQ(p.tier(), v1::TIER_REFERENCE);
+  EXPECT_EQ(p.predicted_class(), "nonarg");
+  EXPECT_FALSE(p.is_arg());
+  EXPECT_TRUE(p.model_is_arg());
+  EXPECT_EQ(p.nearest_reference().id(), "P12345");
+  EXPECT_EQ(p.nearest_reference().class_name(), "nonarg");
+}
+
 TEST_F(ServiceTest, CloseReferenceDecidesTheCallAndEvidenceRidesAlong) {
   // The fake model calls every protein aminoglycoside (class 0); the
   // references are beta-lactam genes.

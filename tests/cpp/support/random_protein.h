@@ -30,6 +30,21 @@ inline std::string Mutate(std::string protein, int period, std::mt19937& rng) {
   return protein;
 }
 
+// `protein` with each residue replaced by a different one with probability
+// `1 - kept`: a distant homolog, its identical residues scattered at random.
+inline std::string Diverged(std::string protein, double kept,
+                            std::mt19937& rng) {
+  std::uniform_int_distribution<int> letter(0, 19);
+  std::bernoulli_distribution replace(1.0 - kept);
+  for (char& c : protein) {
+    if (!replace(rng)) continue;
+    char replacement = c;
+    while (replacement == c) replacement = kStandardResidues[letter(rng)];
+    c = replacement;
+  }
+  return protein;
+}
+
 inline std::string Shuffled(std::string protein, std::mt19937& rng) {
   std::shuffle(protein.begin(), protein.end(), rng);
   return protein;

@@ -2,7 +2,9 @@
 
 The model comes from a fine-tune checkpoint (``--checkpoint``) or is built with random weights
 (``--random-init``, for tests and for wiring up the server before any training). ``--references``
-stores a reference set of labelled ARG proteins, and the evidence thresholds, with it.
+stores a reference set of labelled ARG proteins, and the evidence thresholds, with it;
+``--nonarg-references`` adds the non-ARG proteins of labelled files that align to one of those ARGs
+(found with argserve-evidence), as references of the non-ARG class.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ from pathlib import Path
 
 from ..esm2 import ESM2Config
 from ..evidence import Thresholds
+from ..evidence_tool import DEFAULT_TOOL, run_evidence_tool
 from ..export import export_model, fold_temperature, load_finetuned, model_json, random_model
 from ..labelled import NONARG
 from ..references import FILE_NAME, read_references_fasta, references_json, references_tsv
@@ -50,6 +53,13 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--references", nargs="+", metavar="FASTA", default=None,
                    help="labelled FASTA files ('>id|class'); their ARG records become the "
                         "reference set the server aligns every query against")
+    r.add_argument("--nonarg-references", nargs="+", metavar="FASTA", default=None,
+                   help="labelled FASTA files whose non-ARG records that align to one of the ARG "
+                        "references (within --max-evalue) join the reference set as non-ARGs: "
+                        "a protein nearest to one of them is not called an ARG by the reference")
+    r.add_argument("--evidence-tool", type=Path, default=DEFAULT_TOOL,
+                   help="argserve-evidence, which finds them (default: %(default)s)")
+    r.add_argument("--evidence-threads", type=int, default=2, help="its threads")
     defaults = Thresholds()
     r.add_argument("--reference-min-identity", type=float,
                    default=defaults.reference_min_identity,
@@ -153,13 +163,37 @@ def run(args: argparse.Namespace) -> tuple[dict, dict[str, float]]:
     return meta, export_model(model, meta, args.out, args.check_sequences, args.seed, extra)
 
 
+def nonarg_relatives(arg_refs: list, args: argparse.Namespace, nonarg_class: str) -> list:
+    """The non-ARG records of ``--nonarg-references`` with a hit among ``arg_refs``."""
+    if not args.evidence_tool.is_file():
+        raise ValueError(f"--nonarg-references needs {args.evidence_tool} "
+                         f"(bash scripts/build.sh builds it; or give --evidence-tool)")
+    candidates = read_references_fasta(args.nonarg_references, nonarg_class, nonarg=True)
+    taken = {r.id for r in arg_refs}
+    clash = next((r.id for r in candidates if r.id in taken), None)
+    if clash is not None:
+        raise ValueError(f"reference id '{clash}' is both an ARG and a non-ARG")
+    hits, _ = run_evidence_tool(args.evidence_tool, references_tsv(arg_refs),
+                                [(r.id, r.residues) for r in candidates], args.evidence_threads,
+                                args.max_evalue)
+    return [r for r in candidates if r.id in hits]
+
+
 def add_references(meta: dict, args: argparse.Namespace) -> dict[str, str]:
     """Fill model.json ``references`` and ``evidence``; returns the extra file to store."""
     thresholds = Thresholds(args.reference_min_identity, args.reference_min_coverage,
                             args.max_evalue)
     refs = read_references_fasta(args.references, meta["nonarg_class"])
+    source = ", ".join(args.references)
+    if args.nonarg_references:
+        relatives = nonarg_relatives(refs, args, meta["nonarg_class"])
+        print(f"argtrain export: {len(relatives)} non-ARG references (of the non-ARGs of "
+              f"{', '.join(args.nonarg_references)}, those aligning to an ARG reference)",
+              file=sys.stderr)
+        refs += relatives
+        source += f"; non-ARG relatives from {', '.join(args.nonarg_references)}"
     text = references_tsv(refs)
-    meta["references"] = references_json(text, len(refs), ", ".join(args.references))
+    meta["references"] = references_json(text, len(refs), source)
     meta["evidence"] = thresholds.to_json()
     # A reference call gives the reference's class, which the model itself could never give.
     unknown = sorted({r.label for r in refs} - set(meta["classes"]))

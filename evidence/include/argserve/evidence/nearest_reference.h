@@ -1,4 +1,5 @@
-// The nearest reference of a protein: candidates by shared k-mers, then
+// The nearest reference of a protein: candidates by seeds shared along a
+// diagonal, then
 // Smith-Waterman local alignment (BLOSUM62, gap open 11 and extension 1 as in
 // BLAST) with the Striped Smith-Waterman library.
 #ifndef ARGSERVE_EVIDENCE_NEAREST_REFERENCE_H_
@@ -14,9 +15,9 @@
 namespace argserve {
 
 struct NearestReferenceOptions {
-  // References aligned per query, those sharing the most k-mers with it; 0
-  // aligns every reference (exhaustive, for measuring the shortlist's
-  // recall).
+  // References aligned per query, those with the most seeds on one band of
+  // diagonals; 0 aligns every reference (exhaustive, for measuring the
+  // shortlist's recall).
   int candidates = 32;
   // Alignments with a larger E-value are no evidence.
   double max_evalue = 1e-5;
@@ -62,8 +63,22 @@ class NearestReferenceFinder {
   const NearestReferenceOptions options_;
   std::vector<std::vector<int8_t>> encoded_;  // Per reference.
   int64_t total_residues_ = 0;
-  // For each k-mer code, the references holding it (each once).
-  std::vector<std::vector<int32_t>> postings_;
+  // Per reference, the diagonal bands of all references before it (the
+  // candidates' counting layout; see Candidates()).
+  std::vector<int64_t> reference_bands_;
+  // A seed of a reference: which one, and where its diagonals start in the
+  // counting layout, less the seed's position (int32: reference sets up to
+  // 2^31 residues).
+  struct SeedPosting {
+    int32_t reference;
+    int32_t diagonal_offset;
+  };
+  // Per seed shape: the postings of code c are postings[start[c], start[c+1]).
+  struct SeedIndex {
+    std::vector<int32_t> start;
+    std::vector<SeedPosting> postings;
+  };
+  std::vector<SeedIndex> seed_index_;
 };
 
 }  // namespace argserve
