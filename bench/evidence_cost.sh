@@ -13,12 +13,14 @@ BIN=build/bin
 fasta="${BENCH_FASTA:-data/cluster40/test.fasta}"
 model="${BENCH_MODEL:-model/default/argserve-default.pt}"
 work="$(mktemp -d)"
-trap 'kill $(jobs -p) 2>/dev/null || true; rm -rf "$work"' EXIT
+# The servers start in command substitutions (subshells), so their pids are kept in files.
+trap 'kill $(cat "$work"/*.pid 2>/dev/null) 2>/dev/null || true; rm -rf "$work"' EXIT
 
 start_server() {  # name, flags...
   local name="$1"; shift
   $BIN/argserve --model="$model" --address=127.0.0.1:0 --metrics_address= --port_file="$work/$name.ports" \
     --long_sequences=truncate "$@" > "$work/$name.out" 2> "$work/$name.log" &
+  echo $! > "$work/$name.pid"
   for _ in $(seq 1 600); do [ -s "$work/$name.ports" ] && break; sleep 0.1; done
   sed -n 's/.*grpc=\([0-9]*\).*/\1/p' "$work/$name.ports"
 }
