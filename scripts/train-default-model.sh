@@ -119,7 +119,9 @@ finetune() {  # split
   log "LoRA fine-tune on $1 (${FINETUNE_MINUTES} min in all, ${FINETUNE_THREADS} threads) ${from[*]}"
   $PY -m argtrain finetune --train "data/$1/train.fasta" --valid "data/$1/valid.fasta" \
     --extra-train data/pretrain/nonarg-extra.fasta --extra-max 20000 \
-    --backbone "$backbone" --lora-targets q,k,v,out,fc1,fc2 --lora-rank 16 \
+    --backbone "$backbone" --pooling max --head-hidden 256 --standardize-pooled \
+    --head-warmup-epochs 30 \
+    --lora-targets q,k,v,out,fc1,fc2 --lora-rank 16 \
     --lora-alpha 32 --train-norms --lr 2e-3 --sampling sqrt --epoch-size 4000 \
     --max-residues 256 --calibration-max-residues "$SERVED_RESIDUES" --epochs 400 --patience 12 \
     --max-minutes "$FINETUNE_MINUTES" \

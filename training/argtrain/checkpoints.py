@@ -399,9 +399,10 @@ def save_pretrain_checkpoint(path: str | os.PathLike, model: ESM2, extra: dict |
 def backbone_from_finetune(data: dict, where: str) -> ESM2:
     """The backbone of a fine-tune checkpoint, LoRA merged."""
     from .lora import LoRAConfig, apply_lora, merge_lora
-    from .classifier import ARGClassifier
+    from .classifier import ARGClassifier, HeadConfig
 
-    model = ARGClassifier.build(ESM2Config.from_dict(data["backbone_config"]), len(data["classes"]))
+    model = ARGClassifier.build(ESM2Config.from_dict(data["backbone_config"]), len(data["classes"]),
+                                head_config=HeadConfig.from_dict(data.get("head")))
     if data.get("lora"):
         apply_lora(model, LoRAConfig.from_dict(data["lora"]))
     _strict_load(model, data["model"], where)

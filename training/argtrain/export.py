@@ -18,7 +18,7 @@ import torch
 
 from . import alphabet
 from .checkpoints import FINETUNE_FORMAT, CheckpointError, _strict_load, torch_load
-from .classifier import ARGClassifier
+from .classifier import ARGClassifier, HeadConfig
 from .esm2 import ESM2Config
 from .lora import LoRAConfig, apply_lora, merge_lora
 
@@ -45,7 +45,8 @@ def load_finetuned(path: str) -> tuple[ARGClassifier, dict]:
     if not isinstance(data, dict) or data.get("format") != FINETUNE_FORMAT:
         raise CheckpointError(f"{p}: not a fine-tune checkpoint written by 'argtrain finetune'")
     model = ARGClassifier.build(ESM2Config.from_dict(data["backbone_config"]), len(data["classes"]),
-                                float(data.get("head_dropout", 0.1)))
+                                float(data.get("head_dropout", 0.1)),
+                                HeadConfig.from_dict(data.get("head")))
     if data.get("lora"):
         apply_lora(model, LoRAConfig.from_dict(data["lora"]))
     _strict_load(model, data["model"], str(p))
@@ -96,7 +97,8 @@ def calibration_json(calibration: dict | None) -> dict | None:
 def model_json(*, name: str, version: str, classes: list[str], nonarg_class: str, max_residues: int,
                config: ESM2Config, source: str, lora: dict | None, training: dict | None,
                metrics: dict | None, calibration: dict | None = None,
-               references: dict | None = None, evidence: dict | None = None) -> dict:
+               references: dict | None = None, evidence: dict | None = None,
+               head: HeadConfig | None = None) -> dict:
     if nonarg_class not in classes:
         raise ValueError(f"nonarg class {nonarg_class!r} is not one of the classes {classes}")
     return {
@@ -110,7 +112,7 @@ def model_json(*, name: str, version: str, classes: list[str], nonarg_class: str
         "backbone": {"architecture": "esm2", "num_layers": config.num_layers,
                      "embed_dim": config.embed_dim, "attention_heads": config.attention_heads,
                      "token_dropout": config.token_dropout, "source": source},
-        "head": {"type": "mean-pool-linear", "embedding_dim": config.embed_dim},
+        "head": head_json(head or HeadConfig(), config.embed_dim),
         "lora": None if lora is None else {**lora, "merged": True},
         "calibration": calibration_json(calibration),
         "references": references,
@@ -118,6 +120,16 @@ def model_json(*, name: str, version: str, classes: list[str], nonarg_class: str
         "training": training,
         "metrics": metrics,
     }
+
+
+def head_json(head: HeadConfig, embed_dim: int) -> dict:
+    out = {"type": head.type_name(), "embedding_dim": head.pooled_dim(embed_dim),
+           "pooling": head.pooling}
+    if head.hidden:
+        out["hidden"] = head.hidden
+    if head.standardize:
+        out["standardized"] = True
+    return out
 
 
 def _as_text(data: str | bytes) -> str:

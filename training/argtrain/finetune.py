@@ -1,4 +1,4 @@
-"""Fine-tuning of the ARG classifier (ESM-2 + mean pooling + linear head), as a task of the shared
+"""Fine-tuning of the ARG classifier (ESM-2 + pooling + head, argtrain.classifier), as a task of the shared
 training loop (``argtrain finetune``).
 
 Adaptation is LoRA, head only (the backbone is frozen and its embeddings are computed once), or
@@ -29,7 +29,7 @@ from .balance import epoch_sample
 from .batching import crop, residue_batch, residue_ids, token_budget_batches
 from .calibrate import call, choose_threshold, expected_calibration_error, fit_temperature, softmax
 from .checkpoints import FINETUNE_FORMAT, load_backbone, save_atomic, torch_load
-from .classifier import ARGClassifier
+from .classifier import ARGClassifier, HeadConfig
 from .esm2 import ESM2, ESM2Config
 from .labelled import LabelledProtein
 from .metrics import classification_report
@@ -137,7 +137,7 @@ def _progress(it, enabled: bool, desc: str):
 def embed_all(model: ARGClassifier, data: TokenData, device: torch.device, bf16: bool,
               progress: bool, what: str) -> torch.Tensor:
     model.eval()
-    out = torch.zeros(len(data), model.backbone.embed_dim)
+    out = torch.zeros(len(data), model.head_config.pooled_dim(model.backbone.embed_dim))
     for idx in _progress(data.batch_plan(0, 0, train=False), progress, f"embed {what}"):
         tokens, _ = data.batch(idx, None)
         with autocast(device, bf16):
@@ -150,8 +150,8 @@ def embed_all(model: ARGClassifier, data: TokenData, device: torch.device, bf16:
 
 
 def build_model(n_classes: int, *, backbone: str | None, seed: int, head_dropout: float,
-                num_layers: int = 4, embed_dim: int = 128, attention_heads: int | None = None
-                ) -> tuple[ARGClassifier, str]:
+                num_layers: int = 4, embed_dim: int = 128, attention_heads: int | None = None,
+                head_config: HeadConfig | None = None) -> tuple[ARGClassifier, str]:
     """The classifier on a loaded backbone, or on random weights when ``backbone`` is None."""
     if backbone is None:
         torch.manual_seed(seed)
@@ -161,7 +161,33 @@ def build_model(n_classes: int, *, backbone: str | None, seed: int, head_dropout
     else:
         esm, source = load_backbone(backbone, attention_heads)
     torch.manual_seed(seed + 1)
-    return ARGClassifier(esm, n_classes, head_dropout), source
+    return ARGClassifier(esm, n_classes, head_dropout, head_config), source
+
+
+def warm_up_head(model: ARGClassifier, train: FeatureData, valid: FeatureData, *, epochs: int,
+                 lr: float, weight_decay: float, seed: int, classes: list[str], nonarg: str,
+                 weight: torch.Tensor | None) -> list[dict]:
+    """Train the head alone on the frozen backbone's pooled features before adapting the backbone
+    (linear probing, then fine-tuning): a head that starts from random weights would otherwise
+    send large, noisy gradients into the backbone's adapters. Returns one record per epoch."""
+    params = [p for m in (model.hidden, model.head) for p in m.parameters()]
+    optimizer = torch.optim.AdamW(decay_groups(params, weight_decay), lr=lr)
+    records = []
+    for epoch in range(epochs):
+        model.train()
+        for idx in train.batch_plan(epoch, seed, train=True):
+            x, y = train.batch(idx, None)
+            loss = F.cross_entropy(model.classify(x), y, weight=weight)
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            optimizer.step()
+        rep = evaluate(model, valid, True, classes, nonarg, torch.device("cpu"), False, weight)
+        records.append({"head_warmup_epoch": epoch + 1, "macro_f1": rep["macro_f1"],
+                        "accuracy": rep["accuracy"], "loss": rep["loss"]})
+        print(f"head warm-up epoch {epoch + 1}: validation macro-F1 {rep['macro_f1']:.4f} "
+              f"loss {rep['loss']:.4f}", file=sys.stderr)
+    model.zero_grad(set_to_none=True)
+    return records
 
 
 def make_optimizer(model: ARGClassifier, kind: str, lr: float, weight_decay: float
@@ -174,7 +200,7 @@ def make_optimizer(model: ARGClassifier, kind: str, lr: float, weight_decay: flo
 
 
 def logits_for(model: ARGClassifier, x: torch.Tensor, features: bool) -> torch.Tensor:
-    return model.head(model.dropout(x)) if features else model(x)
+    return model.classify(x) if features else model(x)
 
 
 @torch.no_grad()

@@ -132,7 +132,7 @@ def apply_lora(model: ARGClassifier, cfg: LoRAConfig) -> ARGClassifier:
             if isinstance(m, nn.LayerNorm):
                 for p in m.parameters():
                     p.requires_grad_(True)
-    for p in model.head.parameters():
+    for p in [*model.hidden.parameters(), *model.head.parameters()]:
         p.requires_grad_(True)
     return model
 

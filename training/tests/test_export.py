@@ -63,7 +63,7 @@ def test_cli_artifact_has_the_contract_model_json(cli_artifacts):
     assert meta["max_residues"] == 1022
     assert meta["backbone"] == {"architecture": "esm2", "num_layers": 2, "embed_dim": 32,
                                 "attention_heads": 4, "token_dropout": True, "source": "random"}
-    assert meta["head"] == {"type": "mean-pool-linear", "embedding_dim": 32}
+    assert meta["head"] == {"type": "mean-pool-linear", "embedding_dim": 32, "pooling": "mean"}
 
 
 def test_cli_artifact_is_deterministic(cli_artifacts):

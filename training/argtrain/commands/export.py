@@ -15,6 +15,7 @@ import os
 import sys
 from pathlib import Path
 
+from ..classifier import HeadConfig
 from ..esm2 import ESM2Config
 from ..evidence import Thresholds
 from ..evidence_tool import DEFAULT_TOOL, run_evidence_tool
@@ -154,7 +155,7 @@ def run(args: argparse.Namespace) -> tuple[dict, dict[str, float]]:
             config=ESM2Config.from_dict(ck["backbone_config"]),
             source=str(ck.get("backbone_source", "unknown")), lora=ck.get("lora"),
             training=ck.get("training"), metrics=ck.get("metrics"),
-            calibration=ck.get("calibration"))
+            calibration=ck.get("calibration"), head=HeadConfig.from_dict(ck.get("head")))
         if ck.get("calibration"):
             fold_temperature(model, float(ck["calibration"]["temperature"]))
     if args.metrics_json:

@@ -18,10 +18,10 @@ import torch
 from ..balance import cap_per_class, class_weights, stratified_split
 from ..calibrate import DEFAULT_MIN_RESIDUES
 from ..checkpoints import CheckpointError, torch_load
-from ..classifier import ARGClassifier
+from ..classifier import POOLINGS, ARGClassifier, HeadConfig
 from ..esm2 import ESM2Config, num_parameters
 from ..finetune import (STATE_FORMAT, FeatureData, Finetuning, TokenData, build_model, embed_all,
-                        make_optimizer, order_classes, tokenize_records)
+                        make_optimizer, order_classes, tokenize_records, warm_up_head)
 from ..labelled import NONARG, LabelledProtein, read_labelled
 from ..lora import LoRAConfig, apply_lora, parse_targets
 from ..provenance import sha256_file
@@ -65,7 +65,15 @@ def build_parser() -> argparse.ArgumentParser:
     m.add_argument("--attention-heads", type=int, default=None,
                    help="with --random-init (default 8), or for a fair-esm file without config")
     m.add_argument("--head-dropout", type=float, default=0.1,
-                   help="dropout on the pooled embedding before the linear head")
+                   help="dropout on the pooled embedding (and after the hidden layer)")
+    m.add_argument("--pooling", choices=list(POOLINGS), default="mean",
+                   help="how residue representations become one vector per protein")
+    m.add_argument("--head-hidden", type=int, default=0,
+                   help="width of a hidden GELU layer in the head (0 = linear head)")
+    m.add_argument("--standardize-pooled", action="store_true",
+                   help="standardize the pooled representation with the training proteins' "
+                        "per-dimension mean and deviation under the frozen backbone (needs "
+                        "--head-warmup-epochs or head-only training, which compute them)")
     a = p.add_argument_group("adaptation")
     a.add_argument("--lora-targets", default="q,k,v,out,fc1,fc2",
                    help="comma list of q,k,v,out,fc1,fc2,classifier or 'all'; 'classifier' alone "
@@ -106,6 +114,12 @@ def build_parser() -> argparse.ArgumentParser:
                    help="loss weights: balanced = N / (C * n_c) as in scikit-learn (C classes "
                         "present); sqrt = proportional to 1 / sqrt(n_c), milder for classes with "
                         "a handful of examples")
+    o.add_argument("--head-warmup-epochs", type=int, default=0,
+                   help="first train the head alone on the frozen backbone's pooled features for "
+                        "this many epochs (--epoch-size examples each, --head-warmup-lr), then "
+                        "adapt the backbone; a new run only")
+    o.add_argument("--head-warmup-lr", type=float, default=3e-3,
+                   help="learning rate of the head warm-up")
     o.add_argument("--max-tokens", type=int, default=8192,
                    help="token budget per batch (batch size x longest sequence incl. padding)")
     o.add_argument("--max-batch", type=int, default=64, help="most sequences per batch")
@@ -178,16 +192,22 @@ def run(args: argparse.Namespace) -> int:
         state = torch_load(out / "last.pt")
         if state.get("format") != STATE_FORMAT or state["classes"] != classes:
             raise ValueError(f"{out / 'last.pt'}: not a resumable state for these classes")
+        head_config = HeadConfig.from_dict(state.get("head"))
         model = ARGClassifier.build(ESM2Config.from_dict(state["backbone_config"]), len(classes),
-                                    args.head_dropout)
+                                    args.head_dropout, head_config)
         source = state["backbone_source"]
     elif args.resume:
         raise ValueError(f"--resume: {out / 'last.pt'} does not exist")
     else:
+        head_config = HeadConfig(args.pooling, args.head_hidden, args.standardize_pooled)
+        if args.standardize_pooled and not (args.head_warmup_epochs or head_only):
+            raise ValueError("--standardize-pooled needs --head-warmup-epochs (or head-only "
+                             "training), which computes the statistics")
         model, source = build_model(len(classes), backbone=None if args.random_init
                                     else args.backbone, seed=args.seed,
                                     head_dropout=args.head_dropout, num_layers=args.num_layers,
-                                    embed_dim=args.embed_dim, attention_heads=args.attention_heads)
+                                    embed_dim=args.embed_dim, attention_heads=args.attention_heads,
+                                    head_config=head_config)
     lora_cfg = None
     if args.full_finetune:
         for p in model.parameters():
@@ -217,8 +237,25 @@ def run(args: argparse.Namespace) -> int:
         # The frozen backbone has no dropout, so its embeddings are fixed: compute them once.
         train_data = FeatureData(embed_all(model, train_data, device, args.bf16, progress, "train"),
                                  y_tr, args.max_batch, args.sampling, args.epoch_size)
+        if model.standardize:
+            model.set_standardization(train_data.feats)
         valid_data = FeatureData(embed_all(model, valid_data, device, args.bf16, progress, "valid"),
                                  y_va, args.max_batch)
+
+    warmup_records: list[dict] = []
+    if args.head_warmup_epochs and state is None and not head_only:
+        # The adapters start at zero (LoRA B = 0), so these are the frozen backbone's features.
+        feats = FeatureData(embed_all(model, train_data, device, args.bf16, progress, "train"),
+                            y_tr, args.max_batch, args.sampling, args.epoch_size)
+        if head_config.standardize:
+            model.set_standardization(feats.feats)
+        valid_feats = FeatureData(embed_all(model, valid_data, device, args.bf16, progress,
+                                            "valid"), y_va, args.max_batch)
+        warmup_records = warm_up_head(model, feats, valid_feats, epochs=args.head_warmup_epochs,
+                                      lr=args.head_warmup_lr, weight_decay=args.weight_decay,
+                                      seed=args.seed, classes=classes, nonarg=args.nonarg_class,
+                                      weight=weight)
+        del feats, valid_feats
 
     trainable = [p for p in model.parameters() if p.requires_grad]
     optimizer = make_optimizer(model, args.optimizer, args.lr, args.weight_decay)
@@ -242,6 +279,7 @@ def run(args: argparse.Namespace) -> int:
                       "counts": dict(Counter(va_labels)), "dropped": dict(va_dropped)},
         "settings": {k: v for k, v in vars(args).items() if k not in ("resume", "no_progress")},
         "mode": mode,
+        "head_warmup": warmup_records,
     }
     meta = {
         "backbone_config": model.backbone.config.to_dict(),
@@ -250,6 +288,7 @@ def run(args: argparse.Namespace) -> int:
         "nonarg_class": args.nonarg_class if args.nonarg_class in classes else None,
         "max_residues": args.max_residues,
         "head_dropout": args.head_dropout,
+        "head": head_config.to_dict(),
         "lora": None if lora_cfg is None else lora_cfg.to_dict(),
         "full_finetune": bool(args.full_finetune),
     }
