@@ -166,22 +166,23 @@ def build_model(n_classes: int, *, backbone: str | None, seed: int, head_dropout
 
 def warm_up_head(model: ARGClassifier, train: FeatureData, valid: FeatureData, *, epochs: int,
                  lr: float, weight_decay: float, seed: int, classes: list[str], nonarg: str,
-                 weight: torch.Tensor | None) -> list[dict]:
+                 weight: torch.Tensor | None, device: torch.device) -> list[dict]:
     """Train the head alone on the frozen backbone's pooled features before adapting the backbone
     (linear probing, then fine-tuning): a head that starts from random weights would otherwise
     send large, noisy gradients into the backbone's adapters. Returns one record per epoch."""
     params = [p for m in (model.hidden, model.head) for p in m.parameters()]
     optimizer = torch.optim.AdamW(decay_groups(params, weight_decay), lr=lr)
+    loss_weight = None if weight is None else weight.to(device)
     records = []
     for epoch in range(epochs):
         model.train()
         for idx in train.batch_plan(epoch, seed, train=True):
             x, y = train.batch(idx, None)
-            loss = F.cross_entropy(model.classify(x), y, weight=weight)
+            loss = F.cross_entropy(model.classify(x.to(device)), y.to(device), weight=loss_weight)
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             optimizer.step()
-        rep = evaluate(model, valid, True, classes, nonarg, torch.device("cpu"), False, weight)
+        rep = evaluate(model, valid, True, classes, nonarg, device, False, weight)
         records.append({"head_warmup_epoch": epoch + 1, "macro_f1": rep["macro_f1"],
                         "accuracy": rep["accuracy"], "loss": rep["loss"]})
         print(f"head warm-up epoch {epoch + 1}: validation macro-F1 {rep['macro_f1']:.4f} "
@@ -352,6 +353,7 @@ class Finetuning(Task):
                      "epoch": loop.epoch, "batch_pos": loop.batch_pos, "best": self.best,
                      "bad_evals": self.bad_evals, "history": self.history.records,
                      "seen_tokens": self.seen_tokens, "torch_rng": torch.get_rng_state(),
+                     "head_warmup": self.train_info.get("head_warmup", []),
                      "elapsed_s": loop.clock.elapsed()}, self.out / "last.pt")
 
     def evaluate(self) -> bool:

@@ -72,7 +72,7 @@ def test_standardization_is_fixed_and_kept_in_the_state_only_when_configured():
     s.set_standardization(pooled)
     assert {"pooled_shift", "pooled_scale"} <= set(s.state_dict())
     with torch.no_grad():
-        standardized = (pooled - pooled.mean(0)) / pooled.std(0)
+        standardized = (pooled - pooled.mean(0)) / pooled.std(0, unbiased=False)
         assert torch.allclose(s.classify(pooled), s.head(s.hidden(standardized)), atol=1e-5)
 
 
@@ -100,6 +100,7 @@ def test_warm_up_trains_the_head_on_a_frozen_backbone(data, tmp_path):
     warm = ck["training"]["head_warmup"]
     assert [r["head_warmup_epoch"] for r in warm] == [1, 2, 3, 4]
     assert warm[-1]["loss"] < warm[0]["loss"]
+    assert torch.load(tmp_path / "w" / "last.pt")["head_warmup"] == warm  # kept for a resume
     assert ck["head"] == {"pooling": "max", "hidden": 16, "standardize": True}
     # The statistics are the training proteins' under the frozen backbone: not the defaults.
     assert not torch.equal(ck["model"]["pooled_shift"], torch.zeros(32))
@@ -121,6 +122,9 @@ def test_configured_head_survives_resume_export_and_reuse(data, tmp_path):
     assert finetune_cmd.main([*args[:-len(TINY)], "--resume", *TINY]) == 0
     model, meta = load_finetuned(str(out))
     assert meta["head"] == {"pooling": "mean+max", "hidden": 8, "standardize": False}
+    # Resuming with another head is refused, not silently continued with the saved one.
+    other = [a if a != "mean+max" else "max" for a in args]
+    assert finetune_cmd.main([*other[:-len(TINY)], "--resume", *TINY]) == 1
     assert model.head.in_features == 8 and model.hidden[0].in_features == 64
     artifact = tmp_path / "m.pt"
     assert export_cmd.main(["--checkpoint", str(out), "--name", "t", "--out", str(artifact)]) == 0

@@ -193,6 +193,10 @@ def run(args: argparse.Namespace) -> int:
         if state.get("format") != STATE_FORMAT or state["classes"] != classes:
             raise ValueError(f"{out / 'last.pt'}: not a resumable state for these classes")
         head_config = HeadConfig.from_dict(state.get("head"))
+        asked = HeadConfig(args.pooling, args.head_hidden, args.standardize_pooled)
+        if head_config != asked:
+            raise ValueError(f"--resume: {out / 'last.pt'} has the head {head_config}, not the "
+                             f"{asked} asked for; start a new run (another --out) to change it")
         model = ARGClassifier.build(ESM2Config.from_dict(state["backbone_config"]), len(classes),
                                     args.head_dropout, head_config)
         source = state["backbone_source"]
@@ -242,7 +246,9 @@ def run(args: argparse.Namespace) -> int:
         valid_data = FeatureData(embed_all(model, valid_data, device, args.bf16, progress, "valid"),
                                  y_va, args.max_batch)
 
-    warmup_records: list[dict] = []
+    # The warm-up counts against --max-minutes like the rest of the run.
+    clock = Clock(args.max_minutes, state.get("elapsed_s", 0.0) if state else 0.0)
+    warmup_records: list[dict] = state.get("head_warmup", []) if state else []
     if args.head_warmup_epochs and state is None and not head_only:
         # The adapters start at zero (LoRA B = 0), so these are the frozen backbone's features.
         feats = FeatureData(embed_all(model, train_data, device, args.bf16, progress, "train"),
@@ -254,7 +260,7 @@ def run(args: argparse.Namespace) -> int:
         warmup_records = warm_up_head(model, feats, valid_feats, epochs=args.head_warmup_epochs,
                                       lr=args.head_warmup_lr, weight_decay=args.weight_decay,
                                       seed=args.seed, classes=classes, nonarg=args.nonarg_class,
-                                      weight=weight)
+                                      weight=weight, device=device)
         del feats, valid_feats
 
     trainable = [p for p in model.parameters() if p.requires_grad]
@@ -264,7 +270,7 @@ def run(args: argparse.Namespace) -> int:
         optimizer.load_state_dict(state["optimizer"])
     loop = TrainLoop(optimizer, trainable,
                      Schedule(args.lr, args.schedule, warmup_fraction=args.warmup_fraction),
-                     Clock(args.max_minutes, state.get("elapsed_s", 0.0) if state else 0.0),
+                     clock,
                      max_steps=args.max_steps, max_epochs=args.epochs,
                      fixed_total=fixed_total(steps_per_epoch, args.epochs, args.max_steps),
                      grad_accum=args.grad_accum, grad_clip=args.grad_clip, replan_every=20,
