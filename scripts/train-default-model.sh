@@ -122,7 +122,7 @@ finetune() {  # split
     --backbone "$backbone" --pooling max --head-hidden 256 --standardize-pooled \
     --head-warmup-epochs 30 \
     --lora-targets q,k,v,out,fc1,fc2 --lora-rank 16 \
-    --lora-alpha 32 --train-norms --lr 2e-3 --sampling sqrt --epoch-size 4000 \
+    --lora-alpha 32 --train-norms --lr 5e-4 --sampling sqrt --epoch-size 4000 \
     --max-residues 256 --calibration-max-residues "$SERVED_RESIDUES" --epochs 400 --patience 12 \
     --max-minutes "$FINETUNE_MINUTES" \
     --num-threads "$FINETUNE_THREADS" --seed "$SEED" $BF16 --no-progress \
