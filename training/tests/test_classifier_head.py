@@ -101,6 +101,8 @@ def test_warm_up_trains_the_head_on_a_frozen_backbone(data, tmp_path):
     assert [r["head_warmup_epoch"] for r in warm] == [1, 2, 3, 4]
     assert warm[-1]["loss"] < warm[0]["loss"]
     assert torch.load(tmp_path / "w" / "last.pt")["head_warmup"] == warm  # kept for a resume
+    history = torch.load(tmp_path / "w" / "last.pt")["history"]
+    assert [h["epoch"] for h in history] == [0, 1]  # the warm-up's head was a candidate
     assert ck["head"] == {"pooling": "max", "hidden": 16, "standardize": True}
     # The statistics are the training proteins' under the frozen backbone: not the defaults.
     assert not torch.equal(ck["model"]["pooled_shift"], torch.zeros(32))

@@ -305,6 +305,8 @@ def run(args: argparse.Namespace) -> int:
     if state is not None:
         task.restore(state)
         print(f"resumed at epoch {loop.epoch}, step {loop.step}", file=sys.stderr)
+    elif warmup_records:
+        task.evaluate()  # the warm-up's head on the frozen backbone is a candidate too (epoch 0)
 
     model.train()
     reason = loop.run(task)
