@@ -1,5 +1,5 @@
-"""Fine-tuning of the ARG classifier (ESM-2 + pooling + head, argtrain.classifier), as a task of the shared
-training loop (``argtrain finetune``).
+"""Fine-tuning of the ARG classifier (ESM-2 + pooling + head, argtrain.classifier), as a task of
+the shared training loop (``argtrain finetune``).
 
 Adaptation is LoRA, head only (the backbone is frozen and its embeddings are computed once), or
 full fine-tuning. The kept checkpoint is calibrated on validation (temperature, ARG threshold).

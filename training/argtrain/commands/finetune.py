@@ -188,12 +188,12 @@ def run(args: argparse.Namespace) -> int:
 
     # ---- model (from last.pt when resuming, so the backbone source need not be reloaded)
     state = None
+    asked = HeadConfig(args.pooling, args.head_hidden, args.standardize_pooled)
     if args.resume and (out / "last.pt").is_file():
         state = torch_load(out / "last.pt")
         if state.get("format") != STATE_FORMAT or state["classes"] != classes:
             raise ValueError(f"{out / 'last.pt'}: not a resumable state for these classes")
         head_config = HeadConfig.from_dict(state.get("head"))
-        asked = HeadConfig(args.pooling, args.head_hidden, args.standardize_pooled)
         if head_config != asked:
             raise ValueError(f"--resume: {out / 'last.pt'} has the head {head_config}, not the "
                              f"{asked} asked for; start a new run (another --out) to change it")
@@ -203,7 +203,7 @@ def run(args: argparse.Namespace) -> int:
     elif args.resume:
         raise ValueError(f"--resume: {out / 'last.pt'} does not exist")
     else:
-        head_config = HeadConfig(args.pooling, args.head_hidden, args.standardize_pooled)
+        head_config = asked
         if args.standardize_pooled and not (args.head_warmup_epochs or head_only):
             raise ValueError("--standardize-pooled needs --head-warmup-epochs (or head-only "
                              "training), which computes the statistics")
