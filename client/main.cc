@@ -294,6 +294,18 @@ int RunInfo(const ClientOptions& o) {
         info.evidence().reference_min_identity_percent(),
         info.evidence().reference_min_coverage_percent(),
         info.evidence().max_evalue());
+    if (info.evidence().has_homolog_min_arg_probability()) {
+      std::printf(
+          "               a distant ARG reference (same coverage) decides "
+          "when P(ARG) >= %.2f\n",
+          info.evidence().homolog_min_arg_probability());
+    }
+    if (info.evidence().has_novel_min_arg_probability()) {
+      std::printf(
+          "               an ARG call without any reference needs P(ARG) "
+          ">= %.2f\n",
+          info.evidence().novel_min_arg_probability());
+    }
   } else {
     std::printf("references:    none (no nearest-reference evidence)\n");
   }

@@ -337,12 +337,17 @@ class HamronizationWriter final : public ResultWriter {
     const bool hit = p.has_nearest_reference();
     const v1::ReferenceHit& r = p.nearest_reference();
     const bool close = p.tier() == v1::TIER_REFERENCE;
-    // A close reference names the gene; otherwise the call is the model's
-    // and the names say so, with the nearest reference when there is one.
+    // A close reference names the gene; a distant one (homolog) or the
+    // model's call gets the class's name, and the names say which it was.
     std::string symbol =
         close ? r.gene() : absl::StrCat(p.predicted_class(), "_resistance");
     std::string name =
         close ? r.gene()
+        : p.tier() == v1::TIER_HOMOLOG
+            ? absl::StrCat(p.predicted_class(),
+                           " resistance protein (distant homolog of ", r.gene(),
+                           " at ", Fixed(r.identity_percent(), 1),
+                           "% identity, supported by the model)")
         : hit ? absl::StrCat(p.predicted_class(),
                              " resistance protein (model call; nearest "
                              "reference ",
@@ -438,6 +443,8 @@ std::string TierName(v1::Tier tier) {
       return "model";
     case v1::TIER_NOVEL:
       return "novel";
+    case v1::TIER_HOMOLOG:
+      return "homolog";
     default:
       return "";
   }

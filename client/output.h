@@ -57,7 +57,7 @@ struct PartialOutput {
 };
 PartialOutput ReadPartialOutput(const std::string& text, OutputFormat format);
 
-// "reference", "model", "novel"; "" for TIER_UNSPECIFIED.
+// "reference", "model", "novel", "homolog"; "" for TIER_UNSPECIFIED.
 std::string TierName(v1::Tier tier);
 
 // hAMRonization's input_file_name: the base name without .gz and a FASTA

@@ -165,6 +165,18 @@ absl::StatusOr<ModelMetadata> ParseModelMetadata(const std::string& json_text) {
         return Missing(absl::StrCat("evidence.", key));
       *field = it->get<double>();
     }
+    for (const auto& [key, field] :
+         {std::pair<const char*, std::optional<double>*>{
+              "homolog_min_arg_probability",
+              &m.evidence.homolog_min_arg_probability},
+          {"novel_min_arg_probability",
+           &m.evidence.novel_min_arg_probability}}) {
+      auto it = evidence->find(key);
+      if (it == evidence->end() || it->is_null()) continue;
+      if (!it->is_number() || it->get<double>() < 0 || it->get<double>() > 1)
+        return Missing(absl::StrCat("evidence.", key));
+      *field = it->get<double>();
+    }
   }
   return m;
 }

@@ -1,12 +1,14 @@
 #!/usr/bin/python3
-"""Chooses the evidence rule's identity threshold on a validation set (never a test set).
+"""Chooses the evidence rule on a validation set (never a test set).
 
 For a model artifact with a reference set, classifies the validation proteins, finds their nearest
-references with argserve-evidence, and scores the combined call (docs/evidence.md) for each
-identity threshold of a small grid, the reference coverage threshold and E-value limit fixed.
-Prints the table and writes as JSON the threshold with the best macro-F1 (ties: the higher one)
-among those whose combined call keeps the validation non-ARGs called ARG within
---max-false-positive-rate (the fine-tuning's own bound):
+references with argserve-evidence, and scores the combined call (docs/evidence.md) for every rule
+of small grids: the identity at which a reference decides alone, the P(ARG) at which the model lets
+a more distant ARG reference decide (tier homolog), and the P(ARG) an ARG call needs when no
+reference aligns (tier novel); the reference coverage threshold and E-value limit fixed. Prints
+the best rules and writes as JSON the one with the best macro-F1 (ties: fewer false positives,
+fewer ARG calls, then the stricter rule) among those whose combined call keeps the validation
+non-ARGs called ARG within --max-false-positive-rate (the fine-tuning's own bound):
 
   PYTHONPATH=training /usr/bin/python3 scripts/choose-evidence-rule.py --model model.pt \
       --valid data/cluster40/valid.fasta --out rule.json
@@ -20,9 +22,23 @@ import sys
 from pathlib import Path
 
 from argtrain.evaluate import load_artifact, predict_model, read_labelled_set
-from argtrain.evidence import Thresholds, choose_rule, score_rules
+from argtrain.evidence import (HOMOLOG_GRID, NOVEL_GRID, RuleScore, choose_rule,
+                               preference, score_rules, supporting_probabilities)
+from argtrain.references import clean_residues
 from argtrain.evidence_tool import DEFAULT_TOOL, run_evidence_tool
 from argtrain.metrics import classification_report
+
+
+SHOWN = 15
+
+
+def _or_dash(x: float | None) -> str:
+    return "-" if x is None else f"{x:.2f}"
+
+
+def _row_json(r: RuleScore) -> dict:
+    return {**r.rule.to_json(), "macro_f1": r.macro_f1, "accuracy": r.accuracy,
+            "false_positive_rate": r.false_positive_rate, "arg_calls": r.arg_calls}
 
 
 def main() -> int:
@@ -47,31 +63,42 @@ def main() -> int:
         return 2
     nonarg = meta["nonarg_class"]
     classes = list(meta["classes"])
-    labels, _, _ = predict_model(module, meta, records)
+    labels, _, info = predict_model(module, meta, records)
     hits, command = run_evidence_tool(a.tool, references, [(i, s) for i, _, s in records],
                                       a.threads, a.max_evalue)
     y_true = [label for _, label, _ in records]
-    rows = score_rules(y_true, labels, [hits.get(i) for i, _, _ in records], classes, nonarg,
-                       a.reference_min_coverage, a.max_evalue)
+    calibration = meta.get("calibration") or {}
+    support = supporting_probabilities(info["p_arg"],
+                                       [len(clean_residues(s)) for _, _, s in records],
+                                       int(calibration.get("min_residues", 0)))
+    rows = score_rules(y_true, labels, support, [hits.get(i) for i, _, _ in records],
+                       classes, nonarg, a.reference_min_coverage, a.max_evalue,
+                       homolog_grid=HOMOLOG_GRID, novel_grid=NOVEL_GRID,
+                       arg_threshold=calibration.get("arg_threshold"))
     model_only = classification_report(y_true, labels, classes, nonarg)["macro_f1"]
     best = choose_rule(rows, a.max_false_positive_rate)
     print(f"validation {a.valid}: {len(records)} proteins, {len(hits)} with a hit; "
           f"model alone macro-F1 {model_only:.3f}; non-ARGs called ARG at most "
           f"{a.max_false_positive_rate:.2%}")
-    print("| reference_min_identity | combined macro-F1 | accuracy | non-ARGs called ARG |")
-    print("| ---: | ---: | ---: | ---: |")
-    for r in rows:
-        print(f"| {r.reference_min_identity:.2f} | {r.macro_f1:.3f} | {r.accuracy:.3f} | "
-              f"{r.false_positive_rate:.2%} |{' chosen' if r == best else ''}")
-    chosen = Thresholds(best.reference_min_identity, a.reference_min_coverage,
-                        a.max_evalue).to_json()
-    a.out.write_text(json.dumps({**chosen, "validation": {
-        "fasta": a.valid, "macro_f1": best.macro_f1, "false_positive_rate": best.false_positive_rate,
+    print(f"{len(rows)} rules; the best {SHOWN} within the bound, and the identity-only rules:")
+    print("| identity | homolog P(ARG) | novel P(ARG) | combined macro-F1 | accuracy | "
+          "non-ARGs called ARG | ARG calls |")
+    print("| ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
+    within = sorted((r for r in rows if r.false_positive_rate <= a.max_false_positive_rate),
+                    key=preference, reverse=True)[:SHOWN]
+    plain = [r for r in rows if r.rule.homolog_min_arg_probability is None
+             and r.rule.novel_min_arg_probability is None and r not in within]
+    for r in within + plain:
+        print(f"| {r.reference_min_identity:.2f} | "
+              f"{_or_dash(r.rule.homolog_min_arg_probability)} | "
+              f"{_or_dash(r.rule.novel_min_arg_probability)} | {r.macro_f1:.3f} | "
+              f"{r.accuracy:.3f} | {r.false_positive_rate:.2%} | {r.arg_calls} |"
+              f"{' chosen' if r == best else ''}")
+    a.out.write_text(json.dumps({**best.rule.to_json(), "validation": {
+        "fasta": a.valid, "macro_f1": best.macro_f1,
+        "false_positive_rate": best.false_positive_rate,
         "max_false_positive_rate": a.max_false_positive_rate, "model_only_macro_f1": model_only,
-        "grid": [{"reference_min_identity": r.reference_min_identity, "macro_f1": r.macro_f1,
-                  "accuracy": r.accuracy, "false_positive_rate": r.false_positive_rate}
-                 for r in rows],
-        "command": command}}, indent=1))
+        "grid": [_row_json(r) for r in rows], "command": command}}, indent=1))
     return 0
 
 

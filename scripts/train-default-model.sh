@@ -10,7 +10,7 @@
 #             per split in all across runs (finetune-cluster40 / finetune-random: one split)
 #   calibrate the calibration again, on validation proteins as served (full length, float32), for
 #             a checkpoint calibrated otherwise; evaluate does it when needed
-#   evaluate  the evidence rule's identity threshold chosen on validation, then both test splits,
+#   evaluate  the evidence rule chosen on validation (scripts/choose-evidence-rule.py), then both test splits,
 #             next to the DIAMOND best-hit and k-mer baselines, with reference-only and combined calls
 #             (reference set: the split's training ARGs and the training non-ARGs aligning to them)
 #   export    model/default/: artifact (the cluster40 model, with every labelled ARG of the data set
@@ -142,7 +142,7 @@ sys.exit(0 if c.get('max_residues') == int(sys.argv[2]) else 1)" "$RUN/finetune-
     --max-residues "$SERVED_RESIDUES" --num-threads "$THREADS" | tee -a "$RUN/recipe.log"
 }
 
-evidence_rule() {  # split: the identity a reference needs to decide, chosen on validation
+evidence_rule() {  # split: when a reference decides, and what a call without one needs (validation)
   [ -s "$RUN/evidence-rule-$1.json" ] && return 0
   $PY -m argtrain export --checkpoint "$RUN/finetune-$1" --name "argserve-default-$1" \
     --max-residues "$SERVED_RESIDUES" --references "data/$1/train.fasta" \
@@ -151,18 +151,23 @@ evidence_rule() {  # split: the identity a reference needs to decide, chosen on 
     --threads "$THREADS" --out "$RUN/evidence-rule-$1.json" | tee "$RUN/evidence-rule-$1.txt"
 }
 
-rule_identity() {  # split
-  $PY -c "import json, sys; print(json.load(open(sys.argv[1]))['reference_min_identity'])" \
+rule_flags() {  # split: argtrain export's flags for the chosen rule
+  $PY -c "import json, sys
+rule = json.load(open(sys.argv[1]))
+keys = ('reference_min_identity', 'homolog_min_arg_probability', 'novel_min_arg_probability')
+print(' '.join(f\"--{k.replace('_', '-')} {rule[k]}\" for k in keys if rule.get(k) is not None))" \
     "$RUN/evidence-rule-$1.json"
 }
 
 evaluate() {  # split
   calibrate "$1"
   evidence_rule "$1"
+  local rule
+  read -ra rule < <(rule_flags "$1")
   $PY -m argtrain export --checkpoint "$RUN/finetune-$1" --name "argserve-default-$1" \
     --max-residues "$SERVED_RESIDUES" --references "data/$1/train.fasta" \
     --nonarg-references "data/$1/train.fasta" \
-    --reference-min-identity "$(rule_identity "$1")" --out "$RUN/model-$1.pt"
+    "${rule[@]}" --out "$RUN/model-$1.pt"
   log "evaluate $1 (model, DIAMOND and k-mer baselines)"
   $PY -m argtrain evaluate --test "data/$1/test.fasta" --model "$RUN/model-$1.pt" \
     --baseline-train "data/$1/train.fasta" --num-threads "$THREADS" --threads "$THREADS" \
@@ -178,13 +183,15 @@ json.dump({"homology_split_40": metrics["cluster40"], "random_split": metrics["r
           open("runs/default-model/metrics.json", "w"), indent=1)
 PYEOF
   mkdir -p model/default
+  local rule
+  read -ra rule < <(rule_flags cluster40)
   # The shipped reference set is every labelled ARG (ResFinder), not only the training split: the
   # weights are the evaluated ones; the test metrics come from model-cluster40.pt (train only).
   $PY -m argtrain export --checkpoint "$RUN/finetune-cluster40" --name argserve-default \
     --metrics-json "$RUN/metrics.json" --max-residues "$SERVED_RESIDUES" \
     --references data/cluster40/{train,valid,test}.fasta \
     --nonarg-references data/cluster40/{train,valid,test}.fasta \
-    --reference-min-identity "$(rule_identity cluster40)" --out model/default/argserve-default.pt
+    "${rule[@]}" --out model/default/argserve-default.pt
   cp "$RUN/metrics.json" model/default/metrics.json
   cp "$RUN/eval-cluster40/confusion.png" model/default/confusion-homology-split.png
   cp "$RUN/eval-random/confusion.png" model/default/confusion-random-split.png

@@ -30,21 +30,37 @@ void CallRule::Fill(absl::Span<const float> probabilities, uint32_t top_k,
   prediction.set_model_class(m.classes[called]);
   prediction.set_model_is_arg(is_arg);
   v1::Tier tier = v1::TIER_MODEL;
+  const EvidenceRule& rule = m.evidence;
   if (prediction.has_nearest_reference()) {
     const v1::ReferenceHit& hit = prediction.nearest_reference();
     const auto known =
         std::find(m.classes.begin(), m.classes.end(), hit.class_name());
-    if (known != m.classes.end() &&
-        hit.identity_percent() >=
-            static_cast<float>(100.0 * m.evidence.reference_min_identity) &&
+    const int hit_class = static_cast<int>(known - m.classes.begin());
+    const bool covered =
         hit.reference_coverage_percent() >=
-            static_cast<float>(100.0 * m.evidence.reference_min_coverage)) {
+        static_cast<float>(100.0 * rule.reference_min_coverage);
+    const bool close = hit.identity_percent() >=
+                       static_cast<float>(100.0 * rule.reference_min_identity);
+    if (known != m.classes.end() && covered && close) {
       tier = v1::TIER_REFERENCE;
-      called = static_cast<int>(known - m.classes.begin());
+      called = hit_class;
       is_arg = called != m.nonarg_index;
+    } else if (known != m.classes.end() && covered && !too_short &&
+               hit_class != m.nonarg_index &&
+               rule.homolog_min_arg_probability.has_value() &&
+               arg_probability >= *rule.homolog_min_arg_probability) {
+      tier = v1::TIER_HOMOLOG;
+      called = hit_class;
+      is_arg = true;
     }
   } else if (is_arg && with_evidence_) {
-    tier = v1::TIER_NOVEL;
+    if (rule.novel_min_arg_probability.has_value() &&
+        arg_probability < *rule.novel_min_arg_probability) {
+      is_arg = false;
+      called = m.nonarg_index;
+    } else {
+      tier = v1::TIER_NOVEL;
+    }
   }
   prediction.set_tier(tier);
   prediction.set_predicted_class(m.classes[called]);

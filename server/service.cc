@@ -45,6 +45,14 @@ v1::ModelInfo DescribeModel(const Classifier& classifier,
     rule->set_reference_min_coverage_percent(
         static_cast<float>(100.0 * m.evidence.reference_min_coverage));
     rule->set_max_evalue(m.evidence.max_evalue);
+    if (m.evidence.homolog_min_arg_probability.has_value()) {
+      rule->set_homolog_min_arg_probability(
+          static_cast<float>(*m.evidence.homolog_min_arg_probability));
+    }
+    if (m.evidence.novel_min_arg_probability.has_value()) {
+      rule->set_novel_min_arg_probability(
+          static_cast<float>(*m.evidence.novel_min_arg_probability));
+    }
   }
   info.set_server_version(ARGSERVE_VERSION);
   return info;

@@ -24,7 +24,7 @@ RETRYABLE = (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.RESOURCE_EXHAUSTED)
 HEALTH_CHECK = "/grpc.health.v1.Health/Check"
 
 
-TIERS = {0: "", 1: "reference", 2: "model", 3: "novel"}
+TIERS = {0: "", 1: "reference", 2: "model", 3: "novel", 4: "homolog"}
 
 
 @dataclass
@@ -59,7 +59,7 @@ class Prediction:
     scores: list[tuple[str, float]] = field(default_factory=list)
     arg_probability: float = 0.0  # P(ARG) = 1 - P(nonarg)
     below_min_residues: bool = False  # too short for a call: never an ARG
-    tier: str = ""  # "reference", "model" or "novel": what decided the call
+    tier: str = ""  # "reference", "homolog", "model" or "novel": what decided the call
     model_class: str = ""  # the model's own call
     model_is_arg: bool = False
     nearest_reference: ReferenceHit | None = None

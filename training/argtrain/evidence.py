@@ -1,16 +1,20 @@
 """The evidence rule: the model's call and the nearest reference together give one call and a tier.
 
-The server implements the same rule (docs/model-artifact.md, "Reference set and evidence").
+The server implements the same rule (docs/evidence.md, "The tier and the final call").
 
-Inputs per protein: the model's call (is_arg, predicted class) and the nearest-reference hit, or
-none. Only a hit with ``evalue <= max_evalue`` counts as a hit at all. Then:
+Inputs per protein: the model's call (is_arg, predicted class), its P(ARG), and the
+nearest-reference hit, or none. Only a hit with ``evalue <= max_evalue`` counts as a hit at all.
+Then, in this order:
 
 - tier ``reference`` when the hit has ``identity >= reference_min_identity`` and
   ``reference_coverage >= reference_min_coverage``: the class is the hit's class, whatever the
   model said (an ARG, unless the reference is one of the set's known non-ARGs);
-- otherwise, when the model calls an ARG: tier ``model`` if there is a hit, ``novel`` if there is
-  none; the class is the model's class;
-- otherwise (the model says non-ARG): tier ``model``, the class is the non-ARG class.
+- tier ``homolog`` when the rule has ``homolog_min_arg_probability``, the hit is an ARG reference
+  with the coverage above but less identity, and the model's P(ARG) reaches that value: a distant
+  homolog the model supports; the class is the hit's class;
+- when the model calls an ARG and there is no hit: tier ``novel`` if P(ARG) reaches
+  ``novel_min_arg_probability`` (when the rule has it), else tier ``model`` and not an ARG;
+- otherwise the model's call, tier ``model``.
 
 The "reference only" call (for evaluation) is the hit's class when there is a hit, else non-ARG.
 """
@@ -24,6 +28,7 @@ from dataclasses import dataclass
 from .metrics import binary_detection, classification_report
 
 TIER_REFERENCE = "reference"
+TIER_HOMOLOG = "homolog"
 TIER_MODEL = "model"
 TIER_NOVEL = "novel"
 
@@ -33,24 +38,36 @@ class Thresholds:
     reference_min_identity: float = 0.8
     reference_min_coverage: float = 0.6
     max_evalue: float = 1e-5
+    # None: no homolog tier (only the identity threshold lets a reference decide).
+    homolog_min_arg_probability: float | None = None
+    # None: the model's own ARG threshold is enough without any reference.
+    novel_min_arg_probability: float | None = None
 
     def __post_init__(self) -> None:
-        for name in ("reference_min_identity", "reference_min_coverage"):
+        for name in ("reference_min_identity", "reference_min_coverage",
+                     "homolog_min_arg_probability", "novel_min_arg_probability"):
             v = getattr(self, name)
-            if not 0.0 <= v <= 1.0:
+            if v is not None and not 0.0 <= v <= 1.0:
                 raise ValueError(f"{name} must be a fraction in [0, 1], got {v}")
         if not (self.max_evalue >= 0.0 and math.isfinite(self.max_evalue)):
             raise ValueError(f"max_evalue must be a finite number >= 0, got {self.max_evalue}")
 
     def to_json(self) -> dict:
-        return {"reference_min_identity": self.reference_min_identity,
-                "reference_min_coverage": self.reference_min_coverage,
-                "max_evalue": self.max_evalue}
+        d = {"reference_min_identity": self.reference_min_identity,
+             "reference_min_coverage": self.reference_min_coverage,
+             "max_evalue": self.max_evalue}
+        for name in ("homolog_min_arg_probability", "novel_min_arg_probability"):
+            if getattr(self, name) is not None:
+                d[name] = getattr(self, name)
+        return d
 
     @classmethod
     def from_json(cls, d: dict) -> Thresholds:
+        def optional(name: str) -> float | None:
+            return None if d.get(name) is None else float(d[name])
         return cls(float(d["reference_min_identity"]), float(d["reference_min_coverage"]),
-                   float(d["max_evalue"]))
+                   float(d["max_evalue"]), optional("homolog_min_arg_probability"),
+                   optional("novel_min_arg_probability"))
 
 
 @dataclass(frozen=True)
@@ -87,14 +104,30 @@ def is_reference_match(hit: Hit | None, t: Thresholds) -> bool:
             and h.reference_coverage >= t.reference_min_coverage)
 
 
+def supporting_probabilities(p_arg: Sequence[float], lengths: Sequence[int], min_residues: int
+                             ) -> list[float]:
+    """The model's P(ARG) as ``combine`` takes it: 0 for proteins shorter than the model's
+    ``min_residues``, whose scores count for nothing (as in the server)."""
+    return [p if n >= min_residues else 0.0 for p, n in zip(p_arg, lengths)]
+
+
 def combine(model_is_arg: bool, model_label: str, hit: Hit | None, t: Thresholds,
-            nonarg_class: str) -> Call:
-    """The call and tier of one protein (the rule in the module docstring)."""
+            nonarg_class: str, *, arg_probability: float) -> Call:
+    """The call and tier of one protein (the rule in the module docstring); ``arg_probability``
+    from ``supporting_probabilities``."""
     h = counted(hit, t)
     if h is not None and is_reference_match(h, t):
         return Call(TIER_REFERENCE, h.label != nonarg_class, h.label, h)
+    if (h is not None and t.homolog_min_arg_probability is not None
+            and h.label != nonarg_class and h.reference_coverage >= t.reference_min_coverage
+            and arg_probability >= t.homolog_min_arg_probability):
+        return Call(TIER_HOMOLOG, True, h.label, h)
+    if model_is_arg and h is None:
+        if t.novel_min_arg_probability is None or arg_probability >= t.novel_min_arg_probability:
+            return Call(TIER_NOVEL, True, model_label, None)
+        return Call(TIER_MODEL, False, nonarg_class, None)
     if model_is_arg:
-        return Call(TIER_MODEL if h is not None else TIER_NOVEL, True, model_label, h)
+        return Call(TIER_MODEL, True, model_label, h)
     return Call(TIER_MODEL, False, nonarg_class, h)
 
 
@@ -104,41 +137,75 @@ def reference_only(hit: Hit | None, t: Thresholds, nonarg_class: str) -> str:
     return h.label if h is not None else nonarg_class
 
 
-# Identity thresholds the rule is chosen from (0: any hit within the E-value limit decides); finer
-# where distant homologs and the housekeeping relatives of ARGs meet.
+# The grids the rule is chosen from. Identity 0: any hit within the E-value limit decides; finer
+# where distant homologs and the housekeeping relatives of ARGs meet. None: the rule lacks that
+# step.
 IDENTITY_GRID = (0.0, 0.25, 0.3, 0.35, 0.4, 0.45, 0.5, 0.6, 0.7, 0.8, 0.9)
+HOMOLOG_GRID = (None, 0.5, 0.2, 0.1, 0.05, 0.02, 0.01)
+NOVEL_GRID = (None, 0.95, 0.98, 0.99)
 
 
 @dataclass(frozen=True)
 class RuleScore:
-    reference_min_identity: float
+    rule: Thresholds
     macro_f1: float
     accuracy: float
     false_positive_rate: float  # share of the non-ARGs the combined call calls an ARG
+    arg_calls: int
+
+    @property
+    def reference_min_identity(self) -> float:
+        return self.rule.reference_min_identity
 
 
-def score_rules(y_true: Sequence[str], model_labels: Sequence[str], hits: Sequence[Hit | None],
+def score_rules(y_true: Sequence[str], model_labels: Sequence[str],
+                arg_probabilities: Sequence[float], hits: Sequence[Hit | None],
                 classes: Sequence[str], nonarg_class: str, reference_min_coverage: float,
-                max_evalue: float, grid: Sequence[float] = IDENTITY_GRID) -> list[RuleScore]:
-    """The combined call's macro-F1, accuracy and false-positive rate for each identity threshold."""
+                max_evalue: float, grid: Sequence[float] = IDENTITY_GRID,
+                homolog_grid: Sequence[float | None] = (None,),
+                novel_grid: Sequence[float | None] = (None,),
+                arg_threshold: float | None = None) -> list[RuleScore]:
+    """The combined call's macro-F1, accuracy and false-positive rate for each rule of the grids
+    (every combination). Novel thresholds at or below the model's own ``arg_threshold`` change
+    nothing and are left out."""
+    novel = [n for n in novel_grid
+             if n is None or arg_threshold is None or n > arg_threshold]
     rows = []
     for identity in grid:
-        rule = Thresholds(identity, reference_min_coverage, max_evalue)
-        calls = [combine(y != nonarg_class, y, h, rule, nonarg_class).label
-                 for y, h in zip(model_labels, hits)]
-        report = classification_report(list(y_true), calls, list(classes), nonarg_class)
-        b = binary_detection(y_true, calls, nonarg_class)
-        fpr = b["fp"] / (b["fp"] + b["tn"]) if b["fp"] + b["tn"] else 0.0
-        rows.append(RuleScore(identity, report["macro_f1"], report["accuracy"], fpr))
+        for homolog in homolog_grid:
+            for novel_min in novel:
+                rule = Thresholds(identity, reference_min_coverage, max_evalue, homolog, novel_min)
+                calls = [combine(y != nonarg_class, y, h, rule, nonarg_class,
+                                 arg_probability=p).label
+                         for y, p, h in zip(model_labels, arg_probabilities, hits)]
+                report = classification_report(list(y_true), calls, list(classes), nonarg_class)
+                b = binary_detection(y_true, calls, nonarg_class)
+                fpr = b["fp"] / (b["fp"] + b["tn"]) if b["fp"] + b["tn"] else 0.0
+                rows.append(RuleScore(rule, report["macro_f1"], report["accuracy"], fpr,
+                                      sum(c != nonarg_class for c in calls)))
     return rows
 
 
+def _strictness(rule: Thresholds) -> tuple[float, float, float]:
+    """Higher is stricter (fewer ARG calls): novel threshold, homolog threshold, identity."""
+    novel = -1.0 if rule.novel_min_arg_probability is None else rule.novel_min_arg_probability
+    homolog = 2.0 if rule.homolog_min_arg_probability is None else rule.homolog_min_arg_probability
+    return novel, homolog, rule.reference_min_identity
+
+
+def preference(r: RuleScore) -> tuple:
+    """Sort key, best last: macro-F1; ties go to fewer false positives, then fewer ARG calls, then
+    the stricter rule (_strictness): the product meets whole proteomes, where nearly nothing is an
+    ARG."""
+    return round(r.macro_f1, 9), -r.false_positive_rate, -r.arg_calls, _strictness(r.rule)
+
+
 def choose_rule(rows: Sequence[RuleScore], max_false_positive_rate: float) -> RuleScore:
-    """The best macro-F1 (ties: the higher identity) among thresholds that keep the false-positive
-    rate within the bound; when none does, the one with the fewest false positives."""
+    """The preferred rule (``preference``) among those that keep the false-positive rate within
+    the bound; when none does, the one with the fewest false positives."""
     if not rows:
         raise ValueError("no thresholds to choose from")
     within = [r for r in rows if r.false_positive_rate <= max_false_positive_rate]
     if within:
-        return max(within, key=lambda r: (r.macro_f1, r.reference_min_identity))
+        return max(within, key=preference)
     return min(rows, key=lambda r: (r.false_positive_rate, -r.macro_f1))

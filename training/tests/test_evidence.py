@@ -34,56 +34,60 @@ def test_bad_thresholds(kw):
 def test_reference_tier_overrides_the_model():
     h = _hit()
     for is_arg, label in [(True, "tetracycline"), (False, "nonarg")]:
-        call = ev.combine(is_arg, label, h, T, "nonarg")
+        call = ev.combine(is_arg, label, h, T, "nonarg", arg_probability=0.5)
         assert call == ev.Call("reference", True, "beta-lactam", h)
 
 
 def test_a_non_arg_reference_decides_non_arg():
     h = _hit(label="nonarg")
-    assert ev.combine(True, "tetracycline", h, T, "nonarg") == ev.Call("reference", False, "nonarg", h)
+    assert ev.combine(True, "tetracycline", h, T, "nonarg", arg_probability=0.5) == \
+        ev.Call("reference", False, "nonarg", h)
     assert ev.reference_only(h, T, "nonarg") == "nonarg"
     # Below the thresholds it is only reported; the model decides.
     weak = _hit(identity=0.5, label="nonarg")
-    assert ev.combine(True, "tetracycline", weak, T, "nonarg") == \
+    assert ev.combine(True, "tetracycline", weak, T, "nonarg", arg_probability=0.5) == \
         ev.Call("model", True, "tetracycline", weak)
 
 
 def test_thresholds_at_the_boundary_count():
     h = _hit(identity=0.8, reference_coverage=0.6, evalue=1e-5)
-    assert ev.combine(False, "nonarg", h, T, "nonarg").tier == "reference"
+    assert ev.combine(False, "nonarg", h, T, "nonarg", arg_probability=0.5).tier == "reference"
     assert ev.reference_only(h, T, "nonarg") == "beta-lactam"
 
 
 @pytest.mark.parametrize("h", [_hit(identity=0.7999), _hit(reference_coverage=0.5999)])
 def test_below_a_threshold_the_model_decides(h):
-    assert ev.combine(True, "tetracycline", h, T, "nonarg") == \
+    assert ev.combine(True, "tetracycline", h, T, "nonarg", arg_probability=0.5) == \
         ev.Call("model", True, "tetracycline", h)
-    assert ev.combine(False, "nonarg", h, T, "nonarg") == ev.Call("model", False, "nonarg", h)
+    assert ev.combine(False, "nonarg", h, T, "nonarg", arg_probability=0.5) == \
+        ev.Call("model", False, "nonarg", h)
     # The reference alone still gives the hit's class.
     assert ev.reference_only(h, T, "nonarg") == "beta-lactam"
 
 
 def test_no_hit_is_novel_for_an_arg_call():
-    assert ev.combine(True, "tetracycline", None, T, "nonarg") == \
+    assert ev.combine(True, "tetracycline", None, T, "nonarg", arg_probability=0.5) == \
         ev.Call("novel", True, "tetracycline", None)
-    assert ev.combine(False, "nonarg", None, T, "nonarg") == ev.Call("model", False, "nonarg", None)
+    assert ev.combine(False, "nonarg", None, T, "nonarg", arg_probability=0.5) == \
+        ev.Call("model", False, "nonarg", None)
     assert ev.reference_only(None, T, "nonarg") == "nonarg"
 
 
 def test_a_hit_above_max_evalue_is_no_hit():
     h = _hit(evalue=1.0001e-5)  # identity and coverage would make it a reference call
     assert ev.counted(h, T) is None
-    assert ev.combine(True, "tetracycline", h, T, "nonarg") == \
+    assert ev.combine(True, "tetracycline", h, T, "nonarg", arg_probability=0.5) == \
         ev.Call("novel", True, "tetracycline", None)
-    assert ev.combine(False, "nonarg", h, T, "nonarg") == ev.Call("model", False, "nonarg", None)
+    assert ev.combine(False, "nonarg", h, T, "nonarg", arg_probability=0.5) == \
+        ev.Call("model", False, "nonarg", None)
     assert ev.reference_only(h, T, "nonarg") == "nonarg"
     loose = ev.Thresholds(max_evalue=1e-3)
-    assert ev.combine(False, "nonarg", h, loose, "nonarg").tier == "reference"
+    assert ev.combine(False, "nonarg", h, loose, "nonarg", arg_probability=0.5).tier == "reference"
 
 
 def test_thresholds_are_parameters():
     strict = ev.Thresholds(reference_min_identity=0.95, reference_min_coverage=0.95)
-    assert ev.combine(True, "a", _hit(), strict, "nonarg").tier == "model"
+    assert ev.combine(True, "a", _hit(), strict, "nonarg", arg_probability=0.5).tier == "model"
 
 
 # ---------------------------------------------------------------------------------------------
@@ -106,7 +110,8 @@ def _validation():
 
 def test_score_rules_counts_false_positives_per_threshold():
     y_true, model, hits = _validation()
-    rows = ev.score_rules(y_true, model, hits, ["beta-lactam", "nonarg"], "nonarg", 0.6, 1e-5,
+    rows = ev.score_rules(y_true, model, [0.1] * len(model), hits, ["beta-lactam", "nonarg"],
+                          "nonarg", 0.6, 1e-5,
                           grid=(0.3, 0.8, 0.9))
     by = {r.reference_min_identity: r for r in rows}
     assert by[0.3].false_positive_rate == pytest.approx(2 / 400)
@@ -117,7 +122,8 @@ def test_score_rules_counts_false_positives_per_threshold():
 
 def test_choose_rule_keeps_false_positives_within_the_bound():
     y_true, model, hits = _validation()
-    rows = ev.score_rules(y_true, model, hits, ["beta-lactam", "nonarg"], "nonarg", 0.6, 1e-5,
+    rows = ev.score_rules(y_true, model, [0.1] * len(model), hits, ["beta-lactam", "nonarg"],
+                          "nonarg", 0.6, 1e-5,
                           grid=(0.3, 0.8, 0.9))
     assert ev.choose_rule(rows, 0.01).reference_min_identity == 0.3  # 0.5% allowed: best F1
     assert ev.choose_rule(rows, 0.002).reference_min_identity == 0.9  # 0.3 and 0.8 exceed it
@@ -125,6 +131,69 @@ def test_choose_rule_keeps_false_positives_within_the_bound():
     assert ev.choose_rule(rows[:2], 0.0).reference_min_identity == 0.8
     with pytest.raises(ValueError):
         ev.choose_rule([], 0.01)
+
+
+def test_homolog_tier_needs_the_models_support():
+    rule = ev.Thresholds(0.8, 0.6, 1e-5, homolog_min_arg_probability=0.05)
+    distant = _hit(identity=0.28)
+    assert ev.combine(False, "nonarg", distant, rule, "nonarg", arg_probability=0.05) == \
+        ev.Call("homolog", True, "beta-lactam", distant)
+    assert ev.combine(False, "nonarg", distant, rule, "nonarg", arg_probability=0.0499) == \
+        ev.Call("model", False, "nonarg", distant)
+    # Not for a known non-ARG reference, a short stretch of the reference, or no rule step.
+    weak_nonarg = _hit(identity=0.28, label="nonarg")
+    assert ev.combine(True, "tetracycline", weak_nonarg, rule, "nonarg", arg_probability=0.99) == \
+        ev.Call("model", True, "tetracycline", weak_nonarg)
+    partial = _hit(identity=0.28, reference_coverage=0.5)
+    assert ev.combine(False, "nonarg", partial, rule, "nonarg", arg_probability=0.9).tier == "model"
+    assert ev.combine(False, "nonarg", distant, T, "nonarg", arg_probability=0.9).tier == "model"
+    # The hit's class also when the model prefers another.
+    assert ev.combine(True, "tetracycline", distant, rule, "nonarg", arg_probability=0.95) == \
+        ev.Call("homolog", True, "beta-lactam", distant)
+    # A close reference still decides first.
+    assert ev.combine(False, "nonarg", _hit(), rule, "nonarg", arg_probability=0.0).tier == \
+        "reference"
+
+
+def test_novel_call_needs_its_own_threshold():
+    rule = ev.Thresholds(novel_min_arg_probability=0.99)
+    assert ev.combine(True, "tetracycline", None, rule, "nonarg", arg_probability=0.99) == \
+        ev.Call("novel", True, "tetracycline", None)
+    assert ev.combine(True, "tetracycline", None, rule, "nonarg", arg_probability=0.98) == \
+        ev.Call("model", False, "nonarg", None)
+    # With a hit (not close) the model's own threshold stays enough.
+    weak = _hit(identity=0.5)
+    assert ev.combine(True, "tetracycline", weak, rule, "nonarg", arg_probability=0.9) == \
+        ev.Call("model", True, "tetracycline", weak)
+
+
+def test_rule_json_keeps_only_the_steps_it_has():
+    rule = ev.Thresholds(0.35, 0.6, 1e-5, 0.05, 0.99)
+    assert rule.to_json() == {"reference_min_identity": 0.35, "reference_min_coverage": 0.6,
+                              "max_evalue": 1e-05, "homolog_min_arg_probability": 0.05,
+                              "novel_min_arg_probability": 0.99}
+    assert ev.Thresholds.from_json(rule.to_json()) == rule
+    with pytest.raises(ValueError):
+        ev.Thresholds(novel_min_arg_probability=1.5)
+
+
+def test_choose_rule_over_homolog_and_novel_grids():
+    """Twenty ARGs the model misses, each with a 28% hit of its class and P(ARG) 0.3; 400
+    non-ARGs: one nearest to an ARG at 28% with P(ARG) 0.01, two without a hit that the model
+    calls an ARG at P(ARG) 0.95."""
+    y_true = ["beta-lactam"] * 20 + ["nonarg"] * 400
+    model = ["nonarg"] * 21 + ["beta-lactam"] * 2 + ["nonarg"] * 397
+    p_arg = [0.3] * 20 + [0.01] + [0.95] * 2 + [0.01] * 397
+    hits = [_hit(identity=0.28) for _ in range(21)] + [None] * 399
+    rows = ev.score_rules(y_true, model, p_arg, hits, ["beta-lactam", "nonarg"], "nonarg", 0.6,
+                          1e-5, grid=(0.25, 0.8), homolog_grid=(None, 0.2, 0.1, 0.005),
+                          novel_grid=(None, 0.9, 0.98), arg_threshold=0.9)
+    assert len(rows) == 2 * 4 * 2  # novel 0.9 does not pass the model's own threshold
+    best = ev.choose_rule(rows, 0.002)
+    # The ARGs come from the homolog tier (P(ARG) 0.3 reaches 0.2 and 0.1; 0.2 is stricter) or
+    # from identity 0.25, which also calls the non-ARG at 28%; the novel calls are all wrong.
+    assert best.rule == ev.Thresholds(0.8, 0.6, 1e-5, 0.2, 0.98)
+    assert best.false_positive_rate == 0.0 and best.arg_calls == 20
 
 
 def test_parse_hits():

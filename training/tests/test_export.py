@@ -199,6 +199,21 @@ def test_export_stores_the_reference_set(tmp_path, capsys):
     assert meta2 == meta and text2 == text
 
 
+def test_export_stores_the_p_arg_steps_of_the_rule(tmp_path):
+    a = _reference_fasta(tmp_path / "a.fasta", [("blaOXA-48_1_AY236073|beta-lactam", "MRVLAL")])
+    out = tmp_path / "m.pt"
+    assert export_cmd.main([*RANDOM, "--out", str(out), "--references", str(a),
+                            "--reference-min-identity", "0.35",
+                            "--homolog-min-arg-probability", "0.05",
+                            "--novel-min-arg-probability", "0.99"]) == 0
+    meta, _ = _load_with_references(out)
+    assert meta["evidence"] == {"reference_min_identity": 0.35, "reference_min_coverage": 0.6,
+                                "max_evalue": 1e-05, "homolog_min_arg_probability": 0.05,
+                                "novel_min_arg_probability": 0.99}
+    assert export_cmd.main([*RANDOM, "--out", str(out), "--references", str(a),
+                            "--novel-min-arg-probability", "1.5"]) != 0
+
+
 def test_export_adds_the_non_args_that_align_to_an_arg(tmp_path, capsys):
     arg = _reference_fasta(tmp_path / "a.fasta", [("blaOXA-48_1_AY236073|beta-lactam", "MRVLAL"),
                                                   ("house|nonarg", "MKKAAA")])

@@ -276,6 +276,44 @@ TEST(Output, HamronizationHasTheSpecsColumnsAndOneRowPerArg) {
   EXPECT_EQ(novel.at("sequence_identity"), "");
 }
 
+TEST(Output, HomologCallNamesTheClassAndTheDistantReference) {
+  v1::Prediction homolog = WithReference(MakePrediction("h1", 0.02f));
+  homolog.set_tier(v1::TIER_HOMOLOG);
+  homolog.set_model_class("nonarg");
+  homolog.set_model_is_arg(false);
+  homolog.mutable_nearest_reference()->set_identity_percent(27.5f);
+  for (OutputFormat format :
+       {OutputFormat::kHamronization, OutputFormat::kTsv}) {
+    char* buffer = nullptr;
+    size_t size = 0;
+    std::FILE* out = open_memstream(&buffer, &size);
+    OutputOptions options;
+    options.format = format;
+    auto writer = MakeResultWriter(options, out);
+    writer->Begin(argserve::Run());
+    writer->Write(homolog, FastaRecord());
+    writer->End();
+    std::fclose(out);
+    const std::vector<Row> rows = ParseTsv(std::string(buffer, size));
+    free(buffer);
+    ASSERT_EQ(rows.size(), 1u);
+    const Row& row = rows[0];
+    if (format == OutputFormat::kTsv) {
+      EXPECT_EQ(row.at("tier"), "homolog");
+      EXPECT_EQ(row.at("predicted_class"), "beta-lactam");
+      EXPECT_EQ(row.at("model_class"), "nonarg");
+      continue;
+    }
+    EXPECT_EQ(row.at("argserve_tier"), "homolog");
+    EXPECT_EQ(row.at("gene_symbol"), "beta-lactam_resistance");
+    EXPECT_EQ(row.at("gene_name"),
+              "beta-lactam resistance protein (distant homolog of blaOXA-48 "
+              "at 27.5% identity, supported by the model)");
+    EXPECT_EQ(row.at("reference_accession"), "");
+    EXPECT_EQ(row.at("sequence_identity"), "27.50");
+  }
+}
+
 TEST(Output, HamronizationInputNameDropsFolderAndSuffixes) {
   EXPECT_EQ(HamronizationInputName("/data/run1/sample.faa.gz"), "sample");
   EXPECT_EQ(HamronizationInputName("genome.fasta"), "genome");

@@ -48,6 +48,31 @@ TEST(ModelMetadata, ReadsTheCalibration) {
   }
 }
 
+TEST(ModelMetadata, ReadsTheEvidenceRule) {
+  auto plain = ParseModelMetadata(testing::TestModelJson());
+  ASSERT_TRUE(plain.ok()) << plain.status();
+  EXPECT_DOUBLE_EQ(plain->evidence.reference_min_identity, 0.8);
+  EXPECT_FALSE(plain->evidence.homolog_min_arg_probability.has_value());
+  EXPECT_FALSE(plain->evidence.novel_min_arg_probability.has_value());
+  auto m = ParseModelMetadata(testing::TestModelJson(
+      100, R"("evidence": {"reference_min_identity": 0.35,
+                           "homolog_min_arg_probability": 0.05,
+                           "novel_min_arg_probability": 0.99})"));
+  ASSERT_TRUE(m.ok()) << m.status();
+  EXPECT_DOUBLE_EQ(m->evidence.reference_min_identity, 0.35);
+  EXPECT_DOUBLE_EQ(*m->evidence.homolog_min_arg_probability, 0.05);
+  EXPECT_DOUBLE_EQ(*m->evidence.novel_min_arg_probability, 0.99);
+  for (const char* bad :
+       {R"("evidence": {"homolog_min_arg_probability": 1.2})",
+        R"("evidence": {"novel_min_arg_probability": "high"})",
+        R"("evidence": {"reference_min_identity": -0.1})"}) {
+    auto rejected = ParseModelMetadata(testing::TestModelJson(100, bad));
+    ASSERT_FALSE(rejected.ok()) << bad;
+    EXPECT_THAT(std::string(rejected.status().message()),
+                HasSubstr("evidence."));
+  }
+}
+
 TEST(ModelMetadata, RejectsNonJson) {
   auto m = ParseModelMetadata("not json {");
   ASSERT_FALSE(m.ok());

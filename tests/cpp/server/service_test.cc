@@ -562,6 +562,77 @@ TEST(ServiceCallRule, ThresholdOnArgProbabilityAndLengthFloorDecide) {
   batcher.Stop();
 }
 
+TEST(ServiceCallRule, HomologAndNovelStepsOfTheEvidenceRule) {
+  // Classes: aminoglycoside, beta-lactam, nonarg (the fake model's).
+  testing::FakeClassifier model(
+      4000,
+      R"("calibration": {"arg_threshold": 0.9, "min_residues": 20},
+         "evidence": {"reference_min_identity": 0.35,
+                      "reference_min_coverage": 0.6, "max_evalue": 1e-5,
+                      "homolog_min_arg_probability": 0.05,
+                      "novel_min_arg_probability": 0.99})");
+  auto metrics = *Metrics::Create("", "test", "1", "cpu");
+  Batcher batcher({}, &model, metrics.get());
+  const NearestReferenceFinder finder({}, NearestReferenceOptions());
+  ArgClassifierService service({}, &model, &batcher, metrics.get(), &finder);
+  const auto fill = [&](std::vector<float> probabilities, float identity,
+                        float coverage, const char* reference_class,
+                        uint32_t length = 200) {
+    v1::Prediction p;
+    p.set_length(length);
+    if (identity > 0) {
+      v1::ReferenceHit& hit = *p.mutable_nearest_reference();
+      hit.set_class_name(reference_class);
+      hit.set_identity_percent(identity);
+      hit.set_reference_coverage_percent(coverage);
+    }
+    service.call_rule().Fill(probabilities, 0, p);
+    return p;
+  };
+  // A distant beta-lactam reference (28%) and P(ARG) 0.06: the homolog tier.
+  v1::Prediction homolog = fill({0.04f, 0.02f, 0.94f}, 28, 90, "beta-lactam");
+  EXPECT_EQ(homolog.tier(), v1::TIER_HOMOLOG);
+  EXPECT_EQ(homolog.predicted_class(), "beta-lactam");
+  EXPECT_TRUE(homolog.is_arg());
+  EXPECT_FALSE(homolog.model_is_arg());
+  EXPECT_NEAR(homolog.probability(), 0.02, 1e-6);
+  // Below the P(ARG), over too little of the reference, a known non-ARG
+  // reference, or a protein too short for the model's scores: the model's.
+  for (const v1::Prediction& p :
+       {fill({0.03f, 0.01f, 0.96f}, 28, 90, "beta-lactam"),
+        fill({0.04f, 0.02f, 0.94f}, 28, 50, "beta-lactam"),
+        fill({0.04f, 0.02f, 0.94f}, 28, 90, "nonarg"),
+        fill({0.04f, 0.02f, 0.94f}, 28, 90, "beta-lactam", 10)}) {
+    EXPECT_EQ(p.tier(), v1::TIER_MODEL);
+    EXPECT_EQ(p.predicted_class(), "nonarg");
+    EXPECT_FALSE(p.is_arg());
+  }
+  // At the identity threshold the reference decides whatever the model says.
+  EXPECT_EQ(fill({0.0f, 0.0f, 1.0f}, 35, 90, "beta-lactam").tier(),
+            v1::TIER_REFERENCE);
+  // No reference: an ARG call needs P(ARG) 0.99, not only the threshold 0.9.
+  v1::Prediction unsure = fill({0.95f, 0.0f, 0.05f}, 0, 0, "");
+  EXPECT_TRUE(unsure.model_is_arg());
+  EXPECT_FALSE(unsure.is_arg());
+  EXPECT_EQ(unsure.tier(), v1::TIER_MODEL);
+  EXPECT_EQ(unsure.predicted_class(), "nonarg");
+  v1::Prediction novel = fill({0.995f, 0.0f, 0.005f}, 0, 0, "");
+  EXPECT_TRUE(novel.is_arg());
+  EXPECT_EQ(novel.tier(), v1::TIER_NOVEL);
+  EXPECT_EQ(novel.predicted_class(), "aminoglycoside");
+  // With a hit that does not decide, the model's threshold is enough.
+  v1::Prediction partial = fill({0.95f, 0.0f, 0.05f}, 20, 50, "beta-lactam");
+  EXPECT_TRUE(partial.is_arg());
+  EXPECT_EQ(partial.tier(), v1::TIER_MODEL);
+  EXPECT_EQ(partial.predicted_class(), "aminoglycoside");
+  // A homolog's class is the call also when the model prefers another.
+  v1::Prediction other = fill({0.95f, 0.0f, 0.05f}, 20, 90, "beta-lactam");
+  EXPECT_EQ(other.tier(), v1::TIER_HOMOLOG);
+  EXPECT_EQ(other.predicted_class(), "beta-lactam");
+
+  batcher.Stop();
+}
+
 TEST_F(ServiceTest, KnownNonArgReferenceDecidesNonArg) {
   // The fake model calls every protein aminoglycoside; a housekeeping relative
   // of an ARG in the reference set is the nearest reference of its own kind.

@@ -14,11 +14,12 @@ from pathlib import Path
 from ..baseline import diamond_baseline
 from ..evaluate import (EvaluationError, format_summary, load_artifact, ordered_classes,
                         plot_confusion, predict_model, read_labelled_set)
-from ..evidence import Thresholds, combine, reference_only
+from ..evidence import Thresholds, combine, reference_only, supporting_probabilities
 from ..evidence_tool import DEFAULT_TOOL, EvidenceError, run_evidence_tool
 from ..homology import DIAMOND_SENSITIVITIES
 from ..labelled import NONARG
 from ..metrics import classification_report
+from ..references import clean_residues
 from .common import command_main
 
 
@@ -118,7 +119,8 @@ def run(a: argparse.Namespace) -> int:
         info["num_threads"] = a.num_threads
         preds["model"] = labels
         extra_cols["model_prob"] = [f"{p:.4f}" for p in probs]
-        extra_cols["model_p_arg"] = [f"{p:.4f}" for p in info.pop("p_arg")]
+        model_p_arg = info.pop("p_arg")
+        extra_cols["model_p_arg"] = [f"{p:.4f}" for p in model_p_arg]
         model_probs = info.pop("class_probabilities")
         infos["model"] = info
         unseen = sorted(set(y_true) - set(model_classes))
@@ -161,8 +163,8 @@ def run(a: argparse.Namespace) -> int:
 
     # After the baselines, so that their columns keep their places in predictions.tsv.
     if tool is not None:
-        evidence = evaluate_evidence(tool, references, meta, test, preds["model"], nonarg,
-                                     a.threads, preds, extra_cols, infos)
+        evidence = evaluate_evidence(tool, references, meta, test, preds["model"], model_p_arg,
+                                     nonarg, a.threads, preds, extra_cols, infos)
 
     classes = ordered_classes(y_true, *preds.values(), first=model_classes, nonarg_label=nonarg)
     reports = {}
@@ -214,7 +216,8 @@ def run(a: argparse.Namespace) -> int:
 
 
 def evaluate_evidence(tool: Path, references: str, meta: dict, test: list[tuple[str, str, str]],
-                      model_labels: list[str], nonarg: str, threads: int,
+                      model_labels: list[str], model_p_arg: list[float], nonarg: str,
+                      threads: int,
                       preds: dict[str, list[str]], extra_cols: dict[str, list],
                       infos: dict[str, dict]) -> dict:
     """Nearest references of the test proteins; adds the reference_only and combined calls (and
@@ -225,7 +228,10 @@ def evaluate_evidence(tool: Path, references: str, meta: dict, test: list[tuple[
                                      thresholds.max_evalue)
     seconds = round(time.perf_counter() - t0, 3)
     hits = [raw.get(rid) for rid, _, _ in test]
-    calls = [combine(y != nonarg, y, h, thresholds, nonarg) for y, h in zip(model_labels, hits)]
+    support = supporting_probabilities(model_p_arg, [len(clean_residues(s)) for _, _, s in test],
+                                       int((meta.get("calibration") or {}).get("min_residues", 0)))
+    calls = [combine(y != nonarg, y, h, thresholds, nonarg, arg_probability=p)
+             for y, p, h in zip(model_labels, support, hits)]
     preds["reference_only"] = [reference_only(h, thresholds, nonarg) for h in hits]
     preds["combined"] = [c.label for c in calls]
     extra_cols["tier"] = [c.tier for c in calls]

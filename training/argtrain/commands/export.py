@@ -70,6 +70,13 @@ def build_parser() -> argparse.ArgumentParser:
                    help="least fraction of the reference covered by a hit for the 'reference' tier")
     r.add_argument("--max-evalue", type=float, default=defaults.max_evalue,
                    help="largest e-value of an alignment that counts as a hit")
+    r.add_argument("--homolog-min-arg-probability", type=float, default=None,
+                   help="the 'homolog' tier: a hit to an ARG reference below the identity "
+                        "threshold (coverage as above) decides when the model's P(ARG) reaches "
+                        "this (default: no such tier)")
+    r.add_argument("--novel-min-arg-probability", type=float, default=None,
+                   help="the P(ARG) an ARG call needs when no reference aligns (default: the "
+                        "model's own threshold)")
     g = p.add_argument_group("random init (with --random-init)")
     g.add_argument("--num-layers", type=int, default=2, help="transformer layers")
     g.add_argument("--embed-dim", type=int, default=32, help="model width")
@@ -183,7 +190,8 @@ def nonarg_relatives(arg_refs: list, args: argparse.Namespace, nonarg_class: str
 def add_references(meta: dict, args: argparse.Namespace) -> dict[str, str]:
     """Fill model.json ``references`` and ``evidence``; returns the extra file to store."""
     thresholds = Thresholds(args.reference_min_identity, args.reference_min_coverage,
-                            args.max_evalue)
+                            args.max_evalue, args.homolog_min_arg_probability,
+                            args.novel_min_arg_probability)
     refs = read_references_fasta(args.references, meta["nonarg_class"])
     source = ", ".join(args.references)
     if args.nonarg_references:

@@ -28,6 +28,12 @@ struct EvidenceRule {
   double reference_min_identity = 0.8;  // Fraction of alignment columns.
   double reference_min_coverage = 0.6;  // Fraction of the reference.
   double max_evalue = 1e-5;             // Weaker alignments are no evidence.
+  // A hit to an ARG reference below the identity threshold (coverage as
+  // above) decides when the model's P(ARG) reaches this; unset: never.
+  std::optional<double> homolog_min_arg_probability;
+  // The P(ARG) an ARG call needs when no reference aligns; unset: the model's
+  // own threshold is enough.
+  std::optional<double> novel_min_arg_probability;
 };
 
 struct ModelMetadata {
