@@ -133,7 +133,7 @@ finetune() {  # split
 calibrate() {  # split: unless best.pt is already calibrated at the served length
   restore_finetune "$1"
   $PY -c "import sys, torch
-c = torch.load(sys.argv[1], map_location='cpu').get('calibration') or {}
+c = torch.load(sys.argv[1], map_location='cpu', weights_only=False).get('calibration') or {}
 sys.exit(0 if c.get('max_residues') == int(sys.argv[2]) else 1)" "$RUN/finetune-$1/best.pt" \
     "$SERVED_RESIDUES" && return 0
   log "calibrate $1 on validation at $SERVED_RESIDUES residues"

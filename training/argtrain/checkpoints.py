@@ -155,15 +155,17 @@ class _StubModules(importlib.abc.MetaPathFinder, importlib.abc.Loader):
 
 
 def torch_load(path: str | os.PathLike) -> Any:
-    """torch.load on CPU; objects whose modules are not installed (omegaconf) load as stubs."""
+    """torch.load on CPU; objects whose modules are not installed (omegaconf) load as stubs.
+    Checkpoints hold more than tensors (configs, histories, fair-esm's argparse Namespace), so
+    weights_only is off explicitly: PyTorch 2.6 and later default it to on."""
     try:
-        return torch.load(path, map_location="cpu")
+        return torch.load(path, map_location="cpu", weights_only=False)
     except ModuleNotFoundError:
         pass
     hook = _StubModules()
     sys.meta_path.append(hook)
     try:
-        return torch.load(path, map_location="cpu")
+        return torch.load(path, map_location="cpu", weights_only=False)
     finally:
         sys.meta_path.remove(hook)
         for name in hook.created:
