@@ -575,7 +575,7 @@ TEST(ServiceCallRule, HomologAndNovelStepsOfTheEvidenceRule) {
   Batcher batcher({}, &model, metrics.get());
   const NearestReferenceFinder finder({}, NearestReferenceOptions());
   ArgClassifierService service({}, &model, &batcher, metrics.get(), &finder);
-  const auto fill = [&](std::vector<float> probabilities, float identity,
+  const auto fill = [&](const std::vector<float>& probabilities, float identity,
                         float coverage, const char* reference_class,
                         uint32_t length = 200) {
     v1::Prediction p;
@@ -663,6 +663,7 @@ TEST_F(ServiceTest, CloseReferenceDecidesTheCallAndEvidenceRidesAlong) {
   // references are beta-lactam genes.
   std::mt19937 rng(3);
   std::vector<Reference> references;
+  references.reserve(5);
   for (int i = 0; i < 5; ++i) {
     references.push_back({absl::StrCat("blaX-", i, "_1_A", i),
                           absl::StrCat("blaX-", i), absl::StrCat("A", i),
