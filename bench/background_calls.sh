@@ -17,18 +17,14 @@ work="$(mktemp -d)"
 trap 'kill $(cat "$work"/*.pid 2>/dev/null) 2>/dev/null || true; rm -rf "$work"' EXIT
 
 PYTHONPATH=training /usr/bin/python3 - "$PROTEINS" "$work/background.fasta" <<'PY'
-import random
 import sys
 
-from argtrain.labelled import read_labelled
+from argtrain.background import unseen_background
 
-records = read_labelled("data/pretrain/nonarg-extra.fasta", "nonarg")
-# The recipe's fine-tuning sample (argtrain finetune --extra-max 20000 --seed 42).
-seen = {r.id for r in random.Random(42).sample(records, 20000)}
-unseen = [r for r in records if r.id not in seen]
+# The recipe's fine-tuning sample: argtrain finetune --extra-max 20000 --seed 42.
+drawn = unseen_background("data/pretrain/nonarg-extra.fasta", int(sys.argv[1]), 20000, 42)
 with open(sys.argv[2], "w") as out:
-    for r in random.Random(7).sample(unseen, int(sys.argv[1])):
-        out.write(f">{r.id}\n{r.seq}\n")
+    out.writelines(f">{r.id}\n{r.seq}\n" for r in drawn)
 PY
 
 classify() {  # evidence true|false -> $work/summary-*.md (a table row), $work/calls-*.md

@@ -8,10 +8,13 @@ a more distant ARG reference decide (tier homolog), and the P(ARG) an ARG call n
 reference aligns (tier novel); the reference coverage threshold and E-value limit fixed. Prints
 the best rules and writes as JSON the one with the best macro-F1 (ties: fewer false positives,
 fewer ARG calls, then the stricter rule) among those whose combined call keeps the validation
-non-ARGs called ARG within --max-false-positive-rate (the fine-tuning's own bound):
+non-ARGs called ARG within --max-false-positive-rate (the fine-tuning's own bound), with a
+proteome-like background's false calls counted in that rate when --background is given (Swiss-Prot
+non-ARGs that fine-tuning never saw, argtrain.background):
 
   PYTHONPATH=training /usr/bin/python3 scripts/choose-evidence-rule.py --model model.pt \
-      --valid data/cluster40/valid.fasta --out rule.json
+      --valid data/cluster40/valid.fasta --out rule.json \
+      [--background data/pretrain/nonarg-extra.fasta]
 """
 
 from __future__ import annotations
@@ -22,7 +25,8 @@ import sys
 from pathlib import Path
 
 from argtrain.evaluate import load_artifact, predict_model, read_labelled_set
-from argtrain.evidence import (HOMOLOG_GRID, NOVEL_GRID, RuleScore, choose_rule,
+from argtrain.background import unseen_background
+from argtrain.evidence import (HOMOLOG_GRID, NOVEL_GRID, Background, RuleScore, choose_rule,
                                preference, score_rules, supporting_probabilities)
 from argtrain.references import clean_residues
 from argtrain.evidence_tool import DEFAULT_TOOL, run_evidence_tool
@@ -38,7 +42,8 @@ def _or_dash(x: float | None) -> str:
 
 def _row_json(r: RuleScore) -> dict:
     return {**r.rule.to_json(), "macro_f1": r.macro_f1, "accuracy": r.accuracy,
-            "false_positive_rate": r.false_positive_rate, "arg_calls": r.arg_calls}
+            "false_positive_rate": r.false_positive_rate, "arg_calls": r.arg_calls,
+            "background_false_positives": r.background_false_positives}
 
 
 def main() -> int:
@@ -50,6 +55,15 @@ def main() -> int:
     p.add_argument("--max-evalue", type=float, default=1e-5)
     p.add_argument("--max-false-positive-rate", type=float, default=0.002,
                    help="most validation non-ARGs the combined call may call an ARG (a fraction)")
+    p.add_argument("--background", type=Path, default=None,
+                   help="the non-ARGs fine-tuning drew its extra examples from "
+                        "(--extra-train); those it did not draw form the background")
+    p.add_argument("--background-proteins", type=int, default=10000,
+                   help="background proteins to classify (default: %(default)s)")
+    p.add_argument("--finetune-extra-max", type=int, default=20000,
+                   help="fine-tuning's --extra-max (default: %(default)s)")
+    p.add_argument("--finetune-seed", type=int, default=42,
+                   help="fine-tuning's --seed (default: %(default)s)")
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--out", type=Path, required=True, help="JSON with the chosen thresholds")
     a = p.parse_args()
@@ -68,22 +82,39 @@ def main() -> int:
                                       a.threads, a.max_evalue)
     y_true = [label for _, label, _ in records]
     calibration = meta.get("calibration") or {}
+    min_residues = int(calibration.get("min_residues", 0))
     support = supporting_probabilities(info["p_arg"],
                                        [len(clean_residues(s)) for _, _, s in records],
-                                       int(calibration.get("min_residues", 0)))
+                                       min_residues)
+    background = None
+    if a.background is not None:
+        drawn = unseen_background(a.background, a.background_proteins, a.finetune_extra_max,
+                                  a.finetune_seed, nonarg)
+        if not drawn:
+            print(f"{a.background}: fine-tuning saw every protein; no background", file=sys.stderr)
+            return 2
+        bg = [(f"background:{r.id}", nonarg, r.seq) for r in drawn]
+        bg_labels, _, bg_info = predict_model(module, meta, bg)
+        bg_hits, _ = run_evidence_tool(a.tool, references, [(i, s) for i, _, s in bg], a.threads,
+                                       a.max_evalue)
+        background = Background(bg_labels, supporting_probabilities(
+            bg_info["p_arg"], [len(clean_residues(s)) for _, _, s in bg], min_residues),
+            [bg_hits.get(i) for i, _, _ in bg])
     rows = score_rules(y_true, labels, support, [hits.get(i) for i, _, _ in records],
                        classes, nonarg, a.reference_min_coverage, a.max_evalue,
                        homolog_grid=HOMOLOG_GRID, novel_grid=NOVEL_GRID,
-                       arg_threshold=calibration.get("arg_threshold"))
+                       arg_threshold=calibration.get("arg_threshold"), background=background)
     model_only = classification_report(y_true, labels, classes, nonarg)["macro_f1"]
     best = choose_rule(rows, a.max_false_positive_rate)
     print(f"validation {a.valid}: {len(records)} proteins, {len(hits)} with a hit; "
           f"model alone macro-F1 {model_only:.3f}; non-ARGs called ARG at most "
-          f"{a.max_false_positive_rate:.2%}")
+          f"{a.max_false_positive_rate:.2%}"
+          + (f" (with {len(background.hits)} background non-ARGs from {a.background})"
+             if background else ""))
     print(f"{len(rows)} rules; the best {SHOWN} within the bound, and the identity-only rules:")
     print("| identity | homolog P(ARG) | novel P(ARG) | combined macro-F1 | accuracy | "
-          "non-ARGs called ARG | ARG calls |")
-    print("| ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
+          "non-ARGs called ARG | of them background | ARG calls |")
+    print("| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
     within = sorted((r for r in rows if r.false_positive_rate <= a.max_false_positive_rate),
                     key=preference, reverse=True)[:SHOWN]
     plain = [r for r in rows if r.rule.homolog_min_arg_probability is None
@@ -92,12 +123,17 @@ def main() -> int:
         print(f"| {r.reference_min_identity:.2f} | "
               f"{_or_dash(r.rule.homolog_min_arg_probability)} | "
               f"{_or_dash(r.rule.novel_min_arg_probability)} | {r.macro_f1:.3f} | "
-              f"{r.accuracy:.3f} | {r.false_positive_rate:.2%} | {r.arg_calls} |"
+              f"{r.accuracy:.3f} | {r.false_positive_rate:.2%} | "
+              f"{r.background_false_positives} | {r.arg_calls} |"
               f"{' chosen' if r == best else ''}")
     a.out.write_text(json.dumps({**best.rule.to_json(), "validation": {
         "fasta": a.valid, "macro_f1": best.macro_f1,
         "false_positive_rate": best.false_positive_rate,
         "max_false_positive_rate": a.max_false_positive_rate, "model_only_macro_f1": model_only,
+        "background": None if background is None else {
+            "fasta": str(a.background), "proteins": len(background.hits),
+            "finetune_extra_max": a.finetune_extra_max, "finetune_seed": a.finetune_seed,
+            "false_positives": best.background_false_positives},
         "grid": [_row_json(r) for r in rows], "command": command}}, indent=1))
     return 0
 

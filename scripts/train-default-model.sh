@@ -147,8 +147,11 @@ evidence_rule() {  # split: when a reference decides, and what a call without on
   $PY -m argtrain export --checkpoint "$RUN/finetune-$1" --name "argserve-default-$1" \
     --max-residues "$SERVED_RESIDUES" --references "data/$1/train.fasta" \
     --nonarg-references "data/$1/train.fasta" --out "$RUN/model-$1.pt"
+  stage_corpus  # its Swiss-Prot non-ARGs that fine-tuning did not draw are the background
   $PY scripts/choose-evidence-rule.py --model "$RUN/model-$1.pt" --valid "data/$1/valid.fasta" \
-    --threads "$THREADS" --out "$RUN/evidence-rule-$1.json" | tee "$RUN/evidence-rule-$1.txt"
+    --background data/pretrain/nonarg-extra.fasta --finetune-extra-max 20000 \
+    --finetune-seed "$SEED" --threads "$THREADS" --out "$RUN/evidence-rule-$1.json" \
+    | tee "$RUN/evidence-rule-$1.txt"
 }
 
 rule_flags() {  # split: argtrain export's flags for the chosen rule

@@ -146,12 +146,23 @@ NOVEL_GRID = (None, 0.95, 0.98, 0.99)
 
 
 @dataclass(frozen=True)
+class Background:
+    """Proteins known not to be ARGs (e.g. argtrain.background), scored for false calls only:
+    the model's calls, its P(ARG) as ``combine`` takes it, and the nearest references."""
+    model_labels: Sequence[str]
+    arg_probabilities: Sequence[float]
+    hits: Sequence[Hit | None]
+
+
+@dataclass(frozen=True)
 class RuleScore:
     rule: Thresholds
-    macro_f1: float
+    macro_f1: float  # on the labelled set
     accuracy: float
-    false_positive_rate: float  # share of the non-ARGs the combined call calls an ARG
-    arg_calls: int
+    # Share of the non-ARGs, the labelled set's and the background's together, called an ARG.
+    false_positive_rate: float
+    arg_calls: int  # on the labelled set
+    background_false_positives: int = 0
 
     @property
     def reference_min_identity(self) -> float:
@@ -164,10 +175,11 @@ def score_rules(y_true: Sequence[str], model_labels: Sequence[str],
                 max_evalue: float, grid: Sequence[float] = IDENTITY_GRID,
                 homolog_grid: Sequence[float | None] = (None,),
                 novel_grid: Sequence[float | None] = (None,),
-                arg_threshold: float | None = None) -> list[RuleScore]:
+                arg_threshold: float | None = None,
+                background: Background | None = None) -> list[RuleScore]:
     """The combined call's macro-F1, accuracy and false-positive rate for each rule of the grids
-    (every combination). Novel thresholds at or below the model's own ``arg_threshold`` change
-    nothing and are left out."""
+    (every combination); the background's false calls count in the rate. Novel thresholds at or
+    below the model's own ``arg_threshold`` change nothing and are left out."""
     novel = [n for n in novel_grid
              if n is None or arg_threshold is None or n > arg_threshold]
     rows = []
@@ -180,9 +192,19 @@ def score_rules(y_true: Sequence[str], model_labels: Sequence[str],
                          for y, p, h in zip(model_labels, arg_probabilities, hits)]
                 report = classification_report(list(y_true), calls, list(classes), nonarg_class)
                 b = binary_detection(y_true, calls, nonarg_class)
-                fpr = b["fp"] / (b["fp"] + b["tn"]) if b["fp"] + b["tn"] else 0.0
-                rows.append(RuleScore(rule, report["macro_f1"], report["accuracy"], fpr,
-                                      sum(c != nonarg_class for c in calls)))
+                fp, negatives = b["fp"], b["fp"] + b["tn"]
+                background_fp = 0
+                if background is not None:
+                    background_fp = sum(
+                        combine(y != nonarg_class, y, h, rule, nonarg_class,
+                                arg_probability=p).is_arg
+                        for y, p, h in zip(background.model_labels,
+                                           background.arg_probabilities, background.hits))
+                    fp += background_fp
+                    negatives += len(background.model_labels)
+                rows.append(RuleScore(rule, report["macro_f1"], report["accuracy"],
+                                      fp / negatives if negatives else 0.0,
+                                      sum(c != nonarg_class for c in calls), background_fp))
     return rows
 
 

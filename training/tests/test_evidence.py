@@ -196,6 +196,31 @@ def test_choose_rule_over_homolog_and_novel_grids():
     assert best.false_positive_rate == 0.0 and best.arg_calls == 20
 
 
+def test_background_false_calls_count_in_the_bound():
+    """Twenty ARGs at 28% from a reference with P(ARG) 0.15 and 400 non-ARGs; a background of 600
+    non-ARGs of which two also sit at 28% from an ARG with P(ARG) 0.15. Homolog 0.1 finds the
+    ARGs and, in the background, the two; 0.2 neither."""
+    y_true = ["beta-lactam"] * 20 + ["nonarg"] * 400
+    model = ["nonarg"] * 420
+    p_arg = [0.15] * 20 + [0.01] * 400
+    hits = [_hit(identity=0.28) for _ in range(20)] + [None] * 400
+    background = ev.Background(["nonarg"] * 600, [0.15, 0.15] + [0.01] * 598,
+                               [_hit(identity=0.28), _hit(identity=0.28)] + [None] * 598)
+    kw = dict(grid=(0.8,), homolog_grid=(0.2, 0.1))
+    rows = ev.score_rules(y_true, model, p_arg, hits, ["beta-lactam", "nonarg"], "nonarg", 0.6,
+                          1e-5, background=background, **kw)
+    by = {r.rule.homolog_min_arg_probability: r for r in rows}
+    assert by[0.1].background_false_positives == 2 and by[0.2].background_false_positives == 0
+    assert by[0.1].false_positive_rate == pytest.approx(2 / 1000)
+    assert by[0.1].macro_f1 > by[0.2].macro_f1
+    assert ev.choose_rule(rows, 0.0025).rule.homolog_min_arg_probability == 0.1
+    assert ev.choose_rule(rows, 0.0015).rule.homolog_min_arg_probability == 0.2
+    plain = ev.score_rules(y_true, model, p_arg, hits, ["beta-lactam", "nonarg"], "nonarg", 0.6,
+                           1e-5, **kw)
+    assert all(r.background_false_positives == 0 and r.false_positive_rate == 0 for r in plain)
+    assert ev.choose_rule(plain, 0.0015).rule.homolog_min_arg_probability == 0.1
+
+
 def test_parse_hits():
     hits = et.parse_hits("\n".join(ROWS) + "\n")
     assert set(hits) == {"q1", "q3"}
