@@ -10,7 +10,8 @@
 #             per split in all across runs (finetune-cluster40 / finetune-random: one split)
 #   calibrate the calibration again, on validation proteins as served (full length, float32), for
 #             a checkpoint calibrated otherwise; evaluate does it when needed
-#   evaluate  the evidence rule chosen on validation (scripts/choose-evidence-rule.py), then both test splits,
+#   evaluate  the evidence rule chosen on validation and a Swiss-Prot background
+#             (scripts/choose-evidence-rule.py), then both test splits,
 #             next to the DIAMOND best-hit and k-mer baselines, with reference-only and combined calls
 #             (reference set: the split's training ARGs and the training non-ARGs aligning to them)
 #   export    model/default/: artifact (the cluster40 model, with every labelled ARG of the data set
