@@ -28,7 +28,6 @@ from argtrain.evaluate import load_artifact, predict_model, read_labelled_set
 from argtrain.background import unseen_background
 from argtrain.evidence import (HOMOLOG_GRID, NOVEL_GRID, Background, RuleScore, choose_rule,
                                preference, score_rules, supporting_probabilities)
-from argtrain.references import clean_residues
 from argtrain.evidence_tool import DEFAULT_TOOL, run_evidence_tool
 from argtrain.metrics import classification_report
 
@@ -44,6 +43,17 @@ def _row_json(r: RuleScore) -> dict:
     return {**r.rule.to_json(), "macro_f1": r.macro_f1, "accuracy": r.accuracy,
             "false_positive_rate": r.false_positive_rate, "arg_calls": r.arg_calls,
             "background_false_positives": r.background_false_positives}
+
+
+def model_and_references(module, meta: dict, references: str, records: list, a
+                         ) -> tuple[list[str], list[float], list, str]:
+    """The model's calls, its P(ARG) as the rule takes it, and the nearest references (or None)
+    of ``(id, label, protein)`` records; and the aligner's command line."""
+    labels, _, info = predict_model(module, meta, records)
+    hits, command = run_evidence_tool(a.tool, references, [(i, s) for i, _, s in records],
+                                      a.threads, a.max_evalue)
+    support = supporting_probabilities(info["p_arg"], [s for _, _, s in records], meta)
+    return labels, support, [hits.get(i) for i, _, _ in records], command
 
 
 def main() -> int:
@@ -77,15 +87,8 @@ def main() -> int:
         return 2
     nonarg = meta["nonarg_class"]
     classes = list(meta["classes"])
-    labels, _, info = predict_model(module, meta, records)
-    hits, command = run_evidence_tool(a.tool, references, [(i, s) for i, _, s in records],
-                                      a.threads, a.max_evalue)
+    labels, support, hits, command = model_and_references(module, meta, references, records, a)
     y_true = [label for _, label, _ in records]
-    calibration = meta.get("calibration") or {}
-    min_residues = int(calibration.get("min_residues", 0))
-    support = supporting_probabilities(info["p_arg"],
-                                       [len(clean_residues(s)) for _, _, s in records],
-                                       min_residues)
     background = None
     if a.background is not None:
         drawn = unseen_background(a.background, a.background_proteins, a.finetune_extra_max,
@@ -94,19 +97,15 @@ def main() -> int:
             print(f"{a.background}: fine-tuning saw every protein; no background", file=sys.stderr)
             return 2
         bg = [(f"background:{r.id}", nonarg, r.seq) for r in drawn]
-        bg_labels, _, bg_info = predict_model(module, meta, bg)
-        bg_hits, _ = run_evidence_tool(a.tool, references, [(i, s) for i, _, s in bg], a.threads,
-                                       a.max_evalue)
-        background = Background(bg_labels, supporting_probabilities(
-            bg_info["p_arg"], [len(clean_residues(s)) for _, _, s in bg], min_residues),
-            [bg_hits.get(i) for i, _, _ in bg])
-    rows = score_rules(y_true, labels, support, [hits.get(i) for i, _, _ in records],
-                       classes, nonarg, a.reference_min_coverage, a.max_evalue,
-                       homolog_grid=HOMOLOG_GRID, novel_grid=NOVEL_GRID,
-                       arg_threshold=calibration.get("arg_threshold"), background=background)
+        background = Background(*model_and_references(module, meta, references, bg, a)[:3])
+    rows = score_rules(y_true, labels, support, hits, classes, nonarg, a.reference_min_coverage,
+                       a.max_evalue, homolog_grid=HOMOLOG_GRID, novel_grid=NOVEL_GRID,
+                       arg_threshold=(meta.get("calibration") or {}).get("arg_threshold"),
+                       background=background)
     model_only = classification_report(y_true, labels, classes, nonarg)["macro_f1"]
     best = choose_rule(rows, a.max_false_positive_rate)
-    print(f"validation {a.valid}: {len(records)} proteins, {len(hits)} with a hit; "
+    with_hit = sum(h is not None for h in hits)
+    print(f"validation {a.valid}: {len(records)} proteins, {with_hit} with a hit; "
           f"model alone macro-F1 {model_only:.3f}; non-ARGs called ARG at most "
           f"{a.max_false_positive_rate:.2%}"
           + (f" (with {len(background.hits)} background non-ARGs from {a.background})"

@@ -40,6 +40,7 @@ HEADS="${HEADS:-2}"
 PRETRAIN_MINUTES="${PRETRAIN_MINUTES:-200}"
 FINETUNE_MINUTES="${FINETUNE_MINUTES:-72}"  # the shipped model's budget (MODEL_CARD.md)
 FINETUNE_THREADS="${FINETUNE_THREADS:-$THREADS}"
+EXTRA_NONARGS=20000  # Swiss-Prot non-ARGs fine-tuning draws; the rest are the rule's background
 SERVED_RESIDUES=1022  # the artifacts' max_residues: calibration sees validation proteins so long
 BF16="${BF16:---bf16}"   # bfloat16 autocast (fast on CPUs with AMX, docs/training-pilots.md); empty to disable
 mkdir -p "$RUN"
@@ -119,7 +120,7 @@ finetune() {  # split
   rm -f "$RUN/evidence-rule-$1.json"  # chosen for the previous best.pt
   log "LoRA fine-tune on $1 (${FINETUNE_MINUTES} min in all, ${FINETUNE_THREADS} threads) ${from[*]}"
   $PY -m argtrain finetune --train "data/$1/train.fasta" --valid "data/$1/valid.fasta" \
-    --extra-train data/pretrain/nonarg-extra.fasta --extra-max 20000 \
+    --extra-train data/pretrain/nonarg-extra.fasta --extra-max "$EXTRA_NONARGS" \
     --backbone "$backbone" --pooling max --head-hidden 256 --standardize-pooled \
     --head-warmup-epochs 30 \
     --lora-targets q,k,v,out,fc1,fc2 --lora-rank 16 \
@@ -150,7 +151,7 @@ evidence_rule() {  # split: when a reference decides, and what a call without on
     --nonarg-references "data/$1/train.fasta" --out "$RUN/model-$1.pt"
   stage_corpus  # its Swiss-Prot non-ARGs that fine-tuning did not draw are the background
   $PY scripts/choose-evidence-rule.py --model "$RUN/model-$1.pt" --valid "data/$1/valid.fasta" \
-    --background data/pretrain/nonarg-extra.fasta --finetune-extra-max 20000 \
+    --background data/pretrain/nonarg-extra.fasta --finetune-extra-max "$EXTRA_NONARGS" \
     --finetune-seed "$SEED" --threads "$THREADS" --out "$RUN/evidence-rule-$1.json" \
     | tee "$RUN/evidence-rule-$1.txt"
 }

@@ -36,17 +36,18 @@ void CallRule::Fill(absl::Span<const float> probabilities, uint32_t top_k,
     const auto known =
         std::find(m.classes.begin(), m.classes.end(), hit.class_name());
     const int hit_class = static_cast<int>(known - m.classes.begin());
-    const bool covered =
+    // Only a reference of a class the model knows, over enough of it, decides.
+    const bool usable =
+        known != m.classes.end() &&
         hit.reference_coverage_percent() >=
-        static_cast<float>(100.0 * rule.reference_min_coverage);
+            static_cast<float>(100.0 * rule.reference_min_coverage);
     const bool close = hit.identity_percent() >=
                        static_cast<float>(100.0 * rule.reference_min_identity);
-    if (known != m.classes.end() && covered && close) {
+    if (usable && close) {
       tier = v1::TIER_REFERENCE;
       called = hit_class;
       is_arg = called != m.nonarg_index;
-    } else if (known != m.classes.end() && covered && !too_short &&
-               hit_class != m.nonarg_index &&
+    } else if (usable && !too_short && hit_class != m.nonarg_index &&
                rule.homolog_min_arg_probability.has_value() &&
                arg_probability >= *rule.homolog_min_arg_probability) {
       tier = v1::TIER_HOMOLOG;

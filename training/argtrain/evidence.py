@@ -26,6 +26,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from .metrics import binary_detection, classification_report
+from .references import clean_residues
 
 TIER_REFERENCE = "reference"
 TIER_HOMOLOG = "homolog"
@@ -104,11 +105,13 @@ def is_reference_match(hit: Hit | None, t: Thresholds) -> bool:
             and h.reference_coverage >= t.reference_min_coverage)
 
 
-def supporting_probabilities(p_arg: Sequence[float], lengths: Sequence[int], min_residues: int
+def supporting_probabilities(p_arg: Sequence[float], sequences: Sequence[str], meta: dict
                              ) -> list[float]:
-    """The model's P(ARG) as ``combine`` takes it: 0 for proteins shorter than the model's
-    ``min_residues``, whose scores count for nothing (as in the server)."""
-    return [p if n >= min_residues else 0.0 for p, n in zip(p_arg, lengths)]
+    """The model's P(ARG) as ``combine`` takes it: 0 for proteins shorter than the artifact's
+    ``calibration.min_residues``, whose scores count for nothing (as in the server)."""
+    min_residues = int((meta.get("calibration") or {}).get("min_residues", 0))
+    return [p if len(clean_residues(s)) >= min_residues else 0.0
+            for p, s in zip(p_arg, sequences)]
 
 
 def combine(model_is_arg: bool, model_label: str, hit: Hit | None, t: Thresholds,

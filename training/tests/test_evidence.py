@@ -221,6 +221,14 @@ def test_background_false_calls_count_in_the_bound():
     assert ev.choose_rule(plain, 0.0015).rule.homolog_min_arg_probability == 0.1
 
 
+def test_supporting_probabilities_drop_proteins_below_the_length_floor():
+    meta = {"calibration": {"min_residues": 5}}
+    # A final '*' is not a residue; lower case counts.
+    assert ev.supporting_probabilities([0.4, 0.6, 0.7], ["MKVLL", "MKVL*", "mkvll"], meta) == \
+        [0.4, 0.0, 0.7]
+    assert ev.supporting_probabilities([0.4], ["MK"], {"calibration": None}) == [0.4]
+
+
 def test_parse_hits():
     hits = et.parse_hits("\n".join(ROWS) + "\n")
     assert set(hits) == {"q1", "q3"}

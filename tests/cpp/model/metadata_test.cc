@@ -3,12 +3,26 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
+#include <initializer_list>
+#include <string>
+
 #include "tests/cpp/support/test_metadata.h"
 
 namespace argserve {
 namespace {
 
 using ::testing::HasSubstr;
+
+// Each of `bad` (extra model.json keys) is refused with a message naming
+// `key`.
+void ExpectRejectedNaming(std::initializer_list<const char*> bad,
+                          const std::string& key) {
+  for (const char* extra : bad) {
+    auto rejected = ParseModelMetadata(testing::TestModelJson(100, extra));
+    ASSERT_FALSE(rejected.ok()) << extra;
+    EXPECT_THAT(std::string(rejected.status().message()), HasSubstr(key));
+  }
+}
 
 TEST(ModelMetadata, ParsesTheContract) {
   auto m = ParseModelMetadata(testing::TestModelJson(1022));
@@ -38,14 +52,10 @@ TEST(ModelMetadata, ReadsTheCalibration) {
   ASSERT_TRUE(m.ok()) << m.status();
   EXPECT_DOUBLE_EQ(*m->arg_threshold, 0.82);
   EXPECT_EQ(m->min_residues, 50);
-  for (const char* bad : {R"("calibration": {"arg_threshold": 1.5})",
-                          R"("calibration": {"arg_threshold": "high"})",
-                          R"("calibration": {"min_residues": -3})"}) {
-    auto rejected = ParseModelMetadata(testing::TestModelJson(100, bad));
-    ASSERT_FALSE(rejected.ok()) << bad;
-    EXPECT_THAT(std::string(rejected.status().message()),
-                HasSubstr("calibration."));
-  }
+  ExpectRejectedNaming({R"("calibration": {"arg_threshold": 1.5})",
+                        R"("calibration": {"arg_threshold": "high"})",
+                        R"("calibration": {"min_residues": -3})"},
+                       "calibration.");
 }
 
 TEST(ModelMetadata, ReadsTheEvidenceRule) {
@@ -62,15 +72,10 @@ TEST(ModelMetadata, ReadsTheEvidenceRule) {
   EXPECT_DOUBLE_EQ(m->evidence.reference_min_identity, 0.35);
   EXPECT_DOUBLE_EQ(*m->evidence.homolog_min_arg_probability, 0.05);
   EXPECT_DOUBLE_EQ(*m->evidence.novel_min_arg_probability, 0.99);
-  for (const char* bad :
-       {R"("evidence": {"homolog_min_arg_probability": 1.2})",
-        R"("evidence": {"novel_min_arg_probability": "high"})",
-        R"("evidence": {"reference_min_identity": -0.1})"}) {
-    auto rejected = ParseModelMetadata(testing::TestModelJson(100, bad));
-    ASSERT_FALSE(rejected.ok()) << bad;
-    EXPECT_THAT(std::string(rejected.status().message()),
-                HasSubstr("evidence."));
-  }
+  ExpectRejectedNaming({R"("evidence": {"homolog_min_arg_probability": 1.2})",
+                        R"("evidence": {"novel_min_arg_probability": "high"})",
+                        R"("evidence": {"reference_min_identity": -0.1})"},
+                       "evidence.");
 }
 
 TEST(ModelMetadata, RejectsNonJson) {

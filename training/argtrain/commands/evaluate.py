@@ -19,7 +19,6 @@ from ..evidence_tool import DEFAULT_TOOL, EvidenceError, run_evidence_tool
 from ..homology import DIAMOND_SENSITIVITIES
 from ..labelled import NONARG
 from ..metrics import classification_report
-from ..references import clean_residues
 from .common import command_main
 
 
@@ -228,8 +227,7 @@ def evaluate_evidence(tool: Path, references: str, meta: dict, test: list[tuple[
                                      thresholds.max_evalue)
     seconds = round(time.perf_counter() - t0, 3)
     hits = [raw.get(rid) for rid, _, _ in test]
-    support = supporting_probabilities(model_p_arg, [len(clean_residues(s)) for _, _, s in test],
-                                       int((meta.get("calibration") or {}).get("min_residues", 0)))
+    support = supporting_probabilities(model_p_arg, [s for _, _, s in test], meta)
     calls = [combine(y != nonarg, y, h, thresholds, nonarg, arg_probability=p)
              for y, p, h in zip(model_labels, support, hits)]
     preds["reference_only"] = [reference_only(h, thresholds, nonarg) for h in hits]
