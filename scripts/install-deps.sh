@@ -26,8 +26,8 @@ PACKAGES=(
   prometheus docker-compose python3-yaml
   # misc tools the tests use
   curl openssl clang libclang-rt-14-dev
-  # benchmarks: timing whole commands
-  hyperfine
+  # benchmarks: timing whole commands; whole bacterial genomes (Klebsiella pneumoniae)
+  hyperfine kleborate-examples
 )
 
 if [ "$(id -u)" -eq 0 ]; then SUDO=(); else SUDO=(sudo); fi

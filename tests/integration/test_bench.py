@@ -180,3 +180,43 @@ def test_official_eager_reports_throughput(tmp_path):
     report = json.loads(out.read_text())
     assert report["sequences"] == 6 and report["best_tokens_per_second"] > 0
     assert report["best_tokens_per_second"] == max(report["batch 1"], report["toks_per_batch 4096"])
+
+
+def test_genome_summary_holds_calls_against_resfinder_like_hits(tmp_path):
+    header = ["id", "predicted_class", "is_arg", "tier", "arg_probability", "reference_gene",
+              "identity", "status"]
+    rows = [
+        # ResFinder-like hit, called in its class.
+        ["g1:a", "beta-lactam", "true", "reference", "0.99", "blaKPC-2", "1.0", "OK"],
+        # ResFinder-like hit called in another class: a miss and an extra call.
+        ["g1:b", "phenicol", "true", "reference", "0.98", "floR", "0.93", "OK"],
+        # A distant hit only (below 90%): an extra call by the homolog tier.
+        ["g1:c", "quinolone", "true", "homolog", "0.20", "OqxB", "0.27", "OK"],
+        # ResFinder-like by identity but over too little of the reference: not truth.
+        ["g2:d", "nonarg", "false", "model", "0.01", "", "", "OK"],
+        # ResFinder-like, not called.
+        ["g2:e", "nonarg", "false", "reference", "0.02", "sul1", "0.95", "OK"],
+        ["g2:f", "nonarg", "false", "model", "0.00", "", "", "OK"],
+    ]
+    calls = tmp_path / "calls.tsv"
+    calls.write_text("\n".join("\t".join(r) for r in [header] + rows) + "\n")
+    diamond = tmp_path / "diamond.tsv"
+    diamond.write_text("g1:a\tblaKPC-2_1_AY034847|beta-lactam\t100\t293\t1\t293\n"
+                       "g1:b\tcatA1_1_V00622|tetracycline\t95\t200\t1\t200\n"
+                       "g1:b\tfloR_2_AF118107|phenicol\t93\t404\t1\t404\n"
+                       "g1:c\tOqxB_1_EU370913|quinolone\t27\t1050\t1\t1000\n"
+                       "g2:d\tsul1_2_U12338|sulphonamide\t99\t279\t1\t100\n"
+                       "g2:e\tsul1_2_U12338|sulphonamide\t95\t279\t279\t10\n")
+    result = subprocess.run([sys.executable, str(SOURCE_DIR / "bench" / "genome_calls_summary.py"),
+                             "--calls", str(calls), "--diamond", str(diamond), "--model", "m.pt",
+                             "--seconds", "2"], capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0, result.stderr
+    table = {line.split(" | ")[0].strip("| "): line.strip("| ").split(" | ")
+             for line in result.stdout.splitlines() if line.startswith("| g") or
+             line.startswith("| all")}
+    # genome, proteins, truth, called, agree, other homolog, other reference, missed, DIAMOND any
+    assert table["g1"] == ["g1", "3", "2", "3", "1", "1", "1", "1", "3"]
+    assert table["g2"] == ["g2", "3", "1", "0", "0", "0", "0", "1", "2"]
+    assert table["all"] == ["all", "6", "3", "3", "1", "1", "1", "2", "5"]
+    assert "6 proteins classified in 2 s (3 proteins/s" in result.stdout
+    assert "Calls beyond the ResFinder-like ones: 2 of 3 other proteins" in result.stdout

@@ -1,0 +1,67 @@
+#!/usr/bin/env bash
+# ARG calls on whole bacterial proteomes: the four complete Klebsiella pneumoniae genomes
+# (chromosome and plasmids) of Debian's kleborate-examples, genes called by Prodigal (single
+# genome mode), every protein classified through the server on the shipped model. The calls are
+# held against what a ResFinder-style search finds (DIAMOND blastp --sensitive against the
+# artifact's own ARG references: >= 90% identity over >= 60% of the reference, ResFinder's default
+# thresholds) and against DIAMOND's best hit at E <= 1e-5 (the evaluation's baseline rule).
+# Results: bench/results/<date>-<time>-<host>-genomes.md.
+#
+#   bash bench/genome_calls.sh    # needs a build (bash scripts/build.sh)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+DATA="${GENOMES:-/usr/share/doc/kleborate/examples/data}"
+model="${BENCH_MODEL:-model/default/argserve-default.pt}"
+BIN=build/bin
+THREADS="${THREADS:-2}"
+ls "$DATA"/*.fna.xz > /dev/null || {
+  echo "no genomes in $DATA: install kleborate-examples (bash scripts/install-deps.sh)" >&2
+  exit 2
+}
+work="$(mktemp -d)"
+trap 'kill $(cat "$work"/*.pid 2>/dev/null) 2>/dev/null || true; rm -rf "$work"' EXIT
+
+# The artifact's ARG references (references.tsv inside it) as FASTA, ">id|class".
+/usr/bin/python3 - "$model" "$work/references.faa" <<'PY'
+import csv
+import io
+import sys
+import zipfile
+
+with zipfile.ZipFile(sys.argv[1]) as z:
+    name = next(n for n in z.namelist() if n.endswith("/extra/references.tsv"))
+    rows = csv.DictReader(io.TextIOWrapper(z.open(name), "utf-8"), delimiter="\t")
+    with open(sys.argv[2], "w") as out:
+        out.writelines(f">{r['id']}|{r['class']}\n{r['residues']}\n" for r in rows
+                       if r["class"] != "nonarg")
+PY
+
+# Proteins of every genome, named <genome>:<Prodigal's id>, without the final '*'.
+for genome in "$DATA"/*.fna.xz; do
+  name="$(basename "$genome" .fna.xz)"
+  xzcat "$genome" > "$work/genome.fna"
+  prodigal -q -p single -i "$work/genome.fna" -a "$work/$name.faa" -o /dev/null
+  sed -e "s/^>\([^ ]*\).*/>$name:\1/" -e 's/\*$//' "$work/$name.faa" >> "$work/proteins.faa"
+done
+
+diamond makedb --quiet --in "$work/references.faa" -d "$work/references"
+diamond blastp --quiet --sensitive --evalue 1e-5 --max-target-seqs 1 --threads "$THREADS" \
+  -d "$work/references" -q "$work/proteins.faa" -o "$work/diamond.tsv" \
+  --outfmt 6 qseqid sseqid pident slen sstart send
+
+$BIN/argserve --model="$model" --address=127.0.0.1:0 --metrics_address= \
+  --port_file="$work/server.ports" > /dev/null 2>&1 &
+echo $! > "$work/server.pid"
+for _ in $(seq 1 600); do [ -s "$work/server.ports" ] && break; sleep 0.1; done
+port="$(sed -n 's/.*grpc=\([0-9]*\).*/\1/p' "$work/server.ports")"
+start=$(date +%s.%N)
+$BIN/argserve-cli classify --target "127.0.0.1:$port" -q --long-sequences window \
+  -o "$work/calls.tsv" "$work/proteins.faa"
+seconds=$(echo "$(date +%s.%N) - $start" | bc)
+kill "$(cat "$work/server.pid")"
+
+out="bench/results/$(date +%Y-%m-%d-%H%M)-$(hostname -s)-genomes.md"
+/usr/bin/python3 bench/genome_calls_summary.py --calls "$work/calls.tsv" \
+  --diamond "$work/diamond.tsv" --model "$model" --seconds "$seconds" > "$out"
+cat "$out"
