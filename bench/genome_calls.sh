@@ -5,7 +5,8 @@
 # held against what a ResFinder-style search finds (DIAMOND blastp --sensitive against the
 # artifact's own ARG references: >= 90% identity over >= 60% of the reference, ResFinder's default
 # thresholds) and against DIAMOND's best hit at E <= 1e-5 (the evaluation's baseline rule).
-# Results: bench/results/<date>-<time>-<host>-genomes.md.
+# Results: bench/results/<date>-<time>-<host>-genomes.md; KEEP=DIR keeps the proteins, the
+# calls and DIAMOND's hits there.
 #
 #   bash bench/genome_calls.sh    # needs a build (bash scripts/build.sh)
 set -euo pipefail
@@ -61,6 +62,9 @@ $BIN/argserve-cli classify --target "127.0.0.1:$port" -q --long-sequences window
 seconds=$(echo "$(date +%s.%N) - $start" | bc)
 kill "$(cat "$work/server.pid")"
 
+if [ -n "${KEEP:-}" ]; then
+  mkdir -p "$KEEP" && cp "$work"/{proteins.faa,calls.tsv,diamond.tsv} "$KEEP/"
+fi
 out="bench/results/$(date +%Y-%m-%d-%H%M)-$(hostname -s)-genomes.md"
 /usr/bin/python3 bench/genome_calls_summary.py --calls "$work/calls.tsv" \
   --diamond "$work/diamond.tsv" --model "$model" --seconds "$seconds" > "$out"

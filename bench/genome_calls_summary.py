@@ -52,7 +52,7 @@ def genome_of(protein: str) -> str:
 
 
 def describe(row: dict, hit: DiamondHit | None) -> str:
-    identity = f"{float(row['identity']):.0%}" if row["identity"] else "-"
+    identity = f"{float(row['identity']):.0f}%" if row["identity"] else "-"
     diamond = f"{hit.reference} {hit.identity:.0f}%" if hit else "no DIAMOND hit"
     return (f"- {row['id']}: {row['predicted_class']} ({row['tier']}, P(ARG) "
             f"{float(row['arg_probability']):.2f}, nearest {row['reference_gene'] or '-'} "
@@ -70,7 +70,7 @@ def main() -> None:
     with open(args.calls, newline="") as f:
         rows = list(csv.DictReader(f, delimiter="\t"))
     hits = read_diamond(args.diamond)
-    failed = [r for r in rows if r["status"] != "OK"]
+    failed = [r for r in rows if r["status"] != "ok"]
     per: dict[str, Counter] = defaultdict(Counter)
     agree, other, missed = [], [], []
     for r in rows:
@@ -126,6 +126,8 @@ def main() -> None:
     print("\nResFinder-like ARGs not called so (what argserve answered):\n")
     for r, hit in missed:
         print(describe(r, hit))
+    if not missed:
+        print("(none)")
     print("\nResFinder-like ARGs called (gene, by class):\n")
     by_class: dict[str, list[str]] = defaultdict(list)
     for r in agree:

@@ -187,16 +187,16 @@ def test_genome_summary_holds_calls_against_resfinder_like_hits(tmp_path):
               "identity", "status"]
     rows = [
         # ResFinder-like hit, called in its class.
-        ["g1:a", "beta-lactam", "true", "reference", "0.99", "blaKPC-2", "1.0", "OK"],
+        ["g1:a", "beta-lactam", "true", "reference", "0.99", "blaKPC-2", "100.00", "ok"],
         # ResFinder-like hit called in another class: a miss and an extra call.
-        ["g1:b", "phenicol", "true", "reference", "0.98", "floR", "0.93", "OK"],
+        ["g1:b", "phenicol", "true", "reference", "0.98", "floR", "93.00", "ok"],
         # A distant hit only (below 90%): an extra call by the homolog tier.
-        ["g1:c", "quinolone", "true", "homolog", "0.20", "OqxB", "0.27", "OK"],
+        ["g1:c", "quinolone", "true", "homolog", "0.20", "OqxB", "27.10", "ok"],
         # ResFinder-like by identity but over too little of the reference: not truth.
-        ["g2:d", "nonarg", "false", "model", "0.01", "", "", "OK"],
+        ["g2:d", "nonarg", "false", "model", "0.01", "", "", "ok"],
         # ResFinder-like, not called.
-        ["g2:e", "nonarg", "false", "reference", "0.02", "sul1", "0.95", "OK"],
-        ["g2:f", "nonarg", "false", "model", "0.00", "", "", "OK"],
+        ["g2:e", "nonarg", "false", "reference", "0.02", "sul1", "95.00", "ok"],
+        ["g2:f", "nonarg", "false", "model", "0.00", "", "", "ok"],
     ]
     calls = tmp_path / "calls.tsv"
     calls.write_text("\n".join("\t".join(r) for r in [header] + rows) + "\n")
@@ -220,3 +220,6 @@ def test_genome_summary_holds_calls_against_resfinder_like_hits(tmp_path):
     assert table["all"] == ["all", "6", "3", "3", "1", "1", "1", "2", "5"]
     assert "6 proteins classified in 2 s (3 proteins/s" in result.stdout
     assert "Calls beyond the ResFinder-like ones: 2 of 3 other proteins" in result.stdout
+    assert "6 proteins classified in 2 s (3 proteins/s, the CLI's defaults); 0 not" in result.stdout
+    assert "g1:c: quinolone (homolog, P(ARG) 0.20, nearest OqxB 27%; OqxB_1_EU370913 27%)" in \
+        result.stdout
