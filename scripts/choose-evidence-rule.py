@@ -27,7 +27,7 @@ from pathlib import Path
 from argtrain.evaluate import load_artifact, predict_model, read_labelled_set
 from argtrain.background import unseen_background
 from argtrain.evidence import (HOMOLOG_GRID, NOVEL_GRID, Background, RuleScore, choose_rule,
-                               preference, score_rules, supporting_probabilities)
+                               parse_grid, preference, score_rules, supporting_probabilities)
 from argtrain.evidence_tool import DEFAULT_TOOL, run_evidence_tool
 from argtrain.metrics import classification_report
 
@@ -43,6 +43,13 @@ def _row_json(r: RuleScore) -> dict:
     return {**r.rule.to_json(), "macro_f1": r.macro_f1, "accuracy": r.accuracy,
             "false_positive_rate": r.false_positive_rate, "arg_calls": r.arg_calls,
             "background_false_positives": r.background_false_positives}
+
+
+def grid_argument(text: str) -> tuple[float | None, ...]:
+    try:
+        return parse_grid(text)
+    except ValueError as e:  # argparse shows ArgumentTypeError's message, not ValueError's
+        raise argparse.ArgumentTypeError(str(e)) from None
 
 
 def model_and_references(module, meta: dict, references: str, records: list, a
@@ -74,6 +81,9 @@ def main() -> int:
                    help="fine-tuning's --extra-max (default: %(default)s)")
     p.add_argument("--finetune-seed", type=int, default=42,
                    help="fine-tuning's --seed (default: %(default)s)")
+    p.add_argument("--homolog-grid", type=grid_argument, default=HOMOLOG_GRID,
+                   help="homolog P(ARG) thresholds to try, 'none' for no homolog tier "
+                        "(default: none,0.5,0.2,0.1,0.05,0.02,0.01)")
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--out", type=Path, required=True, help="JSON with the chosen thresholds")
     a = p.parse_args()
@@ -99,7 +109,7 @@ def main() -> int:
         bg = [(f"background:{r.id}", nonarg, r.seq) for r in drawn]
         background = Background(*model_and_references(module, meta, references, bg, a)[:3])
     rows = score_rules(y_true, labels, support, hits, classes, nonarg, a.reference_min_coverage,
-                       a.max_evalue, homolog_grid=HOMOLOG_GRID, novel_grid=NOVEL_GRID,
+                       a.max_evalue, homolog_grid=a.homolog_grid, novel_grid=NOVEL_GRID,
                        arg_threshold=(meta.get("calibration") or {}).get("arg_threshold"),
                        background=background)
     model_only = classification_report(y_true, labels, classes, nonarg)["macro_f1"]

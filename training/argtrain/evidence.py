@@ -148,6 +148,25 @@ HOMOLOG_GRID = (None, 0.5, 0.2, 0.1, 0.05, 0.02, 0.01)
 NOVEL_GRID = (None, 0.95, 0.98, 0.99)
 
 
+def parse_grid(text: str) -> tuple[float | None, ...]:
+    """A grid from the command line: comma-separated fractions, ``none`` for a missing step
+    ("none,0.9,0.05" -> (None, 0.9, 0.05))."""
+    values: list[float | None] = []
+    for item in text.split(","):
+        item = item.strip().lower()
+        if item == "none":
+            values.append(None)
+            continue
+        try:
+            value = float(item)
+        except ValueError:
+            raise ValueError(f"grid value {item!r} is neither a number nor 'none'") from None
+        if not 0.0 <= value <= 1.0:
+            raise ValueError(f"grid value {value:g} is not a fraction in [0, 1]")
+        values.append(value)
+    return tuple(values)
+
+
 @dataclass(frozen=True)
 class Background:
     """Proteins known not to be ARGs (e.g. argtrain.background), scored for false calls only:

@@ -279,3 +279,12 @@ def test_run_evidence_tool_errors(tmp_path):
     stray = fake_tool(tmp_path, "\n".join(ROWS) + "\n")
     with pytest.raises(et.EvidenceError, match="not asked.*q3"):
         et.run_evidence_tool(stray, "", [("q1", "M")])
+
+
+def test_grid_from_the_command_line_names_what_is_wrong():
+    assert ev.parse_grid("none,0.9, 0.05") == (None, 0.9, 0.05)
+    assert ev.parse_grid("NONE") == (None,)
+    with pytest.raises(ValueError, match="'high' is neither a number nor 'none'"):
+        ev.parse_grid("0.5,high")
+    with pytest.raises(ValueError, match="1.5 is not a fraction"):
+        ev.parse_grid("1.5")
