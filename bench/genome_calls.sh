@@ -23,19 +23,20 @@ ls "$DATA"/*.fna.xz > /dev/null || {
 work="$(mktemp -d)"
 trap 'kill $(cat "$work"/*.pid 2>/dev/null) 2>/dev/null || true; rm -rf "$work"' EXIT
 
-# The artifact's ARG references (references.tsv inside it) as FASTA, ">id|class".
-/usr/bin/python3 - "$model" "$work/references.faa" <<'PY'
-import csv
-import io
+# The artifact's ARG references (references.tsv inside its zip, read without loading the model)
+# as FASTA, ">id|class".
+PYTHONPATH=training /usr/bin/python3 - "$model" "$work/references.faa" <<'PY'
 import sys
 import zipfile
 
+from argtrain.labelled import NONARG
+from argtrain.references import FILE_NAME, parse_references_tsv
+
 with zipfile.ZipFile(sys.argv[1]) as z:
-    name = next(n for n in z.namelist() if n.endswith("/extra/references.tsv"))
-    rows = csv.DictReader(io.TextIOWrapper(z.open(name), "utf-8"), delimiter="\t")
-    with open(sys.argv[2], "w") as out:
-        out.writelines(f">{r['id']}|{r['class']}\n{r['residues']}\n" for r in rows
-                       if r["class"] != "nonarg")
+    name = next(n for n in z.namelist() if n.endswith(f"/extra/{FILE_NAME}"))
+    refs = parse_references_tsv(z.read(name).decode("utf-8"))
+with open(sys.argv[2], "w") as out:
+    out.writelines(f">{r.id}|{r.label}\n{r.residues}\n" for r in refs if r.label != NONARG)
 PY
 
 # Proteins of every genome, named <genome>:<Prodigal's id>, without the final '*'.
