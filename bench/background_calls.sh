@@ -15,6 +15,8 @@ model="${BENCH_MODEL:-model/default/argserve-default.pt}"
 BIN=build/bin
 work="$(mktemp -d)"
 trap 'kill $(cat "$work"/*.pid 2>/dev/null) 2>/dev/null || true; rm -rf "$work"' EXIT
+# shellcheck source=bench/lib.sh
+. bench/lib.sh
 
 PYTHONPATH=training /usr/bin/python3 - "$PROTEINS" "$work/background.fasta" <<'PY'
 import sys
@@ -28,15 +30,11 @@ with open(sys.argv[2], "w") as out:
 PY
 
 classify() {  # evidence true|false -> $work/summary-*.md (a table row), $work/calls-*.md
-  $BIN/argserve --model="$model" --address=127.0.0.1:0 --metrics_address= \
-    --port_file="$work/$1.ports" --evidence="$1" --long_sequences=window > /dev/null 2>&1 &
-  echo $! > "$work/$1.pid"
-  for _ in $(seq 1 600); do [ -s "$work/$1.ports" ] && break; sleep 0.1; done
   local port
-  port="$(sed -n 's/.*grpc=\([0-9]*\).*/\1/p' "$work/$1.ports")"
+  port="$(start_server "$1" --evidence="$1" --long_sequences=window)"
   $BIN/argserve-cli classify --target "127.0.0.1:$port" -q --long-sequences window \
     -o "$work/$1.tsv" "$work/background.fasta"
-  kill "$(cat "$work/$1.pid")"
+  stop_server "$1"
   /usr/bin/python3 - "$work/$1.tsv" "$1" "$work/summary-$1.md" "$work/calls-$1.md" <<'PY'
 import collections
 import csv

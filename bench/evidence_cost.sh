@@ -16,16 +16,10 @@ work="$(mktemp -d)"
 # The servers start in command substitutions (subshells), so their pids are kept in files.
 trap 'kill $(cat "$work"/*.pid 2>/dev/null) 2>/dev/null || true; rm -rf "$work"' EXIT
 
-start_server() {  # name, flags...
-  local name="$1"; shift
-  $BIN/argserve --model="$model" --address=127.0.0.1:0 --metrics_address= --port_file="$work/$name.ports" \
-    --long_sequences=truncate "$@" > "$work/$name.out" 2> "$work/$name.log" &
-  echo $! > "$work/$name.pid"
-  for _ in $(seq 1 600); do [ -s "$work/$name.ports" ] && break; sleep 0.1; done
-  sed -n 's/.*grpc=\([0-9]*\).*/\1/p' "$work/$name.ports"
-}
-with_port="$(start_server with --evidence=true)"
-without_port="$(start_server without --evidence=false)"
+# shellcheck source=bench/lib.sh
+. bench/lib.sh
+with_port="$(start_server with --long_sequences=truncate --evidence=true)"
+without_port="$(start_server without --long_sequences=truncate --evidence=false)"
 proteins="$(grep -c '^>' "$fasta")"
 cli() { echo "$BIN/argserve-cli classify --target 127.0.0.1:$1 -q -o /dev/null $fasta"; }
 

@@ -22,6 +22,8 @@ ls "$DATA"/*.fna.xz > /dev/null || {
 }
 work="$(mktemp -d)"
 trap 'kill $(cat "$work"/*.pid 2>/dev/null) 2>/dev/null || true; rm -rf "$work"' EXIT
+# shellcheck source=bench/lib.sh
+. bench/lib.sh
 
 # The artifact's ARG references (references.tsv inside its zip, read without loading the model)
 # as FASTA, ">id|class".
@@ -52,21 +54,18 @@ diamond blastp --quiet --sensitive --evalue 1e-5 --max-target-seqs 1 --threads "
   -d "$work/references" -q "$work/proteins.faa" -o "$work/diamond.tsv" \
   --outfmt 6 qseqid sseqid pident slen sstart send
 
-$BIN/argserve --model="$model" --address=127.0.0.1:0 --metrics_address= \
-  --port_file="$work/server.ports" > /dev/null 2>&1 &
-echo $! > "$work/server.pid"
-for _ in $(seq 1 600); do [ -s "$work/server.ports" ] && break; sleep 0.1; done
-port="$(sed -n 's/.*grpc=\([0-9]*\).*/\1/p' "$work/server.ports")"
+port="$(start_server server)"
 start=$(date +%s.%N)
 $BIN/argserve-cli classify --target "127.0.0.1:$port" -q --long-sequences window \
   -o "$work/calls.tsv" "$work/proteins.faa"
 seconds=$(echo "$(date +%s.%N) - $start" | bc)
-kill "$(cat "$work/server.pid")"
+stop_server server
 
 if [ -n "${KEEP:-}" ]; then
   mkdir -p "$KEEP" && cp "$work"/{proteins.faa,calls.tsv,diamond.tsv} "$KEEP/"
 fi
 out="bench/results/$(date +%Y-%m-%d-%H%M)-$(hostname -s)-genomes.md"
 /usr/bin/python3 bench/genome_calls_summary.py --calls "$work/calls.tsv" \
-  --diamond "$work/diamond.tsv" --model "$model" --seconds "$seconds" > "$out"
+  --diamond "$work/diamond.tsv" --model "$model" --seconds "$seconds" \
+  --choice Klebs_Kp1084 NTUH-K2044 > "$out"  # scripts/train-default-model.sh's CHOICE_GENOMES
 cat "$out"

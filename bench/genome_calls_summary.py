@@ -65,6 +65,8 @@ def main() -> None:
     p.add_argument("--diamond", required=True)
     p.add_argument("--model", required=True)
     p.add_argument("--seconds", type=float, required=True)
+    p.add_argument("--choice", nargs="*", default=[], metavar="GENOME",
+                   help="genomes the evidence rule was chosen on: reported apart from the others")
     args = p.parse_args()
 
     with open(args.calls, newline="") as f:
@@ -82,6 +84,7 @@ def main() -> None:
         g["diamond_any"] += hit is not None
         g["truth"] += truth is not None
         g["called"] += called
+        g["false"] += called and truth is None
         if truth and called and r["predicted_class"] == truth:
             g["agree"] += 1
             agree.append(r)
@@ -113,12 +116,19 @@ def main() -> None:
         cells = [name, c["proteins"], c["truth"], c["called"], c["agree"]] + [
             c[f"other_{t}"] for t in tiers] + [c["missed"], c["diamond_any"]]
         print("| " + " | ".join(str(x) for x in cells) + " |")
-    others = sum(total[f"other_{t}"] for t in tiers)
+    others = total["false"]
     nontruth = total["proteins"] - total["truth"]
     print(f"\nCalls beyond the ResFinder-like ones: {others} of {nontruth} other proteins "
           f"({others / max(nontruth, 1):.2%}); DIAMOND's best hit calls "
           f"{total['diamond_any'] - total['truth']} of them "
           f"({(total['diamond_any'] - total['truth']) / max(nontruth, 1):.2%}).\n")
+    if args.choice:
+        for group, names in (("the rule was chosen on", [n for n in per if n in args.choice]),
+                             ("held out", [n for n in per if n not in args.choice])):
+            c = sum((per[n] for n in names), Counter())
+            calls, rest = c["false"], c["proteins"] - c["truth"]
+            print(f"Genomes {group} ({', '.join(sorted(names)) or 'none'}): {calls} of {rest} "
+                  f"other proteins called ARG ({calls / max(rest, 1):.2%}).\n")
     print("Calls beyond the ResFinder-like ones (class, tier, P(ARG), nearest reference and "
           "identity; DIAMOND's best hit):\n")
     for r, hit in other:

@@ -10,11 +10,13 @@ the best rules and writes as JSON the one with the best macro-F1 (ties: fewer fa
 fewer ARG calls, then the stricter rule) among those whose combined call keeps the validation
 non-ARGs called ARG within --max-false-positive-rate (the fine-tuning's own bound), with a
 proteome-like background's false calls counted in that rate when --background is given (Swiss-Prot
-non-ARGs that fine-tuning never saw, argtrain.background):
+non-ARGs that fine-tuning never saw, argtrain.background), and with --proteome, the share of whole
+proteomes' proteins called an ARG within --max-proteome-false-positive-rate (the proteins that a
+ResFinder search finds, an ARG reference at >= 90% identity over >= 60% of it, left out):
 
   PYTHONPATH=training /usr/bin/python3 scripts/choose-evidence-rule.py --model model.pt \
       --valid data/cluster40/valid.fasta --out rule.json \
-      [--background data/pretrain/nonarg-extra.fasta]
+      [--background data/pretrain/nonarg-extra.fasta] [--proteome data/proteomes/choice.faa]
 """
 
 from __future__ import annotations
@@ -27,8 +29,10 @@ from pathlib import Path
 from argtrain.evaluate import load_artifact, predict_model, read_labelled_set
 from argtrain.background import unseen_background
 from argtrain.evidence import (HOMOLOG_GRID, NOVEL_GRID, Background, RuleScore, choose_rule,
-                               parse_grid, preference, score_rules, supporting_probabilities)
+                               parse_grid, preference, resfinder_like, score_rules,
+                               supporting_probabilities, within_bounds)
 from argtrain.evidence_tool import DEFAULT_TOOL, run_evidence_tool
+from argtrain.fasta import read_fasta
 from argtrain.metrics import classification_report
 
 
@@ -42,7 +46,22 @@ def _or_dash(x: float | None) -> str:
 def _row_json(r: RuleScore) -> dict:
     return {**r.rule.to_json(), "macro_f1": r.macro_f1, "accuracy": r.accuracy,
             "false_positive_rate": r.false_positive_rate, "arg_calls": r.arg_calls,
-            "background_false_positives": r.background_false_positives}
+            "background_false_positives": r.background_false_positives,
+            "proteome_false_positive_rate": r.proteome_false_positive_rate}
+
+
+def _rate_or_dash(x: float | None) -> str:
+    return "-" if x is None else f"{x:.2%}"
+
+
+def proteome_records(paths: list[Path], nonarg: str) -> list[tuple[str, str, str]]:
+    """``(id, nonarg, protein)`` of unlabelled protein FASTA files, a final '*' dropped."""
+    records = []
+    for path in paths:
+        for header, protein in read_fasta(path):
+            records.append((f"proteome:{path.name}:{header.split()[0]}", nonarg,
+                            protein.rstrip("*")))
+    return records
 
 
 def grid_argument(text: str) -> tuple[float | None, ...]:
@@ -81,6 +100,11 @@ def main() -> int:
                    help="fine-tuning's --extra-max (default: %(default)s)")
     p.add_argument("--finetune-seed", type=int, default=42,
                    help="fine-tuning's --seed (default: %(default)s)")
+    p.add_argument("--proteome", type=Path, nargs="+", default=None, metavar="FASTA",
+                   help="proteins of whole genomes (e.g. Prodigal's); those without a "
+                        "ResFinder-like hit count as non-ARGs, with a bound of their own")
+    p.add_argument("--max-proteome-false-positive-rate", type=float, default=0.005,
+                   help="largest share of the proteome's other proteins called an ARG")
     p.add_argument("--homolog-grid", type=grid_argument, default=HOMOLOG_GRID,
                    help="homolog P(ARG) thresholds to try, 'none' for no homolog tier "
                         "(default: none,0.5,0.2,0.1,0.05,0.02,0.01)")
@@ -108,23 +132,38 @@ def main() -> int:
             return 2
         bg = [(f"background:{r.id}", nonarg, r.seq) for r in drawn]
         background = Background(*model_and_references(module, meta, references, bg, a)[:3])
+    proteome = None
+    left_out = 0
+    if a.proteome:
+        found = Background(*model_and_references(module, meta, references,
+                                                 proteome_records(a.proteome, nonarg), a)[:3])
+        keep = [i for i, h in enumerate(found.hits) if not resfinder_like(h, nonarg)]
+        left_out = len(found.hits) - len(keep)
+        proteome = Background([found.model_labels[i] for i in keep],
+                              [found.arg_probabilities[i] for i in keep],
+                              [found.hits[i] for i in keep])
+    proteome_bound = a.max_proteome_false_positive_rate if proteome else None
     rows = score_rules(y_true, labels, support, hits, classes, nonarg, a.reference_min_coverage,
                        a.max_evalue, homolog_grid=a.homolog_grid, novel_grid=NOVEL_GRID,
                        arg_threshold=(meta.get("calibration") or {}).get("arg_threshold"),
-                       background=background)
+                       background=background, proteome=proteome)
     model_only = classification_report(y_true, labels, classes, nonarg)["macro_f1"]
-    best = choose_rule(rows, a.max_false_positive_rate)
+    best = choose_rule(rows, a.max_false_positive_rate, proteome_bound)
     with_hit = sum(h is not None for h in hits)
     print(f"validation {a.valid}: {len(records)} proteins, {with_hit} with a hit; "
           f"model alone macro-F1 {model_only:.3f}; non-ARGs called ARG at most "
           f"{a.max_false_positive_rate:.2%}"
           + (f" (with {len(background.hits)} background non-ARGs from {a.background})"
-             if background else ""))
+             if background else "")
+          + (f"; proteome {', '.join(map(str, a.proteome))}: {len(proteome.hits)} proteins "
+             f"({left_out} ResFinder-like left out), at most {proteome_bound:.2%} called ARG"
+             if proteome else ""))
     print(f"{len(rows)} rules; the best {SHOWN} within the bound, and the identity-only rules:")
     print("| identity | homolog P(ARG) | novel P(ARG) | combined macro-F1 | accuracy | "
-          "non-ARGs called ARG | of them background | ARG calls |")
-    print("| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
-    within = sorted((r for r in rows if r.false_positive_rate <= a.max_false_positive_rate),
+          "non-ARGs called ARG | of them background | proteome called ARG | ARG calls |")
+    print("| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
+    within = sorted((r for r in rows
+                     if within_bounds(r, a.max_false_positive_rate, proteome_bound)),
                     key=preference, reverse=True)[:SHOWN]
     plain = [r for r in rows if r.rule.homolog_min_arg_probability is None
              and r.rule.novel_min_arg_probability is None and r not in within]
@@ -133,7 +172,8 @@ def main() -> int:
               f"{_or_dash(r.rule.homolog_min_arg_probability)} | "
               f"{_or_dash(r.rule.novel_min_arg_probability)} | {r.macro_f1:.3f} | "
               f"{r.accuracy:.3f} | {r.false_positive_rate:.2%} | "
-              f"{r.background_false_positives} | {r.arg_calls} |"
+              f"{r.background_false_positives} | "
+              f"{_rate_or_dash(r.proteome_false_positive_rate)} | {r.arg_calls} |"
               f"{' chosen' if r == best else ''}")
     a.out.write_text(json.dumps({**best.rule.to_json(), "validation": {
         "fasta": a.valid, "macro_f1": best.macro_f1,
@@ -143,6 +183,10 @@ def main() -> int:
             "fasta": str(a.background), "proteins": len(background.hits),
             "finetune_extra_max": a.finetune_extra_max, "finetune_seed": a.finetune_seed,
             "false_positives": best.background_false_positives},
+        "proteome": None if proteome is None else {
+            "fasta": [str(p) for p in a.proteome], "proteins": len(proteome.hits),
+            "resfinder_like_left_out": left_out, "max_false_positive_rate": proteome_bound,
+            "false_positive_rate": best.proteome_false_positive_rate},
         "grid": [_row_json(r) for r in rows], "command": command}}, indent=1))
     return 0
 

@@ -3,6 +3,10 @@
 #   data      the labelled data sets: homology-aware (40% identity clusters) and random splits
 #   corpus    the pretraining corpus: Swiss-Prot (metastudent-data) + the data sets' train/valid
 #             proteins, minus every relative of a test protein; extra Swiss-Prot non-ARGs
+#   relatives known non-ARG relatives of the ARGs for the reference sets: the corpus's extra
+#             Swiss-Prot non-ARGs that align to an ARG, clustered (argtrain relatives)
+#   proteomes whole proteomes the evidence rule is chosen on: Prodigal's proteins of two
+#             Klebsiella pneumoniae genomes of kleborate-examples (the other two are held out)
 #   pretrain  masked-LM pretraining of the backbone, PRETRAIN_MINUTES in all, across as many runs
 #             as it takes: a killed run continues from runs/default-model/pretrain/last.pt, or, on a
 #             fresh machine, from the committed model/default/backbone.pt
@@ -11,12 +15,13 @@
 #   calibrate the calibration again, on validation proteins as served (full length, float32), for
 #             a checkpoint calibrated otherwise; evaluate does it when needed
 #   evaluate  the evidence rule chosen on validation and a Swiss-Prot background
-#             (scripts/choose-evidence-rule.py), then both test splits,
+#             and whole proteomes (scripts/choose-evidence-rule.py), then both test splits,
 #             next to the DIAMOND best-hit and k-mer baselines, with reference-only and combined calls
-#             (reference set: the split's training ARGs and the training non-ARGs aligning to them)
+#             (reference set: the split's training ARGs, and the training non-ARGs and the
+#             relatives aligning to them)
 #   export    model/default/: artifact (the cluster40 model, with every labelled ARG of the data set
-#             and the labelled non-ARGs aligning to them as its reference set), backbone, metrics,
-#             confusion matrices, perplexity curve
+#             and the labelled non-ARGs and relatives aligning to them as its reference set),
+#             backbone, metrics, confusion matrices, perplexity curve
 #
 #   bash scripts/train-default-model.sh              # every stage not yet done
 #   bash scripts/train-default-model.sh pretrain     # one stage
@@ -60,6 +65,34 @@ stage_corpus() {
   $PY -m argtrain corpus --out data/pretrain --include "${splits[@]}" \
     --exclude-like data/cluster40/test.fasta data/random/test.fasta \
     --arg-reference "${splits[@]}" --seed "$SEED" --threads "$THREADS"
+}
+
+RELATIVES=data/pretrain/nonarg-relatives.fasta
+PROTEOMES=data/proteomes/choice.faa
+CHOICE_GENOMES=(Klebs_Kp1084 NTUH-K2044)  # bench/genome_calls.sh reports the others apart
+
+stage_relatives() {
+  [ -s "$RELATIVES" ] && return 0
+  stage_corpus
+  $PY -m argtrain relatives --extra data/pretrain/nonarg-extra.fasta \
+    --arg-reference data/cluster40/{train,valid}.fasta data/random/{train,valid}.fasta \
+    --finetune-extra-max "$EXTRA_NONARGS" --finetune-seed "$SEED" --threads "$THREADS" \
+    --out "$RELATIVES.tmp"
+  mv "$RELATIVES.tmp" "$RELATIVES"
+}
+
+stage_proteomes() {
+  [ -s "$PROTEOMES" ] && return 0
+  local data=/usr/share/doc/kleborate/examples/data genome
+  mkdir -p "$(dirname "$PROTEOMES")"
+  : > "$PROTEOMES.tmp"
+  for genome in "${CHOICE_GENOMES[@]}"; do
+    xzcat "$data/$genome.fna.xz" > "$PROTEOMES.fna"
+    prodigal -q -p single -i "$PROTEOMES.fna" -a "$PROTEOMES.faa" -o /dev/null
+    sed -e "s/^>\([^ ]*\).*/>$genome:\1/" -e 's/\*$//' "$PROTEOMES.faa" >> "$PROTEOMES.tmp"
+  done
+  rm -f "$PROTEOMES.fna" "$PROTEOMES.faa"
+  mv "$PROTEOMES.tmp" "$PROTEOMES"
 }
 
 stage_pretrain() {
@@ -146,14 +179,16 @@ sys.exit(0 if c.get('max_residues') == int(sys.argv[2]) else 1)" "$RUN/finetune-
 
 evidence_rule() {  # split: when a reference decides, and what a call without one needs (validation)
   [ -s "$RUN/evidence-rule-$1.json" ] && return 0
+  stage_corpus  # its Swiss-Prot non-ARGs that fine-tuning did not draw are the background
+  stage_relatives
+  stage_proteomes
   $PY -m argtrain export --checkpoint "$RUN/finetune-$1" --name "argserve-default-$1" \
     --max-residues "$SERVED_RESIDUES" --references "data/$1/train.fasta" \
-    --nonarg-references "data/$1/train.fasta" --out "$RUN/model-$1.pt"
-  stage_corpus  # its Swiss-Prot non-ARGs that fine-tuning did not draw are the background
+    --nonarg-references "data/$1/train.fasta" "$RELATIVES" --out "$RUN/model-$1.pt"
   $PY scripts/choose-evidence-rule.py --model "$RUN/model-$1.pt" --valid "data/$1/valid.fasta" \
     --background data/pretrain/nonarg-extra.fasta --finetune-extra-max "$EXTRA_NONARGS" \
-    --finetune-seed "$SEED" --threads "$THREADS" --out "$RUN/evidence-rule-$1.json" \
-    | tee "$RUN/evidence-rule-$1.txt"
+    --finetune-seed "$SEED" --proteome "$PROTEOMES" --threads "$THREADS" \
+    --out "$RUN/evidence-rule-$1.json" | tee "$RUN/evidence-rule-$1.txt"
 }
 
 rule_flags() {  # split: argtrain export's flags for the chosen rule
@@ -171,7 +206,7 @@ evaluate() {  # split
   read -ra rule < <(rule_flags "$1")
   $PY -m argtrain export --checkpoint "$RUN/finetune-$1" --name "argserve-default-$1" \
     --max-residues "$SERVED_RESIDUES" --references "data/$1/train.fasta" \
-    --nonarg-references "data/$1/train.fasta" \
+    --nonarg-references "data/$1/train.fasta" "$RELATIVES" \
     "${rule[@]}" --out "$RUN/model-$1.pt"
   log "evaluate $1 (model, DIAMOND and k-mer baselines)"
   $PY -m argtrain evaluate --test "data/$1/test.fasta" --model "$RUN/model-$1.pt" \
@@ -195,7 +230,7 @@ PYEOF
   $PY -m argtrain export --checkpoint "$RUN/finetune-cluster40" --name argserve-default \
     --metrics-json "$RUN/metrics.json" --max-residues "$SERVED_RESIDUES" \
     --references data/cluster40/{train,valid,test}.fasta \
-    --nonarg-references data/cluster40/{train,valid,test}.fasta \
+    --nonarg-references data/cluster40/{train,valid,test}.fasta "$RELATIVES" \
     "${rule[@]}" --out model/default/argserve-default.pt
   cp "$RUN/metrics.json" model/default/metrics.json
   cp "$RUN/eval-cluster40/confusion.png" model/default/confusion-homology-split.png
@@ -208,6 +243,8 @@ PYEOF
 case "${1:-all}" in
   data) stage_data ;;
   corpus) stage_corpus ;;
+  relatives) stage_relatives ;;
+  proteomes) stage_proteomes ;;
   pretrain) stage_pretrain ;;
   keep-backbone) keep_backbone ;;
   keep-finetune) keep_finetune ;;
@@ -224,10 +261,11 @@ case "${1:-all}" in
   all)
     log "data sets"; stage_data
     log "pretraining corpus"; stage_corpus
+    stage_relatives; stage_proteomes
     stage_pretrain
     finetune cluster40; finetune random
     evaluate cluster40; evaluate random
     stage_export ;;
-  *) echo "usage: $0 [all|data|corpus|pretrain|keep-backbone|keep-finetune|finetune|finetune-cluster40|finetune-random|calibrate|calibrate-cluster40|calibrate-random|evaluate|evaluate-cluster40|evaluate-random|export]" >&2
+  *) echo "usage: $0 [all|data|corpus|relatives|proteomes|pretrain|keep-backbone|keep-finetune|finetune|finetune-cluster40|finetune-random|calibrate|calibrate-cluster40|calibrate-random|evaluate|evaluate-cluster40|evaluate-random|export]" >&2
      exit 2 ;;
 esac

@@ -209,7 +209,8 @@ def test_genome_summary_holds_calls_against_resfinder_like_hits(tmp_path):
                        "g2:e\tsul1_2_U12338|sulphonamide\t95\t279\t279\t10\n")
     result = subprocess.run([sys.executable, str(SOURCE_DIR / "bench" / "genome_calls_summary.py"),
                              "--calls", str(calls), "--diamond", str(diamond), "--model", "m.pt",
-                             "--seconds", "2"], capture_output=True, text=True, timeout=60)
+                             "--seconds", "2", "--choice", "g2"],
+                            capture_output=True, text=True, timeout=60)
     assert result.returncode == 0, result.stderr
     table = {line.split(" | ")[0].strip("| "): line.strip("| ").split(" | ")
              for line in result.stdout.splitlines() if line.startswith("| g") or
@@ -218,7 +219,11 @@ def test_genome_summary_holds_calls_against_resfinder_like_hits(tmp_path):
     assert table["g1"] == ["g1", "3", "2", "3", "1", "1", "1", "1", "3"]
     assert table["g2"] == ["g2", "3", "1", "0", "0", "0", "0", "1", "2"]
     assert table["all"] == ["all", "6", "3", "3", "1", "1", "1", "2", "5"]
-    assert "Calls beyond the ResFinder-like ones: 2 of 3 other proteins" in result.stdout
+    # g1:b is ResFinder-like (catA1) but called phenicol: a wrong class, not a call beyond them.
+    assert "Calls beyond the ResFinder-like ones: 1 of 3 other proteins (33.33%)" in result.stdout
+    assert "Genomes the rule was chosen on (g2): 0 of 2 other proteins called ARG (0.00%)" in \
+        result.stdout
+    assert "Genomes held out (g1): 1 of 1 other proteins called ARG (100.00%)" in result.stdout
     assert "6 proteins classified in 2 s (3 proteins/s, the CLI's defaults); 0 not" in result.stdout
     assert "g1:c: quinolone (homolog, P(ARG) 0.20, nearest OqxB 27%; OqxB_1_EU370913 27%)" in \
         result.stdout

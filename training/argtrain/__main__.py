@@ -11,6 +11,8 @@ SUBCOMMANDS = {
     "dataset": ("argtrain.commands.dataset", "build the labelled data set and its splits"),
     "corpus": ("argtrain.commands.corpus",
                "build the pretraining corpus without relatives of test proteins"),
+    "relatives": ("argtrain.commands.relatives",
+                  "known non-ARG relatives of the ARGs, for the reference set"),
     "pretrain": ("argtrain.commands.pretrain", "masked-language-model pretraining of an ESM-2"),
     "finetune": ("argtrain.commands.finetune", "fine-tune an ARG classifier (LoRA or full)"),
     "calibrate": ("argtrain.commands.calibrate",

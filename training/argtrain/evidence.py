@@ -144,7 +144,7 @@ def reference_only(hit: Hit | None, t: Thresholds, nonarg_class: str) -> str:
 # where distant homologs and the housekeeping relatives of ARGs meet. None: the rule lacks that
 # step.
 IDENTITY_GRID = (0.0, 0.25, 0.3, 0.35, 0.4, 0.45, 0.5, 0.6, 0.7, 0.8, 0.9)
-HOMOLOG_GRID = (None, 0.5, 0.2, 0.1, 0.05, 0.02, 0.01)
+HOMOLOG_GRID = (None, 0.9, 0.8, 0.7, 0.5, 0.2, 0.1, 0.05, 0.02, 0.01)
 NOVEL_GRID = (None, 0.95, 0.98, 0.99)
 
 
@@ -185,10 +185,30 @@ class RuleScore:
     false_positive_rate: float
     arg_calls: int  # on the labelled set
     background_false_positives: int = 0
+    # Share of a whole proteome's proteins called an ARG (those a ResFinder search finds left
+    # out), counted apart: a proteome is not a sample of the labelled set's non-ARGs.
+    proteome_false_positive_rate: float | None = None
 
     @property
     def reference_min_identity(self) -> float:
         return self.rule.reference_min_identity
+
+
+# ResFinder's default acceptance of a hit: what a ResFinder search would report in a proteome.
+RESFINDER_IDENTITY = 0.9
+RESFINDER_COVERAGE = 0.6
+
+
+def resfinder_like(hit: Hit | None, nonarg_class: str) -> bool:
+    """An ARG reference at >= 90% identity over >= 60% of it."""
+    return (hit is not None and hit.label != nonarg_class and hit.identity >= RESFINDER_IDENTITY
+            and hit.reference_coverage >= RESFINDER_COVERAGE)
+
+
+def _false_calls(proteins: Background, rule: Thresholds, nonarg_class: str) -> int:
+    return sum(combine(y != nonarg_class, y, h, rule, nonarg_class, arg_probability=p).is_arg
+               for y, p, h in zip(proteins.model_labels, proteins.arg_probabilities,
+                                  proteins.hits))
 
 
 def score_rules(y_true: Sequence[str], model_labels: Sequence[str],
@@ -198,10 +218,12 @@ def score_rules(y_true: Sequence[str], model_labels: Sequence[str],
                 homolog_grid: Sequence[float | None] = (None,),
                 novel_grid: Sequence[float | None] = (None,),
                 arg_threshold: float | None = None,
-                background: Background | None = None) -> list[RuleScore]:
+                background: Background | None = None,
+                proteome: Background | None = None) -> list[RuleScore]:
     """The combined call's macro-F1, accuracy and false-positive rate for each rule of the grids
-    (every combination); the background's false calls count in the rate. Novel thresholds at or
-    below the model's own ``arg_threshold`` change nothing and are left out."""
+    (every combination); the background's false calls count in the rate, the proteome's in a rate
+    of their own. Novel thresholds at or below the model's own ``arg_threshold`` change nothing and
+    are left out."""
     novel = [n for n in novel_grid
              if n is None or arg_threshold is None or n > arg_threshold]
     rows = []
@@ -217,16 +239,16 @@ def score_rules(y_true: Sequence[str], model_labels: Sequence[str],
                 fp, negatives = b["fp"], b["fp"] + b["tn"]
                 background_fp = 0
                 if background is not None:
-                    background_fp = sum(
-                        combine(y != nonarg_class, y, h, rule, nonarg_class,
-                                arg_probability=p).is_arg
-                        for y, p, h in zip(background.model_labels,
-                                           background.arg_probabilities, background.hits))
+                    background_fp = _false_calls(background, rule, nonarg_class)
                     fp += background_fp
                     negatives += len(background.model_labels)
+                proteome_rate = None
+                if proteome is not None and proteome.hits:
+                    proteome_rate = _false_calls(proteome, rule, nonarg_class) / len(proteome.hits)
                 rows.append(RuleScore(rule, report["macro_f1"], report["accuracy"],
                                       fp / negatives if negatives else 0.0,
-                                      sum(c != nonarg_class for c in calls), background_fp))
+                                      sum(c != nonarg_class for c in calls), background_fp,
+                                      proteome_rate))
     return rows
 
 
@@ -244,12 +266,24 @@ def preference(r: RuleScore) -> tuple:
     return round(r.macro_f1, 9), -r.false_positive_rate, -r.arg_calls, _strictness(r.rule)
 
 
-def choose_rule(rows: Sequence[RuleScore], max_false_positive_rate: float) -> RuleScore:
-    """The preferred rule (``preference``) among those that keep the false-positive rate within
-    the bound; when none does, the one with the fewest false positives."""
+def within_bounds(r: RuleScore, max_false_positive_rate: float,
+                  max_proteome_false_positive_rate: float | None = None) -> bool:
+    """The rule keeps the false-positive rate, and the proteome's when it has one and a bound is
+    given, within the bounds."""
+    return r.false_positive_rate <= max_false_positive_rate and (
+        max_proteome_false_positive_rate is None or r.proteome_false_positive_rate is None
+        or r.proteome_false_positive_rate <= max_proteome_false_positive_rate)
+
+
+def choose_rule(rows: Sequence[RuleScore], max_false_positive_rate: float,
+                max_proteome_false_positive_rate: float | None = None) -> RuleScore:
+    """The preferred rule (``preference``) among those within the bounds (``within_bounds``); when
+    none is, the one with the fewest false positives (the proteome's first)."""
     if not rows:
         raise ValueError("no thresholds to choose from")
-    within = [r for r in rows if r.false_positive_rate <= max_false_positive_rate]
+    within = [r for r in rows
+              if within_bounds(r, max_false_positive_rate, max_proteome_false_positive_rate)]
     if within:
         return max(within, key=preference)
-    return min(rows, key=lambda r: (r.false_positive_rate, -r.macro_f1))
+    return min(rows, key=lambda r: (r.proteome_false_positive_rate or 0.0,
+                                    r.false_positive_rate, -r.macro_f1))

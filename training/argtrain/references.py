@@ -105,6 +105,21 @@ def read_references_fasta(paths: Sequence[str | os.PathLike], nonarg_class: str 
     return refs
 
 
+def unique_references(refs: Sequence[Reference]) -> list[Reference]:
+    """The first of each id; the files may share proteins (a data set's non-ARGs come from
+    Swiss-Prot too), but one id must not name two proteins."""
+    seen: dict[str, str] = {}
+    out = []
+    for r in refs:
+        if r.id in seen:
+            if seen[r.id] != r.residues:
+                raise ReferenceError(f"reference id '{r.id}' names two different proteins")
+            continue
+        seen[r.id] = r.residues
+        out.append(r)
+    return out
+
+
 def references_tsv(refs: Sequence[Reference]) -> str:
     lines = [HEADER] + ["\t".join((r.id, r.gene, r.accession, r.label, r.residues)) for r in refs]
     return "\n".join(lines) + "\n"

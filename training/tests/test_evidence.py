@@ -221,6 +221,37 @@ def test_background_false_calls_count_in_the_bound():
     assert ev.choose_rule(plain, 0.0015).rule.homolog_min_arg_probability == 0.1
 
 
+def test_proteome_false_calls_have_their_own_bound():
+    """The same twenty ARGs and 400 non-ARGs; a proteome of 1,000 proteins, five of them at 28%
+    from an ARG with P(ARG) 0.15 and one more with P(ARG) 0.5. Homolog 0.1 calls six of them
+    (0.6%), 0.2 one (0.1%), and neither touches the labelled set's false-positive rate."""
+    y_true = ["beta-lactam"] * 20 + ["nonarg"] * 400
+    model = ["nonarg"] * 420
+    p_arg = [0.15] * 20 + [0.01] * 400
+    hits = [_hit(identity=0.28) for _ in range(20)] + [None] * 400
+    proteome = ev.Background(["nonarg"] * 1000, [0.15] * 5 + [0.5] + [0.01] * 994,
+                             [_hit(identity=0.28) for _ in range(6)] + [None] * 994)
+    rows = ev.score_rules(y_true, model, p_arg, hits, ["beta-lactam", "nonarg"], "nonarg", 0.6,
+                          1e-5, grid=(0.8,), homolog_grid=(0.2, 0.1), proteome=proteome)
+    by = {r.rule.homolog_min_arg_probability: r for r in rows}
+    assert by[0.1].proteome_false_positive_rate == pytest.approx(0.006)
+    assert by[0.2].proteome_false_positive_rate == pytest.approx(0.001)
+    assert by[0.1].false_positive_rate == by[0.2].false_positive_rate == 0.0
+    assert ev.choose_rule(rows, 0.002).rule.homolog_min_arg_probability == 0.1
+    assert ev.choose_rule(rows, 0.002, 0.01).rule.homolog_min_arg_probability == 0.1
+    assert ev.choose_rule(rows, 0.002, 0.005).rule.homolog_min_arg_probability == 0.2
+    # None within: the fewest proteome false calls.
+    assert ev.choose_rule(rows, 0.002, 0.0).rule.homolog_min_arg_probability == 0.2
+
+
+def test_resfinder_like_hits():
+    assert ev.resfinder_like(_hit(identity=0.9), "nonarg")
+    assert not ev.resfinder_like(_hit(identity=0.89), "nonarg")
+    assert not ev.resfinder_like(None, "nonarg")
+    assert not ev.resfinder_like(_hit(identity=0.95, reference_coverage=0.59), "nonarg")
+    assert not ev.resfinder_like(_hit(identity=0.99, label="nonarg"), "nonarg")  # a known non-ARG
+
+
 def test_supporting_probabilities_drop_proteins_below_the_length_floor():
     meta = {"calibration": {"min_residues": 5}}
     # A final '*' is not a residue; lower case counts.

@@ -300,3 +300,22 @@ def test_export_serves_at_the_length_the_checkpoint_was_calibrated_at(tmp_path):
     torch.save(ck, tmp_path / "best.pt")
     assert export_cmd.main(["--checkpoint", str(tmp_path), "--out", str(tmp_path / "b.pt")]) == 0
     assert _load(tmp_path / "b.pt")[1]["max_residues"] == 256
+
+
+def test_export_takes_a_non_arg_shared_by_two_files_once(tmp_path):
+    arg = _reference_fasta(tmp_path / "a.fasta", [("blaOXA-48_1_AY236073|beta-lactam", "MRVLAL"),
+                                                  ("house|nonarg", "MKKAAA")])
+    pool = _reference_fasta(tmp_path / "pool.fasta", [("house|nonarg", "MKKAAA")])
+    tool = fake_tool(tmp_path, f"{EVIDENCE_HEADER}\nhouse\tblaOXA-48_1_AY236073\tblaOXA-48\t"
+                               "AY236073\tbeta-lactam\t0.41\t0.9\t0.95\t150\t62.1\t1e-20\n")
+    out = tmp_path / "m.pt"
+    assert export_cmd.main([*RANDOM, "--out", str(out), "--references", str(arg),
+                            "--nonarg-references", str(arg), str(pool),
+                            "--evidence-tool", str(tool)]) == 0
+    assert (tmp_path / "seen_queries.fasta").read_text().count(">house") == 1
+    assert _load_with_references(out)[0]["references"]["count"] == 2
+    # The same id for another protein is an error, not a silent choice.
+    clash = _reference_fasta(tmp_path / "clash.fasta", [("house|nonarg", "MKKAAC")])
+    assert export_cmd.main([*RANDOM, "--out", str(out), "--references", str(arg),
+                            "--nonarg-references", str(arg), str(clash),
+                            "--evidence-tool", str(tool)]) == 1

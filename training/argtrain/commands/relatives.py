@@ -1,0 +1,74 @@
+"""``argtrain relatives``: known non-ARG relatives of the ARGs, for the reference set
+(see argtrain.relatives)."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+from ..evidence_tool import DEFAULT_TOOL, EvidenceError
+from ..fasta import write_fasta
+from ..homology import ToolError
+from ..labelled import DatasetError
+from ..references import ReferenceError, read_references_fasta, unique_references
+from ..relatives import nonarg_relatives
+from .common import command_main
+
+
+def parse_args(argv: list[str]) -> argparse.Namespace:
+    p = argparse.ArgumentParser(
+        prog="argtrain relatives",
+        description="Swiss-Prot non-ARGs that align to an ARG, clustered, as labelled FASTA "
+                    "for 'argtrain export --nonarg-references'.",
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    p.add_argument("--extra", required=True, type=Path,
+                   help="the corpus's nonarg-extra.fasta ('>id|nonarg')")
+    p.add_argument("--arg-reference", nargs="+", required=True, metavar="FASTA",
+                   help="labelled FASTA ('>id|class') whose ARGs the relatives must align to")
+    p.add_argument("--background-proteins", type=int, default=10000,
+                   help="left out: the background scripts/choose-evidence-rule.py draws")
+    p.add_argument("--finetune-extra-max", type=int, default=20000,
+                   help="fine-tuning's --extra-max (the background is drawn from the rest)")
+    p.add_argument("--finetune-seed", type=int, default=42, help="fine-tuning's --seed")
+    p.add_argument("--cluster-identity", type=float, default=0.7,
+                   help="MMseqs2 --min-seq-id of the clustering (fraction)")
+    p.add_argument("--cluster-coverage", type=float, default=0.8,
+                   help="MMseqs2 -c, of both sequences (fraction)")
+    p.add_argument("--max-evalue", type=float, default=1e-5, help="of an alignment to an ARG")
+    p.add_argument("--evidence-tool", type=Path, default=DEFAULT_TOOL,
+                   help="argserve-evidence (bash scripts/build.sh builds it)")
+    p.add_argument("--threads", type=int, default=2)
+    p.add_argument("--out", required=True, type=Path, help="labelled FASTA written")
+    return p.parse_args(argv)
+
+
+def run(args: argparse.Namespace) -> dict:
+    if not args.evidence_tool.is_file():
+        raise ToolError(f"{args.evidence_tool} not found (bash scripts/build.sh builds it; "
+                        f"or give --evidence-tool)")
+    # The splits of one data set share proteins: each ARG once.
+    arg_refs = unique_references([r for path in args.arg_reference
+                                  for r in read_references_fasta([path])])
+    kept, counts = nonarg_relatives(
+        args.extra, arg_refs, args.evidence_tool, background_proteins=args.background_proteins,
+        finetune_extra_max=args.finetune_extra_max, finetune_seed=args.finetune_seed,
+        cluster_identity=args.cluster_identity, cluster_coverage=args.cluster_coverage,
+        max_evalue=args.max_evalue, threads=args.threads)
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    write_fasta(args.out, ((f"{r.id}|{r.label}", r.seq) for r in kept), width=0)
+    return {**counts, "arg_references": len(arg_refs)}
+
+
+def print_summary(args: argparse.Namespace, counts: dict) -> None:
+    print(json.dumps(counts))
+    print(f"relatives: {counts['representatives']} representatives of the "
+          f"{counts['aligned_to_an_arg']} non-ARGs that align to one of "
+          f"{counts['arg_references']} ARGs -> {args.out}", file=sys.stderr)
+
+
+def main(argv: list[str]) -> int:
+    return command_main("relatives", argv, parse_args, run,
+                        (DatasetError, EvidenceError, ReferenceError, ToolError, OSError),
+                        print_summary)
