@@ -103,6 +103,9 @@ def main() -> int:
     p.add_argument("--proteome", type=Path, nargs="+", default=None, metavar="FASTA",
                    help="proteins of whole genomes (e.g. Prodigal's); those without a "
                         "ResFinder-like hit count as non-ARGs, with a bound of their own")
+    p.add_argument("--proteome-references", type=Path, default=None, metavar="ARTIFACT",
+                   help="the artifact whose reference set the proteome is aligned against: the "
+                        "one to be shipped, which holds every known ARG (default: --model's)")
     p.add_argument("--max-proteome-false-positive-rate", type=float, default=0.005,
                    help="largest share of the proteome's other proteins called an ARG")
     p.add_argument("--homolog-grid", type=grid_argument, default=HOMOLOG_GRID,
@@ -135,7 +138,13 @@ def main() -> int:
     proteome = None
     left_out = 0
     if a.proteome:
-        found = Background(*model_and_references(module, meta, references,
+        shipped = references
+        if a.proteome_references is not None:
+            shipped = load_artifact(a.proteome_references)[2]
+            if shipped is None:
+                print(f"{a.proteome_references}: no reference set inside", file=sys.stderr)
+                return 2
+        found = Background(*model_and_references(module, meta, shipped,
                                                  proteome_records(a.proteome, nonarg), a)[:3])
         keep = [i for i, h in enumerate(found.hits) if not resfinder_like(h, nonarg)]
         left_out = len(found.hits) - len(keep)
@@ -185,6 +194,7 @@ def main() -> int:
             "false_positives": best.background_false_positives},
         "proteome": None if proteome is None else {
             "fasta": [str(p) for p in a.proteome], "proteins": len(proteome.hits),
+            "references": str(a.proteome_references or a.model),
             "resfinder_like_left_out": left_out, "max_false_positive_rate": proteome_bound,
             "false_positive_rate": best.proteome_false_positive_rate},
         "grid": [_row_json(r) for r in rows], "command": command}}, indent=1))

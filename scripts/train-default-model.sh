@@ -185,9 +185,15 @@ evidence_rule() {  # split: when a reference decides, and what a call without on
   $PY -m argtrain export --checkpoint "$RUN/finetune-$1" --name "argserve-default-$1" \
     --max-residues "$SERVED_RESIDUES" --references "data/$1/train.fasta" \
     --nonarg-references "data/$1/train.fasta" "$RELATIVES" --out "$RUN/model-$1.pt"
+  # The proteome meets the reference set as shipped: every labelled ARG, not the training split's.
+  $PY -m argtrain export --checkpoint "$RUN/finetune-$1" --name "argserve-default-$1" \
+    --max-residues "$SERVED_RESIDUES" --references "data/$1/"{train,valid,test}.fasta \
+    --nonarg-references "data/$1/"{train,valid,test}.fasta "$RELATIVES" \
+    --out "$RUN/model-$1-all-references.pt"
   $PY scripts/choose-evidence-rule.py --model "$RUN/model-$1.pt" --valid "data/$1/valid.fasta" \
     --background data/pretrain/nonarg-extra.fasta --finetune-extra-max "$EXTRA_NONARGS" \
-    --finetune-seed "$SEED" --proteome "$PROTEOMES" --threads "$THREADS" \
+    --finetune-seed "$SEED" --proteome "$PROTEOMES" \
+    --proteome-references "$RUN/model-$1-all-references.pt" --threads "$THREADS" \
     --out "$RUN/evidence-rule-$1.json" | tee "$RUN/evidence-rule-$1.txt"
 }
 

@@ -260,10 +260,11 @@ def _strictness(rule: Thresholds) -> tuple[float, float, float]:
 
 
 def preference(r: RuleScore) -> tuple:
-    """Sort key, best last: macro-F1; ties go to fewer false positives, then fewer ARG calls, then
-    the stricter rule (_strictness): the product meets whole proteomes, where nearly nothing is an
-    ARG."""
-    return round(r.macro_f1, 9), -r.false_positive_rate, -r.arg_calls, _strictness(r.rule)
+    """Sort key, best last: macro-F1; ties go to fewer false positives (the labelled set's and the
+    background's, then the proteome's), then fewer ARG calls, then the stricter rule
+    (_strictness): the product meets whole proteomes, where nearly nothing is an ARG."""
+    return (round(r.macro_f1, 9), -r.false_positive_rate, -(r.proteome_false_positive_rate or 0.0),
+            -r.arg_calls, _strictness(r.rule))
 
 
 def within_bounds(r: RuleScore, max_false_positive_rate: float,

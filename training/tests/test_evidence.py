@@ -244,6 +244,13 @@ def test_proteome_false_calls_have_their_own_bound():
     assert ev.choose_rule(rows, 0.002, 0.0).rule.homolog_min_arg_probability == 0.2
 
 
+def test_ties_go_to_fewer_proteome_false_calls():
+    rule = ev.Thresholds(0.35, 0.6, 1e-5)
+    fewer = ev.RuleScore(rule, 0.6, 0.9, 0.001, 10, 0, 0.003)
+    more = ev.RuleScore(ev.Thresholds(0.9, 0.6, 1e-5), 0.6, 0.9, 0.001, 10, 0, 0.004)
+    assert ev.choose_rule([more, fewer], 0.002, 0.005) == fewer  # though 0.9 is stricter
+
+
 def test_resfinder_like_hits():
     assert ev.resfinder_like(_hit(identity=0.9), "nonarg")
     assert not ev.resfinder_like(_hit(identity=0.89), "nonarg")
