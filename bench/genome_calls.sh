@@ -42,12 +42,7 @@ with open(sys.argv[2], "w") as out:
 PY
 
 # Proteins of every genome, named <genome>:<Prodigal's id>, without the final '*'.
-for genome in "$DATA"/*.fna.xz; do
-  name="$(basename "$genome" .fna.xz)"
-  xzcat "$genome" > "$work/genome.fna"
-  prodigal -q -p single -i "$work/genome.fna" -a "$work/$name.faa" -o /dev/null
-  sed -e "s/^>\([^ ]*\).*/>$name:\1/" -e 's/\*$//' "$work/$name.faa" >> "$work/proteins.faa"
-done
+bash scripts/genome-proteins.sh "$work/proteins.faa" "$DATA"/*.fna.xz
 
 diamond makedb --quiet --in "$work/references.faa" -d "$work/references"
 diamond blastp --quiet --sensitive --evalue 1e-5 --max-target-seqs 1 --threads "$THREADS" \

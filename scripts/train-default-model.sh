@@ -83,15 +83,11 @@ stage_relatives() {
 
 stage_proteomes() {
   [ -s "$PROTEOMES" ] && return 0
-  local data=/usr/share/doc/kleborate/examples/data genome
+  local data=/usr/share/doc/kleborate/examples/data genome genomes=()
+  for genome in "${CHOICE_GENOMES[@]}"; do genomes+=("$data/$genome.fna.xz"); done
   mkdir -p "$(dirname "$PROTEOMES")"
   : > "$PROTEOMES.tmp"
-  for genome in "${CHOICE_GENOMES[@]}"; do
-    xzcat "$data/$genome.fna.xz" > "$PROTEOMES.fna"
-    prodigal -q -p single -i "$PROTEOMES.fna" -a "$PROTEOMES.faa" -o /dev/null
-    sed -e "s/^>\([^ ]*\).*/>$genome:\1/" -e 's/\*$//' "$PROTEOMES.faa" >> "$PROTEOMES.tmp"
-  done
-  rm -f "$PROTEOMES.fna" "$PROTEOMES.faa"
+  bash scripts/genome-proteins.sh "$PROTEOMES.tmp" "${genomes[@]}"
   mv "$PROTEOMES.tmp" "$PROTEOMES"
 }
 

@@ -120,6 +120,14 @@ def unique_references(refs: Sequence[Reference]) -> list[Reference]:
     return out
 
 
+def read_shared_references(paths: Sequence[str | os.PathLike], nonarg_class: str = NONARG,
+                           *, nonarg: bool = False) -> list[Reference]:
+    """``read_references_fasta`` of each file, then ``unique_references`` across them: files that
+    share proteins (the splits of one data set, Swiss-Prot and a data set from it) give each once."""
+    return unique_references([r for path in paths
+                              for r in read_references_fasta([path], nonarg_class, nonarg=nonarg)])
+
+
 def references_tsv(refs: Sequence[Reference]) -> str:
     lines = [HEADER] + ["\t".join((r.id, r.gene, r.accession, r.label, r.residues)) for r in refs]
     return "\n".join(lines) + "\n"

@@ -21,8 +21,8 @@ from ..evidence import Thresholds
 from ..evidence_tool import DEFAULT_TOOL, run_evidence_tool
 from ..export import export_model, fold_temperature, load_finetuned, model_json, random_model
 from ..labelled import NONARG
-from ..references import (FILE_NAME, read_references_fasta, references_json, references_tsv,
-                          unique_references)
+from ..references import (FILE_NAME, read_references_fasta, read_shared_references,
+                          references_json, references_tsv)
 from ..runtime import set_threads
 from .common import command_main
 from .helpformat import HelpFormatter
@@ -177,8 +177,7 @@ def nonarg_relatives(arg_refs: list, args: argparse.Namespace, nonarg_class: str
     if not args.evidence_tool.is_file():
         raise ValueError(f"--nonarg-references needs {args.evidence_tool} "
                          f"(bash scripts/build.sh builds it; or give --evidence-tool)")
-    candidates = unique_references([r for path in args.nonarg_references for r in
-                                    read_references_fasta([path], nonarg_class, nonarg=True)])
+    candidates = read_shared_references(args.nonarg_references, nonarg_class, nonarg=True)
     taken = {r.id for r in arg_refs}
     clash = next((r.id for r in candidates if r.id in taken), None)
     if clash is not None:

@@ -12,7 +12,7 @@ from ..evidence_tool import DEFAULT_TOOL, EvidenceError
 from ..fasta import write_fasta
 from ..homology import ToolError
 from ..labelled import DatasetError
-from ..references import ReferenceError, read_references_fasta, unique_references
+from ..references import ReferenceError, read_shared_references
 from ..relatives import nonarg_relatives
 from .common import command_main
 
@@ -48,9 +48,7 @@ def run(args: argparse.Namespace) -> dict:
     if not args.evidence_tool.is_file():
         raise ToolError(f"{args.evidence_tool} not found (bash scripts/build.sh builds it; "
                         f"or give --evidence-tool)")
-    # The splits of one data set share proteins: each ARG once.
-    arg_refs = unique_references([r for path in args.arg_reference
-                                  for r in read_references_fasta([path])])
+    arg_refs = read_shared_references(args.arg_reference)
     kept, counts = nonarg_relatives(
         args.extra, arg_refs, args.evidence_tool, background_proteins=args.background_proteins,
         finetune_extra_max=args.finetune_extra_max, finetune_seed=args.finetune_seed,
