@@ -60,7 +60,7 @@ if [ -n "${KEEP:-}" ]; then
   mkdir -p "$KEEP" && cp "$work"/{proteins.faa,calls.tsv,diamond.tsv} "$KEEP/"
 fi
 out="bench/results/$(date +%Y-%m-%d-%H%M)-$(hostname -s)-genomes.md"
-/usr/bin/python3 bench/genome_calls_summary.py --calls "$work/calls.tsv" \
+PYTHONPATH=training /usr/bin/python3 bench/genome_calls_summary.py --calls "$work/calls.tsv" \
   --diamond "$work/diamond.tsv" --model "$model" --seconds "$seconds" \
   --choice Klebs_Kp1084 NTUH-K2044 > "$out"  # scripts/train-default-model.sh's CHOICE_GENOMES
 cat "$out"

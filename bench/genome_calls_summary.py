@@ -1,10 +1,11 @@
 """Summarises bench/genome_calls.sh: argserve's ARG calls on whole proteomes against ResFinder-style
 hits (>= 90% identity over >= 60% of the reference) and DIAMOND's best hit (E <= 1e-5).
 
-  /usr/bin/python3 bench/genome_calls_summary.py --calls calls.tsv --diamond diamond.tsv \
+  PYTHONPATH=training /usr/bin/python3 bench/genome_calls_summary.py --calls calls.tsv --diamond diamond.tsv \
       --model model.pt --seconds 123.4 > result.md
 
-Proteins are named <genome>:<gene>; calls.tsv is argserve-cli's TSV, diamond.tsv has the columns
+With training/ on PYTHONPATH (the ResFinder acceptance is argtrain.evidence's). Proteins are named
+<genome>:<gene>; calls.tsv is argserve-cli's TSV, diamond.tsv has the columns
 qseqid sseqid pident slen sstart send (sseqid: <reference id>|<class>).
 """
 
@@ -16,8 +17,10 @@ import datetime
 from collections import Counter, defaultdict
 from dataclasses import dataclass
 
-RESFINDER_IDENTITY = 90.0
-RESFINDER_COVERAGE = 0.6
+from argtrain.evidence import RESFINDER_COVERAGE
+from argtrain.evidence import RESFINDER_IDENTITY as RESFINDER_FRACTION
+
+RESFINDER_IDENTITY = 100 * RESFINDER_FRACTION  # DIAMOND reports percent
 
 
 @dataclass(frozen=True)

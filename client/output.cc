@@ -15,7 +15,9 @@ namespace {
 using nlohmann::json;
 
 // Columns of the TSV format.
-constexpr size_t kTsvColumns = 30;
+constexpr size_t kTsvColumns = 34;
+// The columns before "status": the call, the reference and the versions.
+constexpr size_t kColumnsBeforeStatus = 24;
 
 bool Uncertain(const v1::Prediction& p, const OutputOptions& options) {
   return p.probability() < options.min_probability;
@@ -31,9 +33,8 @@ std::string Fixed(double value, int digits) {
 
 std::string Bool(bool value) { return value ? "true" : "false"; }
 
-json ReferenceJson(const v1::Prediction& p) {
-  if (!p.has_nearest_reference()) return nullptr;
-  const v1::ReferenceHit& r = p.nearest_reference();
+json ReferenceJson(bool present, const v1::ReferenceHit& r) {
+  if (!present) return nullptr;
   return json{{"id", r.id()},
               {"gene", r.gene()},
               {"accession", r.accession()},
@@ -95,23 +96,27 @@ json ToJson(const v1::Prediction& p, const OutputOptions& options,
     scores.push_back(
         {{"class", score.class_name()}, {"probability", score.probability()}});
   }
-  return json{{"id", p.id()},
-              {"predicted_class", p.predicted_class()},
-              {"probability", p.probability()},
-              {"is_arg", p.is_arg()},
-              {"uncertain", Uncertain(p, options)},
-              {"length", p.length()},
-              {"truncated", p.truncated()},
-              {"top_k", scores},
-              {"arg_probability", p.arg_probability()},
-              {"below_min_residues", p.below_min_residues()},
-              {"tier", TierName(p.tier())},
-              {"model_class", p.model_class()},
-              {"model_is_arg", p.model_is_arg()},
-              {"nearest_reference", ReferenceJson(p)},
-              {"status", "ok"},
-              {"gene", GeneJson(record)},
-              {"windows", p.windows()}};
+  return json{
+      {"id", p.id()},
+      {"predicted_class", p.predicted_class()},
+      {"probability", p.probability()},
+      {"is_arg", p.is_arg()},
+      {"uncertain", Uncertain(p, options)},
+      {"length", p.length()},
+      {"truncated", p.truncated()},
+      {"top_k", scores},
+      {"arg_probability", p.arg_probability()},
+      {"below_min_residues", p.below_min_residues()},
+      {"tier", TierName(p.tier())},
+      {"model_class", p.model_class()},
+      {"model_is_arg", p.model_is_arg()},
+      {"nearest_reference",
+       ReferenceJson(p.has_nearest_reference(), p.nearest_reference())},
+      {"nearest_arg_reference",
+       ReferenceJson(p.has_nearest_arg_reference(), p.nearest_arg_reference())},
+      {"status", "ok"},
+      {"gene", GeneJson(record)},
+      {"windows", p.windows()}};
 }
 
 // Ids come from FASTA headers: a tab or newline in one would break the TSV line
@@ -143,6 +148,15 @@ std::vector<std::string> ReferenceFields(const v1::Prediction& p) {
           Fixed(r.query_coverage_percent(), 2),
           Fixed(r.reference_coverage_percent(), 2),
           absl::StrFormat("%.3g", r.evalue())};
+}
+
+// The nearest ARG reference behind a known non-ARG one: id, class, identity
+// and reference coverage, empty when there is none.
+std::vector<std::string> ArgReferenceFields(const v1::Prediction& p) {
+  if (!p.has_nearest_arg_reference()) return std::vector<std::string>(4);
+  const v1::ReferenceHit& r = p.nearest_arg_reference();
+  return {r.id(), r.class_name(), Fixed(r.identity_percent(), 2),
+          Fixed(r.reference_coverage_percent(), 2)};
 }
 
 class TsvWriter final : public ResultWriter {
@@ -181,7 +195,11 @@ class TsvWriter final : public ResultWriter {
                   "gene_start",
                   "gene_end",
                   "strand",
-                  "windows"});
+                  "windows",
+                  "arg_reference_id",
+                  "arg_reference_class",
+                  "arg_identity",
+                  "arg_reference_coverage"});
   }
   void Write(const v1::Prediction& p, const FastaRecord& record) override {
     std::vector<std::string> gene(4);
@@ -190,7 +208,7 @@ class TsvWriter final : public ResultWriter {
               absl::StrCat(record.gene->end), Strand(record.gene->strand)};
     }
     if (Failed(p)) {
-      std::vector<std::string> fields(kTsvColumns - 6);
+      std::vector<std::string> fields(kColumnsBeforeStatus);
       fields[0] = p.id();
       fields[5] = absl::StrCat(p.length());
       fields[21] = absl::StrCat(run_.model_name, ":", run_.model_version);
@@ -198,7 +216,7 @@ class TsvWriter final : public ResultWriter {
       fields[23] = run_.software_version;
       fields.push_back(StatusText(p));
       for (std::string& field : gene) fields.push_back(std::move(field));
-      fields.emplace_back();
+      fields.resize(kTsvColumns);
       PutRow(out_, fields);
       return;
     }
@@ -228,6 +246,8 @@ class TsvWriter final : public ResultWriter {
     fields.push_back(StatusText(p));
     for (std::string& field : gene) fields.push_back(std::move(field));
     fields.push_back(absl::StrCat(p.windows()));
+    for (std::string& field : ArgReferenceFields(p))
+      fields.push_back(std::move(field));
     PutRow(out_, fields);
   }
   void End() override {}
@@ -334,8 +354,11 @@ class HamronizationWriter final : public ResultWriter {
   }
   void Write(const v1::Prediction& p, const FastaRecord& record) override {
     if (Failed(p) || !p.is_arg()) return;
-    const bool hit = p.has_nearest_reference();
-    const v1::ReferenceHit& r = p.nearest_reference();
+    // The ARG reference it resembles, also behind a nearer known non-ARG.
+    const bool hit = p.has_nearest_reference() || p.has_nearest_arg_reference();
+    const v1::ReferenceHit& r = p.has_nearest_arg_reference()
+                                    ? p.nearest_arg_reference()
+                                    : p.nearest_reference();
     const bool close = p.tier() == v1::TIER_REFERENCE;
     // A close reference names the gene; a distant one (homolog) or the
     // model's call gets the class's name, and the names say which it was.

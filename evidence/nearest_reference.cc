@@ -75,6 +75,57 @@ Alignment Align(const s_profile* profile, const std::vector<int8_t>& reference,
       kGapOpen, kGapExtend, flag, 0, 0, std::max(15, query_length / 2)));
 }
 
+// The hit of `reference`, whose alignment scored `score`, with its traceback;
+// nullopt when its E-value is over `max_evalue`.
+std::optional<ReferenceHit> TracedHit(const s_profile* profile,
+                                      const std::vector<int8_t>& query,
+                                      const std::vector<int8_t>& target,
+                                      int reference, int score,
+                                      int64_t total_residues,
+                                      double max_evalue) {
+  const int query_length = static_cast<int>(query.size());
+  const double evalue = EValue(score, query_length, total_residues);
+  if (evalue > max_evalue) return std::nullopt;
+
+  Alignment alignment = Align(profile, target, query_length, kWithPath);
+  if (!alignment || alignment->read_begin1 < 0 || alignment->cigarLen <= 0) {
+    return std::nullopt;
+  }
+  int identical = 0;
+  int columns = 0;
+  int q = alignment->read_begin1;
+  int t = alignment->ref_begin1;
+  for (int i = 0; i < alignment->cigarLen; ++i) {
+    const uint32_t length = cigar_int_to_len(alignment->cigar[i]);
+    const char op = cigar_int_to_op(alignment->cigar[i]);
+    columns += static_cast<int>(length);
+    if (op == 'M' || op == '=' || op == 'X') {
+      for (uint32_t k = 0; k < length; ++k)
+        identical += query[q++] == target[t++];
+    } else if (op == 'I') {
+      q += static_cast<int>(length);
+    } else if (op == 'D') {
+      t += static_cast<int>(length);
+    }
+  }
+  ReferenceHit hit;
+  hit.reference = reference;
+  hit.score = score;
+  hit.bits = BitScore(score);
+  hit.evalue = evalue;
+  hit.identity = columns > 0 ? static_cast<double>(identical) / columns : 0.0;
+  hit.query_start = alignment->read_begin1 + 1;
+  hit.query_end = alignment->read_end1 + 1;
+  hit.reference_start = alignment->ref_begin1 + 1;
+  hit.reference_end = alignment->ref_end1 + 1;
+  hit.query_coverage =
+      static_cast<double>(hit.query_end - hit.query_start + 1) / query_length;
+  hit.reference_coverage =
+      static_cast<double>(hit.reference_end - hit.reference_start + 1) /
+      static_cast<double>(target.size());
+  return hit;
+}
+
 }  // namespace
 
 NearestReferenceFinder::NearestReferenceFinder(
@@ -174,7 +225,18 @@ std::vector<int> NearestReferenceFinder::Candidates(
 
 std::optional<ReferenceHit> NearestReferenceFinder::Find(
     absl::string_view residues) const {
-  if (residues.empty() || references_.empty()) return std::nullopt;
+  return Search(residues, /*with_arg=*/false).nearest;
+}
+
+NearestReferences NearestReferenceFinder::FindNearestAndArg(
+    absl::string_view residues) const {
+  return Search(residues, /*with_arg=*/!options_.nonarg_class.empty());
+}
+
+NearestReferences NearestReferenceFinder::Search(absl::string_view residues,
+                                                 bool with_arg) const {
+  NearestReferences found;
+  if (residues.empty() || references_.empty()) return found;
   const std::vector<int8_t> query = EncodeResidues(residues);
   const int query_length = static_cast<int>(query.size());
   const SubstitutionMatrix& matrix = Blosum62();
@@ -183,56 +245,30 @@ std::optional<ReferenceHit> NearestReferenceFinder::Find(
                            matrix.size, 2));
   int best = -1;
   int best_score = 0;
+  int best_arg = -1;
+  int best_arg_score = 0;
   for (int r : Candidates(query)) {
     Alignment alignment =
         Align(profile.get(), encoded_[r], query_length, kScoreOnly);
-    if (alignment && alignment->score1 > best_score) {
+    if (!alignment) continue;
+    if (alignment->score1 > best_score) {
       best_score = alignment->score1;
       best = r;
     }
-  }
-  if (best < 0) return std::nullopt;
-  const double evalue = EValue(best_score, query_length, total_residues_);
-  if (evalue > options_.max_evalue) return std::nullopt;
-
-  const std::vector<int8_t>& target = encoded_[best];
-  Alignment alignment = Align(profile.get(), target, query_length, kWithPath);
-  if (!alignment || alignment->read_begin1 < 0 || alignment->cigarLen <= 0) {
-    return std::nullopt;
-  }
-  int identical = 0;
-  int columns = 0;
-  int q = alignment->read_begin1;
-  int t = alignment->ref_begin1;
-  for (int i = 0; i < alignment->cigarLen; ++i) {
-    const uint32_t length = cigar_int_to_len(alignment->cigar[i]);
-    const char op = cigar_int_to_op(alignment->cigar[i]);
-    columns += static_cast<int>(length);
-    if (op == 'M' || op == '=' || op == 'X') {
-      for (uint32_t k = 0; k < length; ++k)
-        identical += query[q++] == target[t++];
-    } else if (op == 'I') {
-      q += static_cast<int>(length);
-    } else if (op == 'D') {
-      t += static_cast<int>(length);
+    if (with_arg && alignment->score1 > best_arg_score && IsArg(r)) {
+      best_arg_score = alignment->score1;
+      best_arg = r;
     }
   }
-  ReferenceHit hit;
-  hit.reference = best;
-  hit.score = best_score;
-  hit.bits = BitScore(best_score);
-  hit.evalue = evalue;
-  hit.identity = columns > 0 ? static_cast<double>(identical) / columns : 0.0;
-  hit.query_start = alignment->read_begin1 + 1;
-  hit.query_end = alignment->read_end1 + 1;
-  hit.reference_start = alignment->ref_begin1 + 1;
-  hit.reference_end = alignment->ref_end1 + 1;
-  hit.query_coverage =
-      static_cast<double>(hit.query_end - hit.query_start + 1) / query_length;
-  hit.reference_coverage =
-      static_cast<double>(hit.reference_end - hit.reference_start + 1) /
-      static_cast<double>(target.size());
-  return hit;
+  if (best < 0) return found;
+  found.nearest = TracedHit(profile.get(), query, encoded_[best], best,
+                            best_score, total_residues_, options_.max_evalue);
+  if (found.nearest && best_arg >= 0 && !IsArg(best)) {
+    found.nearest_arg =
+        TracedHit(profile.get(), query, encoded_[best_arg], best_arg,
+                  best_arg_score, total_residues_, options_.max_evalue);
+  }
+  return found;
 }
 
 }  // namespace argserve

@@ -77,7 +77,7 @@ def model_and_references(module, meta: dict, references: str, records: list, a
     of ``(id, label, protein)`` records; and the aligner's command line."""
     labels, _, info = predict_model(module, meta, records)
     hits, command = run_evidence_tool(a.tool, references, [(i, s) for i, _, s in records],
-                                      a.threads, a.max_evalue)
+                                      a.threads, a.max_evalue, meta["nonarg_class"])
     support = supporting_probabilities(info["p_arg"], [s for _, _, s in records], meta)
     return labels, support, [hits.get(i) for i, _, _ in records], command
 
@@ -110,7 +110,8 @@ def main() -> int:
                    help="largest share of the proteome's other proteins called an ARG")
     p.add_argument("--homolog-grid", type=grid_argument, default=HOMOLOG_GRID,
                    help="homolog P(ARG) thresholds to try, 'none' for no homolog tier "
-                        "(default: none,0.5,0.2,0.1,0.05,0.02,0.01)")
+                        "(default: " + ",".join("none" if v is None else f"{v:g}"
+                                                for v in HOMOLOG_GRID) + ")")
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--out", type=Path, required=True, help="JSON with the chosen thresholds")
     a = p.parse_args()

@@ -31,30 +31,46 @@ void CallRule::Fill(absl::Span<const float> probabilities, uint32_t top_k,
   prediction.set_model_is_arg(is_arg);
   v1::Tier tier = v1::TIER_MODEL;
   const EvidenceRule& rule = m.evidence;
-  if (prediction.has_nearest_reference()) {
-    const v1::ReferenceHit& hit = prediction.nearest_reference();
+  // The class index of a reference the model knows and that spans enough of
+  // itself to decide, else -1.
+  const auto usable_class = [&](const v1::ReferenceHit& hit) {
     const auto known =
         std::find(m.classes.begin(), m.classes.end(), hit.class_name());
-    const int hit_class = static_cast<int>(known - m.classes.begin());
-    // Only a reference of a class the model knows, over enough of it, decides.
-    const bool usable =
-        known != m.classes.end() &&
+    const bool covered =
         hit.reference_coverage_percent() >=
-            static_cast<float>(100.0 * rule.reference_min_coverage);
-    const bool close = hit.identity_percent() >=
-                       static_cast<float>(100.0 * rule.reference_min_identity);
-    if (usable && close) {
-      tier = v1::TIER_REFERENCE;
-      called = hit_class;
-      is_arg = called != m.nonarg_index;
-    } else if (usable && !too_short && hit_class != m.nonarg_index &&
-               rule.homolog_min_arg_probability.has_value() &&
-               arg_probability >= *rule.homolog_min_arg_probability) {
-      tier = v1::TIER_HOMOLOG;
-      called = hit_class;
-      is_arg = true;
-    }
-  } else if (is_arg && with_evidence_) {
+        static_cast<float>(100.0 * rule.reference_min_coverage);
+    return known != m.classes.end() && covered
+               ? static_cast<int>(known - m.classes.begin())
+               : -1;
+  };
+  const v1::ReferenceHit* nearest = prediction.has_nearest_reference()
+                                        ? &prediction.nearest_reference()
+                                        : nullptr;
+  // The nearest ARG reference: the nearest one unless that is a known non-ARG.
+  const v1::ReferenceHit* nearest_arg = nullptr;
+  if (prediction.has_nearest_arg_reference()) {
+    nearest_arg = &prediction.nearest_arg_reference();
+  } else if (nearest != nullptr &&
+             nearest->class_name() != m.classes[m.nonarg_index]) {
+    nearest_arg = nearest;
+  }
+  const int nearest_class = nearest ? usable_class(*nearest) : -1;
+  const int arg_class = nearest_arg ? usable_class(*nearest_arg) : -1;
+  if (nearest_class >= 0 &&
+      nearest->identity_percent() >=
+          static_cast<float>(100.0 * rule.reference_min_identity)) {
+    tier = v1::TIER_REFERENCE;
+    called = nearest_class;
+    is_arg = called != m.nonarg_index;
+  } else if (arg_class >= 0 && !too_short &&
+             rule.homolog_min_arg_probability.has_value() &&
+             arg_probability >= *rule.homolog_min_arg_probability) {
+    tier = v1::TIER_HOMOLOG;
+    called = arg_class;
+    is_arg = true;
+  } else if (is_arg && with_evidence_ && nearest_arg == nullptr) {
+    // No ARG reference resembles it (a known non-ARG may, below the identity
+    // threshold): a novel ARG needs the rule's own P(ARG).
     if (rule.novel_min_arg_probability.has_value() &&
         arg_probability < *rule.novel_min_arg_probability) {
       is_arg = false;

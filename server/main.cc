@@ -332,6 +332,7 @@ int Run() {
     if (!table.ok()) Fail(std::string{table.status().message()});
     NearestReferenceOptions search;
     search.max_evalue = meta.evidence.max_evalue;
+    search.nonarg_class = meta.nonarg_class;
     references =
         std::make_unique<NearestReferenceFinder>(*std::move(table), search);
     LogInfo("reference set loaded",

@@ -33,29 +33,39 @@ class IdRegistry {
   std::unordered_map<std::string_view, int> first_index_;
 };
 
-void FillReferenceHit(const NearestReferenceFinder& references,
-                      absl::string_view residues, v1::Prediction& prediction) {
-  std::optional<ReferenceHit> hit = references.Find(residues);
-  if (!hit) return;
-  const Reference& reference = references.reference(*hit);
-  v1::ReferenceHit& out = *prediction.mutable_nearest_reference();
+void SetReferenceHit(const NearestReferenceFinder& references,
+                     const ReferenceHit& hit, v1::ReferenceHit& out) {
+  const Reference& reference = references.reference(hit);
   out.set_id(reference.id);
   out.set_gene(reference.gene);
   out.set_accession(reference.accession);
   out.set_class_name(reference.class_name);
-  out.set_identity_percent(static_cast<float>(100.0 * hit->identity));
+  out.set_identity_percent(static_cast<float>(100.0 * hit.identity));
   out.set_query_coverage_percent(
-      static_cast<float>(100.0 * hit->query_coverage));
+      static_cast<float>(100.0 * hit.query_coverage));
   out.set_reference_coverage_percent(
-      static_cast<float>(100.0 * hit->reference_coverage));
-  out.set_score(hit->score);
-  out.set_bit_score(static_cast<float>(hit->bits));
-  out.set_evalue(hit->evalue);
-  out.set_query_start(hit->query_start);
-  out.set_query_end(hit->query_end);
-  out.set_reference_start(hit->reference_start);
-  out.set_reference_end(hit->reference_end);
+      static_cast<float>(100.0 * hit.reference_coverage));
+  out.set_score(hit.score);
+  out.set_bit_score(static_cast<float>(hit.bits));
+  out.set_evalue(hit.evalue);
+  out.set_query_start(hit.query_start);
+  out.set_query_end(hit.query_end);
+  out.set_reference_start(hit.reference_start);
+  out.set_reference_end(hit.reference_end);
   out.set_reference_length(static_cast<uint32_t>(reference.residues.size()));
+}
+
+void FillReferenceHits(const NearestReferenceFinder& references,
+                       absl::string_view residues, v1::Prediction& prediction) {
+  const NearestReferences found = references.FindNearestAndArg(residues);
+  if (found.nearest) {
+    SetReferenceHit(references, *found.nearest,
+                    *prediction.mutable_nearest_reference());
+  }
+  if (found.nearest_arg) {
+    SetReferenceHit(references, *found.nearest_arg,
+                    *prediction.mutable_nearest_arg_reference());
+  }
 }
 
 }  // namespace
@@ -185,7 +195,7 @@ grpc::Status SequencePreparer::PrepareOne(const v1::Sequence& sequence,
   prediction.set_truncated(tokenized.truncated);
   // The whole protein is aligned, also when the model sees a truncated one.
   if (references_ != nullptr) {
-    FillReferenceHit(
+    FillReferenceHits(
         *references_,
         absl::string_view(sequence.residues()).substr(0, tokenized.residues),
         prediction);

@@ -63,13 +63,17 @@ class Prediction:
     model_class: str = ""  # the model's own call
     model_is_arg: bool = False
     nearest_reference: ReferenceHit | None = None
+    # When nearest_reference is a known non-ARG: the nearest ARG reference, if one aligns.
+    nearest_arg_reference: ReferenceHit | None = None
 
     @classmethod
     def from_proto(cls, p: argserve_pb2.Prediction) -> "Prediction":
-        hit = ReferenceHit.from_proto(p.nearest_reference) if p.HasField("nearest_reference") else None
+        def hit(name: str) -> ReferenceHit | None:
+            return ReferenceHit.from_proto(getattr(p, name)) if p.HasField(name) else None
         return cls(p.id, p.predicted_class, p.probability, p.is_arg, p.length, p.truncated,
                    [(s.class_name, s.probability) for s in p.scores], p.arg_probability,
-                   p.below_min_residues, TIERS.get(p.tier, ""), p.model_class, p.model_is_arg, hit)
+                   p.below_min_residues, TIERS.get(p.tier, ""), p.model_class, p.model_is_arg,
+                   hit("nearest_reference"), hit("nearest_arg_reference"))
 
 
 def read_fasta(path: str) -> Iterator[tuple[str, str]]:

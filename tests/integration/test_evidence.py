@@ -143,4 +143,5 @@ def test_python_client_carries_the_evidence(server, queries):
     assert same.tier == "reference" and same.predicted_class == cls
     assert same.nearest_reference is not None and same.nearest_reference.id == rid
     assert same.nearest_reference.identity == pytest.approx(100.0)
+    assert same.nearest_arg_reference is None  # the nearest is an ARG itself
     assert other.nearest_reference is None and other.tier in ("model", "novel")

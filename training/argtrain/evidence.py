@@ -9,10 +9,12 @@ Then, in this order:
 - tier ``reference`` when the hit has ``identity >= reference_min_identity`` and
   ``reference_coverage >= reference_min_coverage``: the class is the hit's class, whatever the
   model said (an ARG, unless the reference is one of the set's known non-ARGs);
-- tier ``homolog`` when the rule has ``homolog_min_arg_probability``, the hit is an ARG reference
-  with the coverage above but less identity, and the model's P(ARG) reaches that value: a distant
-  homolog the model supports; the class is the hit's class;
-- when the model calls an ARG and there is no hit: tier ``novel`` if P(ARG) reaches
+- tier ``homolog`` when the rule has ``homolog_min_arg_probability``, the nearest ARG reference
+  (the hit, or its ``nearest_arg`` when the hit is a known non-ARG) has the coverage above, and
+  the model's P(ARG) reaches that value: a distant homolog the model supports; the class is that
+  reference's class;
+- when the model calls an ARG and no ARG reference aligns (no hit, or a known non-ARG below the
+  identity threshold without ``nearest_arg``): tier ``novel`` if P(ARG) reaches
   ``novel_min_arg_probability`` (when the rule has it), else tier ``model`` and not an ARG;
 - otherwise the model's call, tier ``model``.
 
@@ -84,6 +86,8 @@ class Hit:
     score: float                # raw Smith-Waterman score
     bits: float
     evalue: float
+    # When this reference is a known non-ARG: the nearest ARG reference, if one aligns.
+    nearest_arg: Hit | None = None
 
 
 @dataclass(frozen=True)
@@ -121,14 +125,15 @@ def combine(model_is_arg: bool, model_label: str, hit: Hit | None, t: Thresholds
     h = counted(hit, t)
     if h is not None and is_reference_match(h, t):
         return Call(TIER_REFERENCE, h.label != nonarg_class, h.label, h)
-    if (h is not None and t.homolog_min_arg_probability is not None
-            and h.label != nonarg_class and h.reference_coverage >= t.reference_min_coverage
+    arg_hit = h if h is None or h.label != nonarg_class else counted(h.nearest_arg, t)
+    if (arg_hit is not None and t.homolog_min_arg_probability is not None
+            and arg_hit.reference_coverage >= t.reference_min_coverage
             and arg_probability >= t.homolog_min_arg_probability):
-        return Call(TIER_HOMOLOG, True, h.label, h)
-    if model_is_arg and h is None:
+        return Call(TIER_HOMOLOG, True, arg_hit.label, arg_hit)
+    if model_is_arg and arg_hit is None:
         if t.novel_min_arg_probability is None or arg_probability >= t.novel_min_arg_probability:
-            return Call(TIER_NOVEL, True, model_label, None)
-        return Call(TIER_MODEL, False, nonarg_class, None)
+            return Call(TIER_NOVEL, True, model_label, h)
+        return Call(TIER_MODEL, False, nonarg_class, h)
     if model_is_arg:
         return Call(TIER_MODEL, True, model_label, h)
     return Call(TIER_MODEL, False, nonarg_class, h)

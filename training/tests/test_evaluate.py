@@ -149,10 +149,10 @@ EVIDENCE_TEST = [("ta|alpha", "MAAAAK"),     # model alpha; close alpha referenc
                  ("tz|alpha", "MAAAAAAK"),   # model alpha; no hit -> novel
                  ("te|nonarg", "MKRKRK")]    # model nonarg; close hit but e-value too high
 EVIDENCE_HITS = [HITS_HEADER,
-                 "ta\tbla_1_A1\tbla\tA1\talpha\t0.95\t1\t0.9\t300\t120\t1e-40",
-                 "tw\tbla_1_A1\tbla\tA1\talpha\t0.5\t1\t0.9\t90\t40\t1e-8",
-                 "tx\ttrpR\ttrpR\t\ttrp\t0.8\t1\t0.6\t200\t80\t1e-5",
-                 "te\tbla_1_A1\tbla\tA1\talpha\t0.99\t1\t1\t30\t15\t0.001"]
+                 "ta\tbla_1_A1\tbla\tA1\talpha\t0.95\t1\t0.9\t300\t120\t1e-40" + "\t" * 10,
+                 "tw\tbla_1_A1\tbla\tA1\talpha\t0.5\t1\t0.9\t90\t40\t1e-8" + "\t" * 10,
+                 "tx\ttrpR\ttrpR\t\ttrp\t0.8\t1\t0.6\t200\t80\t1e-5" + "\t" * 10,
+                 "te\tbla_1_A1\tbla\tA1\talpha\t0.99\t1\t1\t30\t15\t0.001" + "\t" * 10]
 
 
 def _model_with_references(tmp_path, evidence=None):
@@ -193,21 +193,21 @@ def test_cli_evidence_reference_only_and_combined(tmp_path, capsys):
     assert ev["queries_with_hit"] == 3 and ev["tool_rows"] == 4
     assert ev["tiers"] == {"model": 3, "novel": 1, "reference": 2}
     assert ev["command"].startswith(f"{tool} --references ")
-    assert ev["command"].endswith(" --threads 1 --max-evalue 1e-05")
+    assert ev["command"].endswith(" --threads 1 --nonarg-class nonarg --max-evalue 1e-05")
     assert ev["references"]["count"] == 2
     assert rep["combined"]["info"]["tiers"] == ev["tiers"]
     rows = [r.split("\t") for r in (tmp_path / "out/predictions.tsv").read_text().splitlines()]
     assert rows[0] == ["id", "true", "model_pred", "reference_only_pred", "combined_pred",
                        "model_prob", "model_p_arg", "tier", "nearest_reference",
-                       "reference_identity"]
+                       "reference_identity", "nearest_arg_reference"]
     table = {r[0]: r for r in rows[1:]}
     assert table["ta"][2:5] == ["alpha", "alpha", "alpha"] and table["ta"][7:] == \
-        ["reference", "bla_1_A1", "0.950"]
+        ["reference", "bla_1_A1", "0.950", ""]
     assert table["tw"][2:5] == ["trp", "alpha", "trp"] and table["tw"][7] == "model"
     assert table["tx"][2:5] == ["nonarg", "trp", "trp"] and table["tx"][7:] == \
-        ["reference", "trpR", "0.800"]
-    assert table["tz"][7:] == ["novel", "", ""]
-    assert table["te"][3:5] == ["nonarg", "nonarg"] and table["te"][7:] == ["model", "", ""]
+        ["reference", "trpR", "0.800", ""]
+    assert table["tz"][7:] == ["novel", "", "", ""]
+    assert table["te"][3:5] == ["nonarg", "nonarg"] and table["te"][7:] == ["model", "", "", ""]
     out = capsys.readouterr().out
     header = next(line for line in out.splitlines() if line.startswith("class "))
     assert "reference_only" in header and "combined" in header

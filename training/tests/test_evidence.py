@@ -12,9 +12,10 @@ from argtrain.homology import ToolError
 T = ev.Thresholds()  # identity 0.8, reference coverage 0.6, e-value 1e-5
 
 
-def _hit(identity=0.9, reference_coverage=0.9, evalue=1e-30, label="beta-lactam"):
+def _hit(identity=0.9, reference_coverage=0.9, evalue=1e-30, label="beta-lactam",
+         nearest_arg=None):
     return ev.Hit("blaX_1_A1", "blaX", "A1", label, identity, 0.5, reference_coverage, 300.0,
-                  120.0, evalue)
+                  120.0, evalue, nearest_arg)
 
 
 def test_default_thresholds():
@@ -43,10 +44,36 @@ def test_a_non_arg_reference_decides_non_arg():
     assert ev.combine(True, "tetracycline", h, T, "nonarg", arg_probability=0.5) == \
         ev.Call("reference", False, "nonarg", h)
     assert ev.reference_only(h, T, "nonarg") == "nonarg"
-    # Below the thresholds it is only reported; the model decides.
+    # Below the thresholds it is only reported; the model decides, as without any reference.
     weak = _hit(identity=0.5, label="nonarg")
     assert ev.combine(True, "tetracycline", weak, T, "nonarg", arg_probability=0.5) == \
-        ev.Call("model", True, "tetracycline", weak)
+        ev.Call("novel", True, "tetracycline", weak)
+    novel = ev.Thresholds(novel_min_arg_probability=0.9)
+    assert ev.combine(True, "tetracycline", weak, novel, "nonarg", arg_probability=0.5) == \
+        ev.Call("model", False, "nonarg", weak)
+    assert ev.combine(True, "tetracycline", weak, novel, "nonarg", arg_probability=0.95) == \
+        ev.Call("novel", True, "tetracycline", weak)
+
+
+def test_the_nearest_arg_reference_behind_a_non_arg_one():
+    arg = _hit(identity=0.3, label="tetracycline")
+    relative = _hit(identity=0.4, label="nonarg", nearest_arg=arg)
+    homolog = ev.Thresholds(homolog_min_arg_probability=0.5, novel_min_arg_probability=0.9)
+    # Supported by the model, the ARG reference gives the class, as when it is nearest.
+    assert ev.combine(False, "nonarg", relative, homolog, "nonarg", arg_probability=0.6) == \
+        ev.Call("homolog", True, "tetracycline", arg)
+    # Without that support an ARG reference resembles it: the model's call, no novel threshold.
+    assert ev.combine(True, "beta-lactam", relative, homolog, "nonarg", arg_probability=0.4) == \
+        ev.Call("model", True, "beta-lactam", relative)
+    # A non-ARG relative that decides wins over the ARG behind it.
+    close = _hit(identity=0.9, label="nonarg", nearest_arg=arg)
+    assert ev.combine(True, "beta-lactam", close, homolog, "nonarg", arg_probability=0.99) == \
+        ev.Call("reference", False, "nonarg", close)
+    # Too little of the ARG reference aligned: no homolog call.
+    short = _hit(identity=0.4, label="nonarg",
+                 nearest_arg=_hit(identity=0.3, reference_coverage=0.3, label="tetracycline"))
+    assert ev.combine(False, "nonarg", short, homolog, "nonarg", arg_probability=0.6).tier == \
+        "model"
 
 
 def test_thresholds_at_the_boundary_count():
@@ -93,9 +120,12 @@ def test_thresholds_are_parameters():
 # ---------------------------------------------------------------------------------------------
 # The tool's output
 
+NO_ARG = "\t" * 10  # the empty arg_* columns
 ROWS = [et.HEADER,
-        "q1\tblaX_1_A1\tblaX\tA1\tbeta-lactam\t0.95\t0.9\t1.0\t512\t210.5\t1e-60",
-        "q3\ttetM\ttetM\t\ttetracycline\t0.3\t0.2\t0.25\t40\t20.1\t0.5"]
+        "q1\tblaX_1_A1\tblaX\tA1\tbeta-lactam\t0.95\t0.9\t1.0\t512\t210.5\t1e-60" + NO_ARG,
+        "q3\ttetM\ttetM\t\ttetracycline\t0.3\t0.2\t0.25\t40\t20.1\t0.5" + NO_ARG,
+        "q4\tacrB_ECOLI\tacrB\t\tnonarg\t0.4\t0.9\t0.9\t300\t120\t1e-30"
+        "\tmexB_1\tmexB\tX1\tmultidrug\t0.35\t0.8\t0.8\t250\t100\t1e-25"]
 
 
 def _validation():
@@ -143,7 +173,7 @@ def test_homolog_tier_needs_the_models_support():
     # Not for a known non-ARG reference, a short stretch of the reference, or no rule step.
     weak_nonarg = _hit(identity=0.28, label="nonarg")
     assert ev.combine(True, "tetracycline", weak_nonarg, rule, "nonarg", arg_probability=0.99) == \
-        ev.Call("model", True, "tetracycline", weak_nonarg)
+        ev.Call("novel", True, "tetracycline", weak_nonarg)
     partial = _hit(identity=0.28, reference_coverage=0.5)
     assert ev.combine(False, "nonarg", partial, rule, "nonarg", arg_probability=0.9).tier == "model"
     assert ev.combine(False, "nonarg", distant, T, "nonarg", arg_probability=0.9).tier == "model"
@@ -269,10 +299,14 @@ def test_supporting_probabilities_drop_proteins_below_the_length_floor():
 
 def test_parse_hits():
     hits = et.parse_hits("\n".join(ROWS) + "\n")
-    assert set(hits) == {"q1", "q3"}
+    assert set(hits) == {"q1", "q3", "q4"}
     assert hits["q1"] == ev.Hit("blaX_1_A1", "blaX", "A1", "beta-lactam", 0.95, 0.9, 1.0, 512.0,
                                 210.5, 1e-60)
     assert hits["q3"].accession == "" and hits["q3"].evalue == 0.5
+    assert hits["q3"].nearest_arg is None
+    assert hits["q4"].label == "nonarg"
+    assert hits["q4"].nearest_arg == ev.Hit("mexB_1", "mexB", "X1", "multidrug", 0.35, 0.8, 0.8,
+                                            250.0, 100.0, 1e-25)
     assert et.parse_hits(et.HEADER + "\n") == {}
 
 
@@ -280,10 +314,13 @@ def test_parse_hits():
     ("", "expected the header"),
     ("query_id\treference_id\n", "expected the header"),
     (et.HEADER + "\nq1\tr\tg\ta\tc\t0.9\n", "line 2: 6 fields"),
-    (et.HEADER + "\nq1\tr\tg\ta\tc\tx\t0.9\t0.9\t1\t1\t1\n", "identity 'x' is not a number"),
-    (et.HEADER + "\nq1\tr\tg\ta\tc\t95\t0.9\t0.9\t1\t1\t1\n", "not a fraction"),
-    (et.HEADER + "\nq1\tr\tg\ta\tc\t0.9\t0.9\t0.9\t1\t1\tnan\n", "evalue is NaN"),
-    ("\n".join(ROWS + [ROWS[1]]), "line 4: query 'q1' has more than one row"),
+    (et.HEADER + "\nq1\tr\tg\ta\tc\tx\t0.9\t0.9\t1\t1\t1" + NO_ARG,
+     "identity 'x' is not a number"),
+    (et.HEADER + "\nq1\tr\tg\ta\tc\t95\t0.9\t0.9\t1\t1\t1" + NO_ARG, "not a fraction"),
+    (et.HEADER + "\nq1\tr\tg\ta\tc\t0.9\t0.9\t0.9\t1\t1\tnan" + NO_ARG, "evalue is NaN"),
+    (et.HEADER + "\nq1\tr\tg\ta\tnonarg\t0.9\t0.9\t0.9\t1\t1\t1\tr2\tg\ta\tc\t1.5\t0.9\t0.9"
+     "\t1\t1\t1", "line 2: arg_identity 1.5 is not a fraction"),
+    ("\n".join(ROWS + [ROWS[1]]), "line 5: query 'q1' has more than one row"),
 ])
 def test_parse_hits_errors(text, message):
     with pytest.raises(et.EvidenceError, match=message):
@@ -291,7 +328,7 @@ def test_parse_hits_errors(text, message):
 
 
 def test_run_evidence_tool(tmp_path):
-    tool = fake_tool(tmp_path, "\n".join(ROWS) + "\n")
+    tool = fake_tool(tmp_path, "\n".join(ROWS[:3]) + "\n")
     refs = "id\tgene\taccession\tclass\tresidues\nblaX_1_A1\tblaX\tA1\tbeta-lactam\tMKV\n"
     hits, command = et.run_evidence_tool(tool, refs, [("q1", "mkv*"), ("q2", "WW"), ("q3", "K")],
                                          threads=3)
@@ -299,7 +336,7 @@ def test_run_evidence_tool(tmp_path):
     argv = (tmp_path / "argv.txt").read_text().split("\n")
     assert argv[0] == "--references" and argv[1].endswith("references.tsv")
     assert argv[2] == "--fasta" and argv[3].endswith("test_queries.fasta")
-    assert argv[4:] == ["--threads", "3"]
+    assert argv[4:] == ["--threads", "3", "--nonarg-class", "nonarg"]
     assert command.startswith(str(tool) + " --references ")
     assert (tmp_path / "seen_references.tsv").read_text() == refs
     assert (tmp_path / "seen_queries.fasta").read_text() == ">q1\nMKV\n>q2\nWW\n>q3\nK\n"

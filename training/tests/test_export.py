@@ -221,7 +221,8 @@ def test_export_adds_the_non_args_that_align_to_an_arg(tmp_path, capsys):
                                                    ("tet_1_X|tetracycline", "MTTT")])
     # The aligner finds 'house' near the OXA reference, 'far' near nothing.
     tool = fake_tool(tmp_path, f"{EVIDENCE_HEADER}\nhouse\tblaOXA-48_1_AY236073\tblaOXA-48\t"
-                               "AY236073\tbeta-lactam\t0.41\t0.9\t0.95\t150\t62.1\t1e-20\n")
+                               "AY236073\tbeta-lactam\t0.41\t0.9\t0.95\t150\t62.1\t1e-20"
+                               + "\t" * 10 + "\n")
     out = tmp_path / "m.pt"
     assert export_cmd.main([*RANDOM, "--out", str(out), "--references", str(arg),
                             "--nonarg-references", str(arg), str(more),
@@ -307,7 +308,8 @@ def test_export_takes_a_non_arg_shared_by_two_files_once(tmp_path):
                                                   ("house|nonarg", "MKKAAA")])
     pool = _reference_fasta(tmp_path / "pool.fasta", [("house|nonarg", "MKKAAA")])
     tool = fake_tool(tmp_path, f"{EVIDENCE_HEADER}\nhouse\tblaOXA-48_1_AY236073\tblaOXA-48\t"
-                               "AY236073\tbeta-lactam\t0.41\t0.9\t0.95\t150\t62.1\t1e-20\n")
+                               "AY236073\tbeta-lactam\t0.41\t0.9\t0.95\t150\t62.1\t1e-20"
+                               + "\t" * 10 + "\n")
     out = tmp_path / "m.pt"
     assert export_cmd.main([*RANDOM, "--out", str(out), "--references", str(arg),
                             "--nonarg-references", str(arg), str(pool),

@@ -37,7 +37,7 @@ def test_relatives_keep_aligned_non_args_outside_the_background_once_per_cluster
     _write(extra, proteins)  # same ids, so the same background
     aligned = [i for i in outside if i % 2 == 0 or i in (first, copy)]
     tool = fake_tool(tmp_path, EVIDENCE_HEADER + "\n" + "".join(
-        f"P{i:05d}\ttet_1_X\ttet\tX\ttetracycline\t0.25\t0.9\t0.9\t80\t35.0\t1e-8\n"
+        f"P{i:05d}\ttet_1_X\ttet\tX\ttetracycline\t0.25\t0.9\t0.9\t80\t35.0\t1e-8" + "\t" * 10 + "\n"
         for i in aligned))
     args = tmp_path / "args.fasta"
     args.write_text(">tet_1_X|tetracycline\n" + _protein(rng) + "\n")

@@ -193,6 +193,8 @@ TEST(Output, TsvCarriesEvidenceAndVersions) {
   EXPECT_EQ(rows[1].at("tier"), "novel");
   EXPECT_EQ(rows[1].at("reference_id"), "");
   EXPECT_EQ(rows[1].at("identity"), "");
+  EXPECT_EQ(rows[0].at("arg_reference_id"), "");  // the nearest is an ARG
+  EXPECT_EQ(rows[3].at("arg_reference_id"), "");  // a record that failed
   for (const Row& row : rows) {
     EXPECT_EQ(row.at("model"), "m:1");
     EXPECT_EQ(row.at("reference_set"), "abc123");
@@ -223,6 +225,7 @@ TEST(Output, JsonLinesCarryEvidenceAndVersions) {
   EXPECT_EQ(reference["score"], 1234);
   EXPECT_EQ(reference["reference_start"], 3);
   EXPECT_TRUE(lines[1]["nearest_reference"].is_null());
+  EXPECT_TRUE(lines[0]["nearest_arg_reference"].is_null());
   EXPECT_EQ(lines[1]["tier"], "novel");
   EXPECT_EQ(lines[2]["model_is_arg"], false);
   for (const nlohmann::json& line : lines) {
@@ -312,6 +315,60 @@ TEST(Output, HomologCallNamesTheClassAndTheDistantReference) {
     EXPECT_EQ(row.at("reference_accession"), "");
     EXPECT_EQ(row.at("sequence_identity"), "27.50");
   }
+}
+
+TEST(Output, ArgReferenceBehindAKnownNonArgIsReportedAndNamed) {
+  // A Swiss-Prot relative is nearest (31%); the ARG behind it (26%) is the
+  // homolog call's reference.
+  v1::Prediction behind = WithReference(MakePrediction("b1", 0.3f));
+  behind.set_tier(v1::TIER_HOMOLOG);
+  v1::ReferenceHit& relative = *behind.mutable_nearest_reference();
+  relative.set_id("P0A9K1");
+  relative.set_gene("house");
+  relative.set_accession("");
+  relative.set_class_name("nonarg");
+  relative.set_identity_percent(31);
+  v1::ReferenceHit& arg = *behind.mutable_nearest_arg_reference();
+  arg = WithReference(MakePrediction("x", 0.3f)).nearest_reference();
+  arg.set_identity_percent(26);
+  arg.set_reference_coverage_percent(88.5f);
+  std::map<OutputFormat, std::string> text;
+  for (OutputFormat format : {OutputFormat::kHamronization, OutputFormat::kTsv,
+                              OutputFormat::kJsonLines}) {
+    char* buffer = nullptr;
+    size_t size = 0;
+    std::FILE* out = open_memstream(&buffer, &size);
+    OutputOptions options;
+    options.format = format;
+    auto writer = MakeResultWriter(options, out);
+    writer->Begin(argserve::Run());
+    writer->Write(behind, FastaRecord());
+    writer->End();
+    std::fclose(out);
+    text[format] = std::string(buffer, size);
+    free(buffer);
+  }
+  const std::vector<Row> tsv = ParseTsv(text[OutputFormat::kTsv]);
+  ASSERT_EQ(tsv.size(), 1u);
+  EXPECT_EQ(tsv[0].at("reference_id"), "P0A9K1");
+  EXPECT_EQ(tsv[0].at("reference_class"), "nonarg");
+  EXPECT_EQ(tsv[0].at("arg_reference_id"), "blaOXA-48_1_AY236073");
+  EXPECT_EQ(tsv[0].at("arg_reference_class"), "beta-lactam");
+  EXPECT_EQ(tsv[0].at("arg_identity"), "26.00");
+  EXPECT_EQ(tsv[0].at("arg_reference_coverage"), "88.50");
+  const std::vector<Row> found = ParseTsv(text[OutputFormat::kHamronization]);
+  ASSERT_EQ(found.size(), 1u);
+  EXPECT_EQ(found[0].at("gene_name"),
+            "beta-lactam resistance protein (distant homolog of blaOXA-48 "
+            "at 26.0% identity, supported by the model)");
+  EXPECT_EQ(found[0].at("sequence_identity"), "26.00");
+  const std::vector<nlohmann::json> lines =
+      ParseLines(text[OutputFormat::kJsonLines]);
+  ASSERT_EQ(lines.size(), 1u);
+  EXPECT_EQ(lines[0]["nearest_reference"]["id"], "P0A9K1");
+  EXPECT_EQ(lines[0]["nearest_arg_reference"]["gene"], "blaOXA-48");
+  EXPECT_NEAR(lines[0]["nearest_arg_reference"]["identity"].get<double>(), 26,
+              1e-4);
 }
 
 TEST(Output, HamronizationInputNameDropsFolderAndSuffixes) {

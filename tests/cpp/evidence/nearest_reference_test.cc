@@ -151,6 +151,48 @@ TEST(NearestReference, ShortlistFindsDistantHomologsAmongLongReferences) {
   }
 }
 
+TEST(NearestReference, NearestArgStandsBehindAKnownNonArg) {
+  // An ARG, its housekeeping relative (a known non-ARG, 75% identical to it)
+  // and an unrelated non-ARG. A copy of the relative has the relative nearest
+  // and the ARG behind it; a copy of the ARG has only itself.
+  std::mt19937 rng(17);
+  const std::string arg = RandomProtein(260, rng);
+  const std::vector<Reference> references = {
+      {"tetX_1_A1", "tetX", "A1", "tetracycline", arg},
+      {"P0HOUSE", "house", "", "nonarg", Mutate(arg, 4, rng)},
+      {"P0OTHER", "other", "", "nonarg", RandomProtein(260, rng)}};
+  NearestReferenceOptions options;
+  options.nonarg_class = "nonarg";
+  const NearestReferenceFinder finder(references, options);
+
+  const NearestReferences relative =
+      finder.FindNearestAndArg(Mutate(references[1].residues, 10, rng));
+  ASSERT_TRUE(relative.nearest && relative.nearest_arg);
+  EXPECT_EQ(finder.reference(*relative.nearest).id, "P0HOUSE");
+  EXPECT_EQ(finder.reference(*relative.nearest_arg).id, "tetX_1_A1");
+  EXPECT_LT(relative.nearest_arg->score, relative.nearest->score);
+  EXPECT_NEAR(relative.nearest_arg->identity, 0.675, 0.05);
+  // Find() gives the nearest alone, with the same alignment.
+  auto nearest = finder.Find(Mutate(references[1].residues, 10, rng));
+  ASSERT_TRUE(nearest.has_value());
+  EXPECT_EQ(finder.reference(*nearest).id, "P0HOUSE");
+
+  const NearestReferences own = finder.FindNearestAndArg(arg);
+  ASSERT_TRUE(own.nearest);
+  EXPECT_EQ(finder.reference(*own.nearest).id, "tetX_1_A1");
+  EXPECT_FALSE(own.nearest_arg.has_value());  // the nearest is the ARG
+
+  const NearestReferences alone =
+      finder.FindNearestAndArg(references[2].residues);
+  ASSERT_TRUE(alone.nearest);
+  EXPECT_EQ(finder.reference(*alone.nearest).id, "P0OTHER");
+  EXPECT_FALSE(alone.nearest_arg.has_value());  // no ARG aligns
+
+  // Without a non-ARG class every reference counts as nearest only.
+  const NearestReferenceFinder plain(references, NearestReferenceOptions());
+  EXPECT_FALSE(plain.FindNearestAndArg(references[1].residues).nearest_arg);
+}
+
 TEST(NearestReference, EmptySetOrQueryFindsNothing) {
   const NearestReferenceFinder none({}, NearestReferenceOptions());
   EXPECT_FALSE(none.Find("MKVLAAGIVALLLAAGCSS").has_value());

@@ -577,13 +577,20 @@ TEST(ServiceCallRule, HomologAndNovelStepsOfTheEvidenceRule) {
   ArgClassifierService service({}, &model, &batcher, metrics.get(), &finder);
   const auto fill = [&](const std::vector<float>& probabilities, float identity,
                         float coverage, const char* reference_class,
-                        uint32_t length = 200) {
+                        uint32_t length = 200, float arg_identity = 0,
+                        const char* arg_class = "beta-lactam") {
     v1::Prediction p;
     p.set_length(length);
     if (identity > 0) {
       v1::ReferenceHit& hit = *p.mutable_nearest_reference();
       hit.set_class_name(reference_class);
       hit.set_identity_percent(identity);
+      hit.set_reference_coverage_percent(coverage);
+    }
+    if (arg_identity > 0) {
+      v1::ReferenceHit& hit = *p.mutable_nearest_arg_reference();
+      hit.set_class_name(arg_class);
+      hit.set_identity_percent(arg_identity);
       hit.set_reference_coverage_percent(coverage);
     }
     service.call_rule().Fill(probabilities, 0, p);
@@ -630,6 +637,29 @@ TEST(ServiceCallRule, HomologAndNovelStepsOfTheEvidenceRule) {
   EXPECT_EQ(other.tier(), v1::TIER_HOMOLOG);
   EXPECT_EQ(other.predicted_class(), "beta-lactam");
 
+  // A known non-ARG nearest, below the identity threshold: the ARG reference
+  // behind it is a homolog the model supports, as when it is nearest.
+  v1::Prediction behind =
+      fill({0.04f, 0.02f, 0.94f}, 30, 90, "nonarg", 200, 25, "beta-lactam");
+  EXPECT_EQ(behind.tier(), v1::TIER_HOMOLOG);
+  EXPECT_EQ(behind.predicted_class(), "beta-lactam");
+  EXPECT_TRUE(behind.is_arg());
+  // Close enough, the non-ARG decides over the ARG behind it.
+  v1::Prediction decided =
+      fill({0.995f, 0.0f, 0.005f}, 40, 90, "nonarg", 200, 25, "beta-lactam");
+  EXPECT_EQ(decided.tier(), v1::TIER_REFERENCE);
+  EXPECT_FALSE(decided.is_arg());
+  // With no ARG reference behind it, the model's ARG call is a novel one and
+  // needs P(ARG) 0.99, as with no reference at all.
+  v1::Prediction relative_only = fill({0.95f, 0.0f, 0.05f}, 30, 90, "nonarg");
+  EXPECT_TRUE(relative_only.model_is_arg());
+  EXPECT_FALSE(relative_only.is_arg());
+  EXPECT_EQ(relative_only.tier(), v1::TIER_MODEL);
+  v1::Prediction novel_beside = fill({0.995f, 0.0f, 0.005f}, 30, 90, "nonarg");
+  EXPECT_TRUE(novel_beside.is_arg());
+  EXPECT_EQ(novel_beside.tier(), v1::TIER_NOVEL);
+  EXPECT_EQ(novel_beside.predicted_class(), "aminoglycoside");
+
   batcher.Stop();
 }
 
@@ -637,11 +667,13 @@ TEST_F(ServiceTest, KnownNonArgReferenceDecidesNonArg) {
   // The fake model calls every protein aminoglycoside; a housekeeping relative
   // of an ARG in the reference set is the nearest reference of its own kind.
   std::mt19937 rng(5);
+  const std::string arg = testing::RandomProtein(240, rng);
   const std::vector<Reference> references = {
-      {"blaX-1_1_A1", "blaX-1", "A1", "beta-lactam",
-       testing::RandomProtein(240, rng)},
-      {"P12345", "P12345", "", "nonarg", testing::RandomProtein(240, rng)}};
-  const NearestReferenceFinder finder(references, NearestReferenceOptions());
+      {"blaX-1_1_A1", "blaX-1", "A1", "beta-lactam", arg},
+      {"P12345", "P12345", "", "nonarg", testing::Mutate(arg, 4, rng)}};
+  NearestReferenceOptions options;
+  options.nonarg_class = "nonarg";
+  const NearestReferenceFinder finder(references, options);
   Start({}, {}, &finder);
   v1::ClassifyRequest request;
   Add(request, "housekeeping", references[1].residues);
@@ -656,6 +688,9 @@ TEST_F(ServiceTest, KnownNonArgReferenceDecidesNonArg) {
   EXPECT_TRUE(p.model_is_arg());
   EXPECT_EQ(p.nearest_reference().id(), "P12345");
   EXPECT_EQ(p.nearest_reference().class_name(), "nonarg");
+  // The ARG it resembles stands beside it (every fourth residue differs).
+  EXPECT_EQ(p.nearest_arg_reference().id(), "blaX-1_1_A1");
+  EXPECT_NEAR(p.nearest_arg_reference().identity_percent(), 75, 2);
 }
 
 TEST_F(ServiceTest, CloseReferenceDecidesTheCallAndEvidenceRidesAlong) {

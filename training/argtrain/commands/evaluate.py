@@ -14,7 +14,7 @@ from pathlib import Path
 from ..baseline import diamond_baseline
 from ..evaluate import (EvaluationError, format_summary, load_artifact, ordered_classes,
                         plot_confusion, predict_model, read_labelled_set)
-from ..evidence import Thresholds, combine, reference_only, supporting_probabilities
+from ..evidence import Thresholds, combine, counted, reference_only, supporting_probabilities
 from ..evidence_tool import DEFAULT_TOOL, EvidenceError, run_evidence_tool
 from ..homology import DIAMOND_SENSITIVITIES
 from ..labelled import NONARG
@@ -224,7 +224,7 @@ def evaluate_evidence(tool: Path, references: str, meta: dict, test: list[tuple[
     thresholds = Thresholds.from_json(meta.get("evidence") or Thresholds().to_json())
     t0 = time.perf_counter()
     raw, command = run_evidence_tool(tool, references, [(i, s) for i, _, s in test], threads,
-                                     thresholds.max_evalue)
+                                     thresholds.max_evalue, nonarg)
     seconds = round(time.perf_counter() - t0, 3)
     hits = [raw.get(rid) for rid, _, _ in test]
     support = supporting_probabilities(model_p_arg, [s for _, _, s in test], meta)
@@ -233,9 +233,12 @@ def evaluate_evidence(tool: Path, references: str, meta: dict, test: list[tuple[
     preds["reference_only"] = [reference_only(h, thresholds, nonarg) for h in hits]
     preds["combined"] = [c.label for c in calls]
     extra_cols["tier"] = [c.tier for c in calls]
-    extra_cols["nearest_reference"] = [c.hit.reference_id if c.hit else "" for c in calls]
-    extra_cols["reference_identity"] = [f"{c.hit.identity:.3f}" if c.hit else "" for c in calls]
-    with_hit = sum(c.hit is not None for c in calls)
+    nearest = [counted(h, thresholds) for h in hits]
+    extra_cols["nearest_reference"] = [h.reference_id if h else "" for h in nearest]
+    extra_cols["reference_identity"] = [f"{h.identity:.3f}" if h else "" for h in nearest]
+    extra_cols["nearest_arg_reference"] = [h.nearest_arg.reference_id if h and h.nearest_arg
+                                           else "" for h in nearest]
+    with_hit = sum(h is not None for h in nearest)
     tiers = dict(sorted(Counter(c.tier for c in calls).items()))
     refs = meta["references"]
     info = {"tool": str(tool), "seconds": seconds, "references": refs["count"],

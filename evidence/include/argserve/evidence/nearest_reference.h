@@ -7,6 +7,7 @@
 
 #include <cstdint>
 #include <optional>
+#include <string>
 #include <vector>
 
 #include "absl/strings/string_view.h"
@@ -21,6 +22,9 @@ struct NearestReferenceOptions {
   int candidates = 32;
   // Alignments with a larger E-value are no evidence.
   double max_evalue = 1e-5;
+  // References of this class are known non-ARGs (empty: none are). When one
+  // of them is nearest, FindNearestAndArg also reports the nearest ARG.
+  std::string nonarg_class;
 };
 
 struct ReferenceHit {
@@ -39,6 +43,13 @@ struct ReferenceHit {
   int reference_end = 0;
 };
 
+struct NearestReferences {
+  std::optional<ReferenceHit> nearest;
+  // Only when `nearest` is a known non-ARG: the best-scoring ARG reference
+  // among the candidates, when its E-value is within the limit.
+  std::optional<ReferenceHit> nearest_arg;
+};
+
 class NearestReferenceFinder {
  public:
   NearestReferenceFinder(std::vector<Reference> references,
@@ -50,6 +61,9 @@ class NearestReferenceFinder {
   // The best-scoring alignment among the candidates whose E-value is within
   // the limit; nullopt when none. Safe to call from several threads at once.
   std::optional<ReferenceHit> Find(absl::string_view residues) const;
+  // Find's hit, and the nearest ARG reference when a non-ARG is nearest (the
+  // same candidates and alignments; one more traceback when both are found).
+  NearestReferences FindNearestAndArg(absl::string_view residues) const;
 
   const std::vector<Reference>& references() const { return references_; }
   const Reference& reference(const ReferenceHit& hit) const {
@@ -58,6 +72,10 @@ class NearestReferenceFinder {
 
  private:
   std::vector<int> Candidates(const std::vector<int8_t>& query) const;
+  NearestReferences Search(absl::string_view residues, bool with_arg) const;
+  bool IsArg(int reference) const {
+    return references_[reference].class_name != options_.nonarg_class;
+  }
 
   const std::vector<Reference> references_;
   const NearestReferenceOptions options_;
