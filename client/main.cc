@@ -302,8 +302,8 @@ int RunInfo(const ClientOptions& o) {
     }
     if (info.evidence().has_novel_min_arg_probability()) {
       std::printf(
-          "               an ARG call without any reference needs P(ARG) "
-          ">= %.2f\n",
+          "               an ARG call without an ARG reference nearest "
+          "needs P(ARG) >= %.2f\n",
           info.evidence().novel_min_arg_probability());
     }
   } else {

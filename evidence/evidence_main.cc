@@ -55,6 +55,11 @@ int Run(int argc, char** argv) {
                  "all of them")
       ->check(CLI::NonNegativeNumber)
       ->capture_default_str();
+  app.add_option("--arg-candidates", options.arg_candidates,
+                 "of those, at least this many ARG references (not of "
+                 "--nonarg-class) when that many share seeds")
+      ->check(CLI::NonNegativeNumber)
+      ->capture_default_str();
   app.add_option("--max-evalue", options.max_evalue,
                  "largest E-value that counts as a hit")
       ->capture_default_str();

@@ -134,6 +134,11 @@ NearestReferenceFinder::NearestReferenceFinder(
   int32_t codes = 1;
   for (int i = 0; i < kSeedWeight; ++i) codes *= AlphabetSize();
   encoded_.reserve(references_.size());
+  is_arg_.reserve(references_.size());
+  for (const Reference& reference : references_) {
+    is_arg_.push_back(options_.nonarg_class.empty() ||
+                      reference.class_name != options_.nonarg_class);
+  }
   reference_bands_.assign(references_.size() + 1, 0);
   for (size_t r = 0; r < references_.size(); ++r) {
     encoded_.push_back(EncodeResidues(references_[r].residues));
@@ -214,10 +219,29 @@ std::vector<int> NearestReferenceFinder::Candidates(
   const auto higher = [&](int a, int b) {
     return score[a] != score[b] ? score[a] > score[b] : a < b;
   };
-  if (static_cast<int>(order.size()) > options_.candidates) {
-    std::nth_element(order.begin(), order.begin() + options_.candidates,
-                     order.end(), higher);
-    order.resize(options_.candidates);
+  const int kept = options_.candidates;
+  if (static_cast<int>(order.size()) > kept) {
+    std::nth_element(order.begin(), order.begin() + kept, order.end(), higher);
+    // Too few ARG references among the best: the best of the rest replace the
+    // weakest non-ARG ones.
+    const int args = static_cast<int>(std::count_if(
+        order.begin(), order.begin() + kept, [&](int r) { return IsArg(r); }));
+    if (args < options_.arg_candidates) {
+      const auto rest = std::partition(order.begin() + kept, order.end(),
+                                       [&](int r) { return IsArg(r); });
+      const int more =
+          std::min<int>({options_.arg_candidates - args, kept - args,
+                         static_cast<int>(rest - (order.begin() + kept))});
+      std::partial_sort(order.begin() + kept, order.begin() + kept + more, rest,
+                        higher);
+      // Non-ARGs first, weakest last; then swap the last `more` of them out.
+      std::sort(order.begin(), order.begin() + kept, [&](int a, int b) {
+        return IsArg(a) != IsArg(b) ? !IsArg(a) : higher(a, b);
+      });
+      std::swap_ranges(order.begin() + (kept - args - more),
+                       order.begin() + (kept - args), order.begin() + kept);
+    }
+    order.resize(kept);
   }
   std::sort(order.begin(), order.end());
   return order;

@@ -46,16 +46,21 @@ void CallRule::Fill(absl::Span<const float> probabilities, uint32_t top_k,
   const v1::ReferenceHit* nearest = prediction.has_nearest_reference()
                                         ? &prediction.nearest_reference()
                                         : nullptr;
-  // The nearest ARG reference: the nearest one unless that is a known non-ARG.
-  const v1::ReferenceHit* nearest_arg = nullptr;
-  if (prediction.has_nearest_arg_reference()) {
-    nearest_arg = &prediction.nearest_arg_reference();
-  } else if (nearest != nullptr &&
-             nearest->class_name() != m.classes[m.nonarg_index]) {
-    nearest_arg = nearest;
+  // A known non-ARG nearer than every ARG reference counts against an ARG
+  // call: the call then needs what one without any ARG reference needs, and
+  // the ARG reference behind it, if any, names the class.
+  const bool behind_nonarg =
+      nearest != nullptr && nearest->class_name() == m.nonarg_class;
+  const v1::ReferenceHit* nearest_arg = nearest;
+  if (behind_nonarg) {
+    nearest_arg = prediction.has_nearest_arg_reference()
+                      ? &prediction.nearest_arg_reference()
+                      : nullptr;
   }
   const int nearest_class = nearest ? usable_class(*nearest) : -1;
   const int arg_class = nearest_arg ? usable_class(*nearest_arg) : -1;
+  const bool novel_enough = !rule.novel_min_arg_probability.has_value() ||
+                            arg_probability >= *rule.novel_min_arg_probability;
   if (nearest_class >= 0 &&
       nearest->identity_percent() >=
           static_cast<float>(100.0 * rule.reference_min_identity)) {
@@ -64,19 +69,18 @@ void CallRule::Fill(absl::Span<const float> probabilities, uint32_t top_k,
     is_arg = called != m.nonarg_index;
   } else if (arg_class >= 0 && !too_short &&
              rule.homolog_min_arg_probability.has_value() &&
-             arg_probability >= *rule.homolog_min_arg_probability) {
+             arg_probability >= *rule.homolog_min_arg_probability &&
+             (novel_enough || !behind_nonarg)) {
     tier = v1::TIER_HOMOLOG;
     called = arg_class;
     is_arg = true;
-  } else if (is_arg && with_evidence_ && nearest_arg == nullptr) {
-    // No ARG reference resembles it (a known non-ARG may, below the identity
-    // threshold): a novel ARG needs the rule's own P(ARG).
-    if (rule.novel_min_arg_probability.has_value() &&
-        arg_probability < *rule.novel_min_arg_probability) {
+  } else if (is_arg && with_evidence_ &&
+             (nearest == nullptr || behind_nonarg)) {
+    if (novel_enough) {
+      tier = v1::TIER_NOVEL;
+    } else {
       is_arg = false;
       called = m.nonarg_index;
-    } else {
-      tier = v1::TIER_NOVEL;
     }
   }
   prediction.set_tier(tier);

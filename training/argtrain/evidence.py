@@ -11,11 +11,11 @@ Then, in this order:
   model said (an ARG, unless the reference is one of the set's known non-ARGs);
 - tier ``homolog`` when the rule has ``homolog_min_arg_probability``, the nearest ARG reference
   (the hit, or its ``nearest_arg`` when the hit is a known non-ARG) has the coverage above, and
-  the model's P(ARG) reaches that value: a distant homolog the model supports; the class is that
-  reference's class;
-- when the model calls an ARG and no ARG reference aligns (no hit, or a known non-ARG below the
-  identity threshold without ``nearest_arg``): tier ``novel`` if P(ARG) reaches
-  ``novel_min_arg_probability`` (when the rule has it), else tier ``model`` and not an ARG;
+  the model's P(ARG) reaches that value — behind a known non-ARG also ``novel_min_arg_probability``
+  when the rule has it: a distant homolog the model supports; the class is that reference's class;
+- when the model calls an ARG and no ARG reference is nearest (no hit, or a known non-ARG below
+  the identity threshold): tier ``novel`` if P(ARG) reaches ``novel_min_arg_probability`` (when
+  the rule has it), else tier ``model`` and not an ARG;
 - otherwise the model's call, tier ``model``.
 
 The "reference only" call (for evaluation) is the hit's class when there is a hit, else non-ARG.
@@ -125,13 +125,19 @@ def combine(model_is_arg: bool, model_label: str, hit: Hit | None, t: Thresholds
     h = counted(hit, t)
     if h is not None and is_reference_match(h, t):
         return Call(TIER_REFERENCE, h.label != nonarg_class, h.label, h)
-    arg_hit = h if h is None or h.label != nonarg_class else counted(h.nearest_arg, t)
+    # A known non-ARG nearer than every ARG reference counts against an ARG call: the call then
+    # needs what one without any ARG reference needs; the ARG reference behind it names the class.
+    behind_nonarg = h is not None and h.label == nonarg_class
+    arg_hit = counted(h.nearest_arg, t) if behind_nonarg else h
+    novel_ok = t.novel_min_arg_probability is None or \
+        arg_probability >= t.novel_min_arg_probability
     if (arg_hit is not None and t.homolog_min_arg_probability is not None
             and arg_hit.reference_coverage >= t.reference_min_coverage
-            and arg_probability >= t.homolog_min_arg_probability):
+            and arg_probability >= t.homolog_min_arg_probability
+            and (novel_ok or not behind_nonarg)):
         return Call(TIER_HOMOLOG, True, arg_hit.label, arg_hit)
-    if model_is_arg and arg_hit is None:
-        if t.novel_min_arg_probability is None or arg_probability >= t.novel_min_arg_probability:
+    if model_is_arg and (h is None or behind_nonarg):
+        if novel_ok:
             return Call(TIER_NOVEL, True, model_label, h)
         return Call(TIER_MODEL, False, nonarg_class, h)
     if model_is_arg:

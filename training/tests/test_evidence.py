@@ -59,21 +59,28 @@ def test_the_nearest_arg_reference_behind_a_non_arg_one():
     arg = _hit(identity=0.3, label="tetracycline")
     relative = _hit(identity=0.4, label="nonarg", nearest_arg=arg)
     homolog = ev.Thresholds(homolog_min_arg_probability=0.5, novel_min_arg_probability=0.9)
-    # Supported by the model, the ARG reference gives the class, as when it is nearest.
-    assert ev.combine(False, "nonarg", relative, homolog, "nonarg", arg_probability=0.6) == \
+    # Behind a nearer non-ARG, an ARG call needs the novel P(ARG); the ARG reference names it.
+    assert ev.combine(False, "nonarg", relative, homolog, "nonarg", arg_probability=0.95) == \
         ev.Call("homolog", True, "tetracycline", arg)
-    # Without that support an ARG reference resembles it: the model's call, no novel threshold.
-    assert ev.combine(True, "beta-lactam", relative, homolog, "nonarg", arg_probability=0.4) == \
-        ev.Call("model", True, "beta-lactam", relative)
+    for model_is_arg, label in [(False, "nonarg"), (True, "beta-lactam")]:
+        assert ev.combine(model_is_arg, label, relative, homolog, "nonarg",
+                          arg_probability=0.6) == ev.Call("model", False, "nonarg", relative)
+    # With the ARG reference nearest, the homolog P(ARG) is enough.
+    assert ev.combine(False, "nonarg", arg, homolog, "nonarg", arg_probability=0.6) == \
+        ev.Call("homolog", True, "tetracycline", arg)
+    # Without a novel step, the homolog P(ARG) is enough behind a non-ARG too.
+    plain = ev.Thresholds(homolog_min_arg_probability=0.5)
+    assert ev.combine(False, "nonarg", relative, plain, "nonarg", arg_probability=0.6) == \
+        ev.Call("homolog", True, "tetracycline", arg)
     # A non-ARG relative that decides wins over the ARG behind it.
     close = _hit(identity=0.9, label="nonarg", nearest_arg=arg)
     assert ev.combine(True, "beta-lactam", close, homolog, "nonarg", arg_probability=0.99) == \
         ev.Call("reference", False, "nonarg", close)
-    # Too little of the ARG reference aligned: no homolog call.
+    # Too little of the ARG reference aligned: the model's call, as a novel one.
     short = _hit(identity=0.4, label="nonarg",
                  nearest_arg=_hit(identity=0.3, reference_coverage=0.3, label="tetracycline"))
-    assert ev.combine(False, "nonarg", short, homolog, "nonarg", arg_probability=0.6).tier == \
-        "model"
+    assert ev.combine(True, "beta-lactam", short, homolog, "nonarg", arg_probability=0.95) == \
+        ev.Call("novel", True, "beta-lactam", short)
 
 
 def test_thresholds_at_the_boundary_count():

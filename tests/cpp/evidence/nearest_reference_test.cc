@@ -193,6 +193,40 @@ TEST(NearestReference, NearestArgStandsBehindAKnownNonArg) {
   EXPECT_FALSE(plain.FindNearestAndArg(references[1].residues).nearest_arg);
 }
 
+TEST(NearestReference, RelativesDoNotCrowdTheArgOutOfTheShortlist) {
+  // Forty non-ARG relatives of one family, each 75% identical to the query's
+  // family; the ARG shares only a distant stretch with the query. Without the
+  // ARG slots the relatives fill every candidate.
+  std::mt19937 rng(23);
+  const std::string family = RandomProtein(300, rng);
+  std::vector<Reference> references;
+  for (int i = 0; i < 40; ++i) {
+    references.push_back({absl::StrCat("P", i), absl::StrCat("house", i), "",
+                          "nonarg", Mutate(family, 4, rng)});
+  }
+  references.push_back(
+      {"penX_1_A1", "penX", "A1", "beta-lactam", Diverged(family, 0.45, rng)});
+  NearestReferenceOptions options;
+  options.nonarg_class = "nonarg";
+  const NearestReferenceFinder finder(references, options);
+  const std::string query = Mutate(family, 3, rng);
+  const NearestReferences found = finder.FindNearestAndArg(query);
+  ASSERT_TRUE(found.nearest && found.nearest_arg);
+  EXPECT_EQ(finder.reference(*found.nearest).class_name, "nonarg");
+  EXPECT_EQ(finder.reference(*found.nearest_arg).id, "penX_1_A1");
+
+  options.arg_candidates = 0;
+  const NearestReferenceFinder crowded(references, options);
+  EXPECT_FALSE(crowded.FindNearestAndArg(query).nearest_arg.has_value());
+  // The shortlist's best stays the exhaustive search's best.
+  options.candidates = 0;
+  const NearestReferenceFinder all(references, options);
+  const NearestReferences exhaustive = all.FindNearestAndArg(query);
+  ASSERT_TRUE(exhaustive.nearest && exhaustive.nearest_arg);
+  EXPECT_EQ(exhaustive.nearest->score, found.nearest->score);
+  EXPECT_EQ(exhaustive.nearest_arg->score, found.nearest_arg->score);
+}
+
 TEST(NearestReference, EmptySetOrQueryFindsNothing) {
   const NearestReferenceFinder none({}, NearestReferenceOptions());
   EXPECT_FALSE(none.Find("MKVLAAGIVALLLAAGCSS").has_value());

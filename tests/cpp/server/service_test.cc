@@ -637,13 +637,21 @@ TEST(ServiceCallRule, HomologAndNovelStepsOfTheEvidenceRule) {
   EXPECT_EQ(other.tier(), v1::TIER_HOMOLOG);
   EXPECT_EQ(other.predicted_class(), "beta-lactam");
 
-  // A known non-ARG nearest, below the identity threshold: the ARG reference
-  // behind it is a homolog the model supports, as when it is nearest.
+  // A known non-ARG nearest, below the identity threshold: an ARG call needs
+  // the novel P(ARG) (0.99), as without any ARG reference; then the ARG
+  // reference behind it names the class.
   v1::Prediction behind =
-      fill({0.04f, 0.02f, 0.94f}, 30, 90, "nonarg", 200, 25, "beta-lactam");
+      fill({0.995f, 0.0f, 0.005f}, 30, 90, "nonarg", 200, 25, "beta-lactam");
   EXPECT_EQ(behind.tier(), v1::TIER_HOMOLOG);
   EXPECT_EQ(behind.predicted_class(), "beta-lactam");
   EXPECT_TRUE(behind.is_arg());
+  for (const v1::Prediction& p :
+       {fill({0.04f, 0.02f, 0.94f}, 30, 90, "nonarg", 200, 25, "beta-lactam"),
+        fill({0.95f, 0.0f, 0.05f}, 30, 90, "nonarg", 200, 25, "beta-lactam")}) {
+    EXPECT_EQ(p.tier(), v1::TIER_MODEL);
+    EXPECT_FALSE(p.is_arg());
+    EXPECT_EQ(p.predicted_class(), "nonarg");
+  }
   // Close enough, the non-ARG decides over the ARG behind it.
   v1::Prediction decided =
       fill({0.995f, 0.0f, 0.005f}, 40, 90, "nonarg", 200, 25, "beta-lactam");

@@ -20,6 +20,10 @@ struct NearestReferenceOptions {
   // diagonals; 0 aligns every reference (exhaustive, for measuring the
   // shortlist's recall).
   int candidates = 32;
+  // With nonarg_class set: of the candidates, at least this many are ARG
+  // references when that many have a seed band, so that a family of non-ARG
+  // relatives cannot crowd out the ARG they resemble.
+  int arg_candidates = 8;
   // Alignments with a larger E-value are no evidence.
   double max_evalue = 1e-5;
   // References of this class are known non-ARGs (empty: none are). When one
@@ -73,13 +77,12 @@ class NearestReferenceFinder {
  private:
   std::vector<int> Candidates(const std::vector<int8_t>& query) const;
   NearestReferences Search(absl::string_view residues, bool with_arg) const;
-  bool IsArg(int reference) const {
-    return references_[reference].class_name != options_.nonarg_class;
-  }
+  bool IsArg(int reference) const { return is_arg_[reference] != 0; }
 
   const std::vector<Reference> references_;
   const NearestReferenceOptions options_;
   std::vector<std::vector<int8_t>> encoded_;  // Per reference.
+  std::vector<char> is_arg_;  // Per reference: not of options_.nonarg_class.
   int64_t total_residues_ = 0;
   // Per reference, the diagonal bands of all references before it (the
   // candidates' counting layout; see Candidates()).
