@@ -7,6 +7,7 @@
 #include <limits>
 #include <memory>
 #include <numeric>
+#include <utility>
 
 #include "argserve/evidence/scoring.h"
 
@@ -130,7 +131,7 @@ std::optional<ReferenceHit> TracedHit(const s_profile* profile,
 
 NearestReferenceFinder::NearestReferenceFinder(
     std::vector<Reference> references, NearestReferenceOptions options)
-    : references_(std::move(references)), options_(options) {
+    : references_(std::move(references)), options_(std::move(options)) {
   int32_t codes = 1;
   for (int i = 0; i < kSeedWeight; ++i) codes *= AlphabetSize();
   encoded_.reserve(references_.size());

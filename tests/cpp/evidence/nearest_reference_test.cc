@@ -200,6 +200,7 @@ TEST(NearestReference, RelativesDoNotCrowdTheArgOutOfTheShortlist) {
   std::mt19937 rng(23);
   const std::string family = RandomProtein(300, rng);
   std::vector<Reference> references;
+  references.reserve(41);
   for (int i = 0; i < 40; ++i) {
     references.push_back({absl::StrCat("P", i), absl::StrCat("house", i), "",
                           "nonarg", Mutate(family, 4, rng)});
