@@ -5,6 +5,8 @@
 
 #include <cstdio>
 #include <map>
+#include <utility>
+#include <vector>
 
 #include "absl/strings/str_split.h"
 #include "nlohmann/json.hpp"
@@ -78,31 +80,47 @@ RunInfo Run() {
   return run;
 }
 
-std::string Render(OutputFormat format, double min_probability) {
+// What a writer of `options` makes of `rows`, between Begin(Run()) and End().
+std::string Written(
+    const OutputOptions& options,
+    const std::vector<std::pair<v1::Prediction, FastaRecord>>& rows) {
   char* buffer = nullptr;
   size_t size = 0;
   std::FILE* out = open_memstream(&buffer, &size);
-  OutputOptions options;
-  options.format = format;
-  options.min_probability = min_probability;
   auto writer = MakeResultWriter(options, out);
   writer->Begin(Run());
-  FastaRecord on_contig;
-  on_contig.gene = GeneLocation{"contig_7", 1001, 1360, -1};
-  writer->Write(WithReference(MakePrediction("p1", 0.9f)), on_contig);
-  writer->Write(MakePrediction("p\t2", 0.4f), FastaRecord());
-  writer->Write(NonArg("p3"), FastaRecord());
-  v1::Prediction failed;
-  failed.set_id("bad");
-  failed.set_length(1500);
-  failed.mutable_status()->set_code(3);
-  failed.mutable_status()->set_message("in.fa:9: record 'bad': too long");
-  writer->Write(failed, FastaRecord());
+  for (const auto& [prediction, record] : rows)
+    writer->Write(prediction, record);
   writer->End();
   std::fclose(out);
   std::string text(buffer, size);
   free(buffer);
   return text;
+}
+
+std::string Render(OutputFormat format, double min_probability) {
+  OutputOptions options;
+  options.format = format;
+  options.min_probability = min_probability;
+  FastaRecord on_contig;
+  on_contig.gene = GeneLocation{"contig_7", 1001, 1360, -1};
+  v1::Prediction failed;
+  failed.set_id("bad");
+  failed.set_length(1500);
+  failed.mutable_status()->set_code(3);
+  failed.mutable_status()->set_message("in.fa:9: record 'bad': too long");
+  return Written(options,
+                 {{WithReference(MakePrediction("p1", 0.9f)), on_contig},
+                  {MakePrediction("p\t2", 0.4f), FastaRecord()},
+                  {NonArg("p3"), FastaRecord()},
+                  {failed, FastaRecord()}});
+}
+
+// One prediction, without a gene location, in `format`.
+std::string RenderOne(OutputFormat format, const v1::Prediction& prediction) {
+  OutputOptions options;
+  options.format = format;
+  return Written(options, {{prediction, FastaRecord()}});
 }
 
 std::vector<Row> ParseTsv(const std::string& text) {
@@ -287,18 +305,7 @@ TEST(Output, HomologCallNamesTheClassAndTheDistantReference) {
   homolog.mutable_nearest_reference()->set_identity_percent(27.5f);
   for (OutputFormat format :
        {OutputFormat::kHamronization, OutputFormat::kTsv}) {
-    char* buffer = nullptr;
-    size_t size = 0;
-    std::FILE* out = open_memstream(&buffer, &size);
-    OutputOptions options;
-    options.format = format;
-    auto writer = MakeResultWriter(options, out);
-    writer->Begin(argserve::Run());
-    writer->Write(homolog, FastaRecord());
-    writer->End();
-    std::fclose(out);
-    const std::vector<Row> rows = ParseTsv(std::string(buffer, size));
-    free(buffer);
+    const std::vector<Row> rows = ParseTsv(RenderOne(format, homolog));
     ASSERT_EQ(rows.size(), 1u);
     const Row& row = rows[0];
     if (format == OutputFormat::kTsv) {
@@ -332,23 +339,7 @@ TEST(Output, ArgReferenceBehindAKnownNonArgIsReportedAndNamed) {
   arg = WithReference(MakePrediction("x", 0.3f)).nearest_reference();
   arg.set_identity_percent(26);
   arg.set_reference_coverage_percent(88.5f);
-  std::map<OutputFormat, std::string> text;
-  for (OutputFormat format : {OutputFormat::kHamronization, OutputFormat::kTsv,
-                              OutputFormat::kJsonLines}) {
-    char* buffer = nullptr;
-    size_t size = 0;
-    std::FILE* out = open_memstream(&buffer, &size);
-    OutputOptions options;
-    options.format = format;
-    auto writer = MakeResultWriter(options, out);
-    writer->Begin(argserve::Run());
-    writer->Write(behind, FastaRecord());
-    writer->End();
-    std::fclose(out);
-    text[format] = std::string(buffer, size);
-    free(buffer);
-  }
-  const std::vector<Row> tsv = ParseTsv(text[OutputFormat::kTsv]);
+  const std::vector<Row> tsv = ParseTsv(RenderOne(OutputFormat::kTsv, behind));
   ASSERT_EQ(tsv.size(), 1u);
   EXPECT_EQ(tsv[0].at("reference_id"), "P0A9K1");
   EXPECT_EQ(tsv[0].at("reference_class"), "nonarg");
@@ -356,14 +347,15 @@ TEST(Output, ArgReferenceBehindAKnownNonArgIsReportedAndNamed) {
   EXPECT_EQ(tsv[0].at("arg_reference_class"), "beta-lactam");
   EXPECT_EQ(tsv[0].at("arg_identity"), "26.00");
   EXPECT_EQ(tsv[0].at("arg_reference_coverage"), "88.50");
-  const std::vector<Row> found = ParseTsv(text[OutputFormat::kHamronization]);
+  const std::vector<Row> found =
+      ParseTsv(RenderOne(OutputFormat::kHamronization, behind));
   ASSERT_EQ(found.size(), 1u);
   EXPECT_EQ(found[0].at("gene_name"),
             "beta-lactam resistance protein (distant homolog of blaOXA-48 "
             "at 26.0% identity, supported by the model)");
   EXPECT_EQ(found[0].at("sequence_identity"), "26.00");
   const std::vector<nlohmann::json> lines =
-      ParseLines(text[OutputFormat::kJsonLines]);
+      ParseLines(RenderOne(OutputFormat::kJsonLines, behind));
   ASSERT_EQ(lines.size(), 1u);
   EXPECT_EQ(lines[0]["nearest_reference"]["id"], "P0A9K1");
   EXPECT_EQ(lines[0]["nearest_arg_reference"]["gene"], "blaOXA-48");
