@@ -250,16 +250,11 @@ std::vector<int> NearestReferenceFinder::Candidates(
 
 std::optional<ReferenceHit> NearestReferenceFinder::Find(
     absl::string_view residues) const {
-  return Search(residues, /*with_arg=*/false).nearest;
+  return FindNearestAndArg(residues).nearest;
 }
 
 NearestReferences NearestReferenceFinder::FindNearestAndArg(
     absl::string_view residues) const {
-  return Search(residues, /*with_arg=*/!options_.nonarg_class.empty());
-}
-
-NearestReferences NearestReferenceFinder::Search(absl::string_view residues,
-                                                 bool with_arg) const {
   NearestReferences found;
   if (residues.empty() || references_.empty()) return found;
   const std::vector<int8_t> query = EncodeResidues(residues);
@@ -280,7 +275,7 @@ NearestReferences NearestReferenceFinder::Search(absl::string_view residues,
       best_score = alignment->score1;
       best = r;
     }
-    if (with_arg && alignment->score1 > best_arg_score && IsArg(r)) {
+    if (alignment->score1 > best_arg_score && IsArg(r)) {
       best_arg_score = alignment->score1;
       best_arg = r;
     }

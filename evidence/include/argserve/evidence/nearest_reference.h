@@ -63,11 +63,12 @@ class NearestReferenceFinder {
   NearestReferenceFinder& operator=(const NearestReferenceFinder&) = delete;
 
   // The best-scoring alignment among the candidates whose E-value is within
-  // the limit; nullopt when none. Safe to call from several threads at once.
-  std::optional<ReferenceHit> Find(absl::string_view residues) const;
-  // Find's hit, and the nearest ARG reference when a non-ARG is nearest (the
+  // the limit, and the nearest ARG reference when a non-ARG is nearest (the
   // same candidates and alignments; one more traceback when both are found).
+  // Safe to call from several threads at once.
   NearestReferences FindNearestAndArg(absl::string_view residues) const;
+  // FindNearestAndArg's nearest alone; nullopt when none.
+  std::optional<ReferenceHit> Find(absl::string_view residues) const;
 
   const std::vector<Reference>& references() const { return references_; }
   const Reference& reference(const ReferenceHit& hit) const {
@@ -76,7 +77,6 @@ class NearestReferenceFinder {
 
  private:
   std::vector<int> Candidates(const std::vector<int8_t>& query) const;
-  NearestReferences Search(absl::string_view residues, bool with_arg) const;
   bool IsArg(int reference) const { return is_arg_[reference] != 0; }
 
   const std::vector<Reference> references_;
