@@ -37,7 +37,7 @@ FROM debian:${DEBIAN_RELEASE}-slim AS runtime
 
 # Runtime libraries only: the packages behind the binaries' NEEDED entries (libtorch, gRPC with
 # reflection, protobuf, Abseil, prometheus-cpp, zlib for the client's gzip input, jemalloc as the
-# server's malloc, libssw for the nearest-reference alignments). libtorch1.13
+# server's malloc, parasail and libssw for the nearest-reference alignments). libtorch1.13
 # needs some BLAS/LAPACK; naming OpenBLAS here makes apt pick it over the reference libblas3,
 # which is many times slower for the model's matrix products.
 # Debian's libtorch1.13 also pulls in OpenCV and FFmpeg libraries it links against, which is
@@ -46,7 +46,7 @@ RUN apt-get update \
  && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends \
       libtorch1.13 libopenblas0-pthread \
       libgrpc++1.51 libgrpc29 libprotobuf32 libabsl20220623 \
-      libprometheus-cpp-core1.0 zlib1g libjemalloc2 libmicrohttpd12 libssw0 \
+      libprometheus-cpp-core1.0 zlib1g libjemalloc2 libmicrohttpd12 libparasail8 libssw0 \
  && rm -rf /var/lib/apt/lists/*
 
 # A fixed numeric uid, so Kubernetes can check runAsNonRoot without looking the name up.

@@ -1,12 +1,15 @@
 #include "argserve/evidence/nearest_reference.h"
 
+#include <parasail.h>
 #include <ssw.h>
 
 #include <algorithm>
 #include <cstdint>
 #include <limits>
 #include <memory>
+#include <new>
 #include <numeric>
+#include <string>
 #include <utility>
 
 #include "argserve/evidence/scoring.h"
@@ -30,12 +33,12 @@ int64_t Bands(int64_t residues) {
   return (residues + kBandWidth - 1) / kBandWidth;
 }
 
-// BLAST's "gap open 11, extend 1" charges 11 + L for a gap of L; SSW charges
-// its open weight for the first position and the extension for the others.
+// BLAST's "gap open 11, extend 1" charges 11 + L for a gap of L; SSW and
+// parasail charge their open weight for the first position and the extension
+// for the others.
 constexpr uint8_t kGapOpen = 12;
 constexpr uint8_t kGapExtend = 1;
-// ssw_align flags: score and end positions only, or also start and CIGAR.
-constexpr uint8_t kScoreOnly = 0;
+// ssw_align's flag for the traceback: start positions and CIGAR too.
 constexpr uint8_t kWithPath = 1;
 
 struct ProfileDeleter {
@@ -46,6 +49,37 @@ struct AlignmentDeleter {
 };
 using Profile = std::unique_ptr<s_profile, ProfileDeleter>;
 using Alignment = std::unique_ptr<s_align, AlignmentDeleter>;
+
+struct ScoringProfileDeleter {
+  void operator()(parasail_profile_t* profile) const {
+    parasail_profile_free(profile);
+  }
+};
+struct ScoreDeleter {
+  void operator()(parasail_result_t* result) const {
+    parasail_result_free(result);
+  }
+};
+using ScoringProfile =
+    std::unique_ptr<parasail_profile_t, ScoringProfileDeleter>;
+using Score = std::unique_ptr<parasail_result_t, ScoreDeleter>;
+
+// parasail reads sequences as text: letter code c is the character
+// kFirstLetter + c, in a case-sensitive matrix (codes stay below 64).
+constexpr char kFirstLetter = '0';
+
+std::string AsLetters(const std::vector<int8_t>& codes) {
+  std::string letters(codes.size(), kFirstLetter);
+  for (size_t i = 0; i < codes.size(); ++i) letters[i] += codes[i];
+  return letters;
+}
+
+// The letters of codes 0 .. size - 1.
+std::string Alphabet(int size) {
+  std::vector<int8_t> codes(size);
+  std::iota(codes.begin(), codes.end(), 0);
+  return AsLetters(codes);
+}
 
 int AlphabetSize() { return Blosum62().size; }
 
@@ -76,20 +110,24 @@ Alignment Align(const s_profile* profile, const std::vector<int8_t>& reference,
       kGapOpen, kGapExtend, flag, 0, 0, std::max(15, query_length / 2)));
 }
 
-// The hit of `reference`, whose alignment scored `score`, with its traceback;
-// nullopt when its E-value is over `max_evalue`.
-std::optional<ReferenceHit> TracedHit(const s_profile* profile,
-                                      const std::vector<int8_t>& query,
-                                      const std::vector<int8_t>& target,
-                                      int reference, int score,
-                                      int64_t total_residues,
-                                      double max_evalue) {
-  const int query_length = static_cast<int>(query.size());
-  const double evalue = EValue(score, query_length, total_residues);
-  if (evalue > max_evalue) return std::nullopt;
+// Where an alignment starts and ends (0-based, inclusive) and its identity.
+struct Trace {
+  int query_begin = 0;
+  int query_end = 0;
+  int target_begin = 0;
+  int target_end = 0;
+  double identity = 0;
+};
 
-  Alignment alignment = Align(profile, target, query_length, kWithPath);
-  if (!alignment || alignment->read_begin1 < 0 || alignment->cigarLen <= 0) {
+// SSW's traceback: nullopt when it fails or its 16-bit words cannot hold
+// `score` (over some 6,000 near-identical residues).
+std::optional<Trace> ShortTrace(const s_profile* profile,
+                                const std::vector<int8_t>& query,
+                                const std::vector<int8_t>& target, int score) {
+  const Alignment alignment =
+      Align(profile, target, static_cast<int>(query.size()), kWithPath);
+  if (!alignment || alignment->score1 != score || alignment->read_begin1 < 0 ||
+      alignment->cigarLen <= 0) {
     return std::nullopt;
   }
   int identical = 0;
@@ -109,32 +147,74 @@ std::optional<ReferenceHit> TracedHit(const s_profile* profile,
       t += static_cast<int>(length);
     }
   }
-  ReferenceHit hit;
-  hit.reference = reference;
-  hit.score = score;
-  hit.bits = BitScore(score);
-  hit.evalue = evalue;
-  hit.identity = columns > 0 ? static_cast<double>(identical) / columns : 0.0;
-  hit.query_start = alignment->read_begin1 + 1;
-  hit.query_end = alignment->read_end1 + 1;
-  hit.reference_start = alignment->ref_begin1 + 1;
-  hit.reference_end = alignment->ref_end1 + 1;
-  hit.query_coverage =
-      static_cast<double>(hit.query_end - hit.query_start + 1) / query_length;
-  hit.reference_coverage =
-      static_cast<double>(hit.reference_end - hit.reference_start + 1) /
-      static_cast<double>(target.size());
-  return hit;
+  Trace trace;
+  trace.query_begin = alignment->read_begin1;
+  trace.query_end = alignment->read_end1;
+  trace.target_begin = alignment->ref_begin1;
+  trace.target_end = alignment->ref_end1;
+  trace.identity = columns > 0 ? static_cast<double>(identical) / columns : 0.0;
+  return trace;
+}
+
+// parasail's trace in linear memory, for scores beyond ShortTrace: the ends
+// and identity from its statistics, the starts from the same search over the
+// reversed prefixes.
+std::optional<Trace> LongTrace(const std::string& query,
+                               const std::string& target,
+                               const parasail_matrix_t* matrix) {
+  const Score forward(parasail_sw_stats_striped_sat(
+      query.data(), static_cast<int>(query.size()), target.data(),
+      static_cast<int>(target.size()), kGapOpen, kGapExtend, matrix));
+  if (!forward) return std::nullopt;
+  Trace trace;
+  trace.query_end = parasail_result_get_end_query(forward.get());
+  trace.target_end = parasail_result_get_end_ref(forward.get());
+  const int columns = parasail_result_get_length(forward.get());
+  trace.identity =
+      columns > 0
+          ? static_cast<double>(parasail_result_get_matches(forward.get())) /
+                columns
+          : 0.0;
+  const std::string query_back(query.rend() - trace.query_end - 1,
+                               query.rend());
+  const std::string target_back(target.rend() - trace.target_end - 1,
+                                target.rend());
+  const Score backward(parasail_sw_striped_sat(
+      query_back.data(), static_cast<int>(query_back.size()),
+      target_back.data(), static_cast<int>(target_back.size()), kGapOpen,
+      kGapExtend, matrix));
+  if (!backward) return std::nullopt;
+  trace.query_begin =
+      trace.query_end - parasail_result_get_end_query(backward.get());
+  trace.target_begin =
+      trace.target_end - parasail_result_get_end_ref(backward.get());
+  return trace;
 }
 
 }  // namespace
+
+void NearestReferenceFinder::ScoringMatrixDeleter::operator()(
+    parasail_matrix* matrix) const {
+  parasail_matrix_free(matrix);
+}
 
 NearestReferenceFinder::NearestReferenceFinder(
     std::vector<Reference> references, NearestReferenceOptions options)
     : references_(std::move(references)), options_(std::move(options)) {
   int32_t codes = 1;
   for (int i = 0; i < kSeedWeight; ++i) codes *= AlphabetSize();
+  const SubstitutionMatrix& blosum = Blosum62();
+  scoring_matrix_.reset(parasail_matrix_create_case_sensitive(
+      Alphabet(blosum.size).c_str(), 1, -1));
+  if (!scoring_matrix_) throw std::bad_alloc();
+  for (int i = 0; i < blosum.size; ++i) {
+    for (int j = 0; j < blosum.size; ++j) {
+      parasail_matrix_set_value(scoring_matrix_.get(), i, j,
+                                blosum.scores[i * blosum.size + j]);
+    }
+  }
   encoded_.reserve(references_.size());
+  letters_.reserve(references_.size());
   is_arg_.reserve(references_.size());
   for (const Reference& reference : references_) {
     is_arg_.push_back(options_.nonarg_class.empty() ||
@@ -143,6 +223,7 @@ NearestReferenceFinder::NearestReferenceFinder(
   reference_bands_.assign(references_.size() + 1, 0);
   for (size_t r = 0; r < references_.size(); ++r) {
     encoded_.push_back(EncodeResidues(references_[r].residues));
+    letters_.push_back(AsLetters(encoded_.back()));
     const auto length = static_cast<int64_t>(encoded_.back().size());
     total_residues_ += length;
     reference_bands_[r + 1] = reference_bands_[r] + Bands(length);
@@ -259,34 +340,67 @@ NearestReferences NearestReferenceFinder::FindNearestAndArg(
   if (residues.empty() || references_.empty()) return found;
   const std::vector<int8_t> query = EncodeResidues(residues);
   const int query_length = static_cast<int>(query.size());
-  const SubstitutionMatrix& matrix = Blosum62();
-  // Score size 2: scores may pass 255 (long, near-identical proteins).
-  Profile profile(ssw_init(query.data(), query_length, matrix.scores.data(),
-                           matrix.size, 2));
+  const std::string query_letters = AsLetters(query);
+  const ScoringProfile scoring(parasail_profile_create_sat(
+      query_letters.data(), query_length, scoring_matrix_.get()));
+  if (!scoring) throw std::bad_alloc();
   int best = -1;
   int best_score = 0;
   int best_arg = -1;
   int best_arg_score = 0;
   for (int r : Candidates(query)) {
-    Alignment alignment =
-        Align(profile.get(), encoded_[r], query_length, kScoreOnly);
-    if (!alignment) continue;
-    if (alignment->score1 > best_score) {
-      best_score = alignment->score1;
+    // Saturating kernels: 8-bit lanes first, 16 or 32 bits when a score
+    // outgrows them.
+    const Score scored(parasail_sw_striped_profile_sat(
+        scoring.get(), letters_[r].data(), static_cast<int>(letters_[r].size()),
+        kGapOpen, kGapExtend));
+    if (!scored) continue;
+    const int score = parasail_result_get_score(scored.get());
+    if (score > best_score) {
+      best_score = score;
       best = r;
     }
-    if (alignment->score1 > best_arg_score && IsArg(r)) {
-      best_arg_score = alignment->score1;
+    if (score > best_arg_score && IsArg(r)) {
+      best_arg_score = score;
       best_arg = r;
     }
   }
   if (best < 0) return found;
-  found.nearest = TracedHit(profile.get(), query, encoded_[best], best,
-                            best_score, total_residues_, options_.max_evalue);
+  const SubstitutionMatrix& matrix = Blosum62();
+  // Score size 2: scores may pass 255 (long, near-identical proteins).
+  const Profile profile(ssw_init(query.data(), query_length,
+                                 matrix.scores.data(), matrix.size, 2));
+  // The hit of reference r, whose alignment scored `score`, with its
+  // traceback; nullopt when its E-value is over the limit.
+  const auto traced = [&](int r, int score) -> std::optional<ReferenceHit> {
+    const double evalue = EValue(score, query_length, total_residues_);
+    if (evalue > options_.max_evalue) return std::nullopt;
+    std::optional<Trace> trace =
+        ShortTrace(profile.get(), query, encoded_[r], score);
+    if (!trace) {
+      trace = LongTrace(query_letters, letters_[r], scoring_matrix_.get());
+    }
+    if (!trace) return std::nullopt;
+    ReferenceHit hit;
+    hit.reference = r;
+    hit.score = score;
+    hit.bits = BitScore(score);
+    hit.evalue = evalue;
+    hit.identity = trace->identity;
+    hit.query_start = trace->query_begin + 1;
+    hit.query_end = trace->query_end + 1;
+    hit.reference_start = trace->target_begin + 1;
+    hit.reference_end = trace->target_end + 1;
+    hit.query_coverage =
+        static_cast<double>(hit.query_end - hit.query_start + 1) / query_length;
+    hit.reference_coverage =
+        static_cast<double>(hit.reference_end - hit.reference_start + 1) /
+        static_cast<double>(encoded_[r].size());
+    return hit;
+  };
+  found.nearest = traced(best, best_score);
   if (found.nearest && best_arg >= 0 && !IsArg(best)) {
-    found.nearest_arg =
-        TracedHit(profile.get(), query, encoded_[best_arg], best_arg,
-                  best_arg_score, total_residues_, options_.max_evalue);
+    found.nearest_arg = traced(best_arg, best_arg_score);
   }
   return found;
 }

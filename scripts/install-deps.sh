@@ -11,8 +11,9 @@ PACKAGES=(
   libgrpc++-dev libgrpc-dev protobuf-compiler-grpc libprotobuf-dev protobuf-compiler
   libabsl-dev prometheus-cpp-dev zlib1g-dev nlohmann-json3-dev
   libgtest-dev libgmock-dev libmicrohttpd-dev libcli11-dev
-  # alignment of proteins to the reference set: Striped Smith-Waterman, SeqAn (BLOSUM62)
-  libssw-dev libseqan2-dev
+  # alignment of proteins to the reference set: parasail (shortlist scores), Striped
+  # Smith-Waterman (traceback), SeqAn (BLOSUM62)
+  libparasail-dev libssw-dev libseqan2-dev
   # Python side: training and the Python client
   python3 python3-torch python3-numpy python3-matplotlib python3-tqdm python3-pytest
   python3-grpcio python3-protobuf python3-threadpoolctl python3-h2

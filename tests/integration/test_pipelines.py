@@ -315,5 +315,6 @@ def test_debian_package_holds_binaries_model_and_client_with_their_dependencies(
         assert path in files
     depends = subprocess.run(["dpkg-deb", "-f", str(deb), "Depends"], check=True,
                              capture_output=True).stdout.decode()
-    for package in ("libtorch1.13", "libgrpc++1.51", "libssw0", "python3-grpcio"):
+    for package in ("libtorch1.13", "libgrpc++1.51", "libparasail8", "libssw0",
+                    "python3-grpcio"):
         assert package in depends

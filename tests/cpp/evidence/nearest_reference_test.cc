@@ -228,6 +228,35 @@ TEST(NearestReference, RelativesDoNotCrowdTheArgOutOfTheShortlist) {
   EXPECT_EQ(exhaustive.nearest_arg->score, found.nearest_arg->score);
 }
 
+TEST(NearestReference, AlignmentsBeyondSixteenBitScoresStayExact) {
+  // Near-identical proteins of 8,000 residues score over 40,000: beyond 16-bit
+  // alignment scores, where the nearer of two copies is still told apart and
+  // the alignment still traced whole.
+  std::mt19937 rng(11);
+  const std::string protein = RandomProtein(8000, rng);
+  const std::vector<Reference> references = {
+      {"mutated", "mutated", "A1", "beta-lactam", Mutate(protein, 50, rng)},
+      {"exact", "exact", "A2", "beta-lactam", protein}};
+  const NearestReferenceFinder finder(references, NearestReferenceOptions());
+
+  auto hit = finder.Find(protein);
+  ASSERT_TRUE(hit.has_value());
+  EXPECT_EQ(finder.reference(*hit).id, "exact");
+  EXPECT_GT(hit->score, 1 << 15);
+  EXPECT_DOUBLE_EQ(hit->identity, 1.0);
+  EXPECT_DOUBLE_EQ(hit->query_coverage, 1.0);
+  EXPECT_DOUBLE_EQ(hit->reference_coverage, 1.0);
+
+  const std::string middle = references[0].residues.substr(1000, 6500);
+  hit = finder.Find(middle);
+  ASSERT_TRUE(hit.has_value());
+  EXPECT_EQ(finder.reference(*hit).id, "mutated");
+  EXPECT_EQ(hit->reference_start, 1001);
+  EXPECT_EQ(hit->reference_end, 7500);
+  EXPECT_DOUBLE_EQ(hit->query_coverage, 1.0);
+  EXPECT_DOUBLE_EQ(hit->identity, 1.0);
+}
+
 TEST(NearestReference, EmptySetOrQueryFindsNothing) {
   const NearestReferenceFinder none({}, NearestReferenceOptions());
   EXPECT_FALSE(none.Find("MKVLAAGIVALLLAAGCSS").has_value());

@@ -1,17 +1,20 @@
 // The nearest reference of a protein: candidates by seeds shared along a
-// diagonal, then
-// Smith-Waterman local alignment (BLOSUM62, gap open 11 and extension 1 as in
-// BLAST) with the Striped Smith-Waterman library.
+// diagonal, then Smith-Waterman local alignment (BLOSUM62, gap open 11 and
+// extension 1 as in BLAST): parasail scores the candidates, the Striped
+// Smith-Waterman library traces the best.
 #ifndef ARGSERVE_EVIDENCE_NEAREST_REFERENCE_H_
 #define ARGSERVE_EVIDENCE_NEAREST_REFERENCE_H_
 
 #include <cstdint>
+#include <memory>
 #include <optional>
 #include <string>
 #include <vector>
 
 #include "absl/strings/string_view.h"
 #include "argserve/evidence/reference_set.h"
+
+struct parasail_matrix;
 
 namespace argserve {
 
@@ -82,6 +85,12 @@ class NearestReferenceFinder {
   const std::vector<Reference> references_;
   const NearestReferenceOptions options_;
   std::vector<std::vector<int8_t>> encoded_;  // Per reference.
+  std::vector<std::string> letters_;  // Per reference, as parasail reads it.
+  struct ScoringMatrixDeleter {
+    void operator()(parasail_matrix* matrix) const;
+  };
+  // BLOSUM62 over the letters of letters_.
+  std::unique_ptr<parasail_matrix, ScoringMatrixDeleter> scoring_matrix_;
   std::vector<char> is_arg_;  // Per reference: not of options_.nonarg_class.
   int64_t total_residues_ = 0;
   // Per reference, the diagonal bands of all references before it (the
