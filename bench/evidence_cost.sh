@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # What nearest-reference evidence costs the server: the same test split classified through two
 # servers on the same model, one with --evidence=true and one with --evidence=false, timed with
-# hyperfine. The model is the shipped default (its reference set as shipped); BENCH_MODEL names
-# another artifact. Writes bench/results/<date>-<time>-<host>-evidence.md.
+# hyperfine, and the servers' CPU time per protein from /proc. The model is the shipped default
+# (its reference set as shipped); BENCH_MODEL names another artifact. Writes
+# bench/results/<date>-<time>-<host>-evidence.md.
 #
 #   bash bench/evidence_cost.sh         # needs a build (scripts/build.sh) and data/ (the recipe's data stage)
 set -euo pipefail
@@ -23,9 +24,22 @@ without_port="$(start_server without --long_sequences=truncate --evidence=false)
 proteins="$(grep -c '^>' "$fasta")"
 cli() { echo "$BIN/argserve-cli classify --target 127.0.0.1:$1 -q -o /dev/null $fasta"; }
 
+# CPU seconds a server has used (all its threads), from /proc.
+cpu_seconds() {
+  awk -v hz="$(getconf CLK_TCK)" '{printf "%.2f", ($14 + $15) / hz}' "/proc/$(cat "$work/$1.pid")/stat"
+}
+with_cpu="$(cpu_seconds with)"
+without_cpu="$(cpu_seconds without)"
+
 out="bench/results/$(date +%Y-%m-%d-%H%M)-$(hostname -s)-evidence.md"
 hyperfine --style basic --runs "$RUNS" --warmup 1 --export-markdown "$work/table.md" \
   -n with-evidence "$(cli "$with_port")" -n without-evidence "$(cli "$without_port")" > "$work/report.txt"
+# Per protein, over the warm-up and the timed runs.
+cpu_ms() {
+  awk -v a="$1" -v b="$2" -v n="$(( proteins * (RUNS + 1) ))" 'BEGIN {printf "%.2f", 1000 * (b - a) / n}'
+}
+with_ms="$(cpu_ms "$with_cpu" "$(cpu_seconds with)")"
+without_ms="$(cpu_ms "$without_cpu" "$(cpu_seconds without)")"
 references="$(PYTHONPATH=training /usr/bin/python3 -c "import json, sys
 from argtrain.evaluate import load_artifact
 meta = load_artifact(sys.argv[1])[1]['references']
@@ -42,5 +56,8 @@ print(f\"{meta['count']} proteins, version {meta['version']}: {meta['source']}\"
   echo '```'
   echo
   cat "$work/table.md"
+  echo
+  echo "Server CPU time per protein (all threads, /proc): $with_ms ms with evidence, $without_ms ms without"
+  echo "(the evidence: $(awk -v a="$with_ms" -v b="$without_ms" 'BEGIN {printf "%.2f", a - b}') ms)."
 } > "$out"
 cat "$out"
