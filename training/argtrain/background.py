@@ -8,6 +8,7 @@ the extra non-ARGs; the background is drawn from the rest, with its own seed.
 from __future__ import annotations
 
 import random
+from collections.abc import Sequence
 from pathlib import Path
 
 from .labelled import NONARG, LabelledProtein, read_labelled
@@ -21,7 +22,13 @@ def unseen_background(extra_fasta: str | Path, proteins: int, finetune_extra_max
     from) outside fine-tuning's sample of it (all of them when fewer remain), in a reproducible
     order. ``finetune_extra_max`` 0, like a limit above the file's size, means fine-tuning saw
     every record: then there is no background."""
-    records = read_labelled(extra_fasta, nonarg_label)
+    return unseen_of(read_labelled(extra_fasta, nonarg_label), proteins, finetune_extra_max,
+                     finetune_seed)
+
+
+def unseen_of(records: Sequence[LabelledProtein], proteins: int, finetune_extra_max: int,
+              finetune_seed: int) -> list[LabelledProtein]:
+    """``unseen_background`` of the records of the extra non-ARG file, already read."""
     if finetune_extra_max and len(records) > finetune_extra_max:
         seen = {r.id for r in random.Random(finetune_seed).sample(records, finetune_extra_max)}
     else:

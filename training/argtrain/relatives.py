@@ -14,7 +14,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from pathlib import Path
 
-from .background import unseen_background
+from .background import unseen_of
 from .evidence_tool import run_evidence_tool
 from .homology import mmseqs_cluster
 from .labelled import NONARG, LabelledProtein, read_labelled
@@ -28,8 +28,8 @@ def nonarg_relatives(extra_fasta: str | Path, arg_refs: Sequence[Reference], too
                      ) -> tuple[list[LabelledProtein], dict]:
     """The representatives of the pool (in ``extra_fasta`` order) and counts of each step."""
     records = read_labelled(extra_fasta, nonarg_label)
-    held = {r.id for r in unseen_background(extra_fasta, background_proteins, finetune_extra_max,
-                                            finetune_seed, nonarg_label)}
+    held = {r.id for r in unseen_of(records, background_proteins, finetune_extra_max,
+                                    finetune_seed)}
     candidates = [r for r in records if r.id not in held and r.label == nonarg_label]
     hits, _ = run_evidence_tool(tool, references_tsv(arg_refs),
                                 [(r.id, r.seq) for r in candidates], threads, max_evalue)

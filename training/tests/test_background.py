@@ -2,7 +2,7 @@
 
 import random
 
-from argtrain.background import unseen_background
+from argtrain.background import unseen_background, unseen_of
 from argtrain.labelled import read_labelled
 
 
@@ -21,6 +21,8 @@ def test_background_leaves_out_the_fine_tuning_sample(tmp_path):
     assert len(ids) == len(set(ids)) == 50
     assert not set(ids) & trained
     assert [r.id for r in unseen_background(extra, 50, 30, 42)] == ids  # reproducible
+    # The same draw from records already read (argtrain relatives reads the file once).
+    assert [r.id for r in unseen_of(records, 50, 30, 42)] == ids
     # Fewer left than asked for: all of them.
     assert len(unseen_background(extra, 500, 30, 42)) == 70
 
