@@ -81,6 +81,30 @@ std::string Alphabet(int size) {
   return AsLetters(codes);
 }
 
+// parasail picks each function's kernel for the CPU on its first call and
+// keeps it in a pointer it writes then: every function this file may reach is
+// called once here, before threads share a finder.
+void ChooseParasailKernels(const parasail_matrix_t* matrix,
+                           const std::string& probe) {
+  const int length = static_cast<int>(probe.size());
+  const ScoringProfile profile(
+      parasail_profile_create_sat(probe.data(), length, matrix));
+  if (!profile) throw std::bad_alloc();
+  for (const auto& scoring :
+       {parasail_sw_striped_profile_8, parasail_sw_striped_profile_16,
+        parasail_sw_striped_profile_32}) {
+    const Score score(
+        scoring(profile.get(), probe.data(), length, kGapOpen, kGapExtend));
+  }
+  for (const auto& aligning :
+       {parasail_sw_stats_striped_8, parasail_sw_stats_striped_16,
+        parasail_sw_stats_striped_32, parasail_sw_striped_8,
+        parasail_sw_striped_16, parasail_sw_striped_32}) {
+    const Score score(aligning(probe.data(), length, probe.data(), length,
+                               kGapOpen, kGapExtend, matrix));
+  }
+}
+
 int AlphabetSize() { return Blosum62().size; }
 
 // The largest sum of two neighbouring counts among `size`. In blocks of a
@@ -230,6 +254,7 @@ NearestReferenceFinder::NearestReferenceFinder(
                                 blosum.scores[i * blosum.size + j]);
     }
   }
+  ChooseParasailKernels(scoring_matrix_.get(), Alphabet(blosum.size));
   encoded_.reserve(references_.size());
   letters_.reserve(references_.size());
   is_arg_.reserve(references_.size());
