@@ -5,6 +5,8 @@
 #             proteins, minus every relative of a test protein; extra Swiss-Prot non-ARGs
 #   relatives known non-ARG relatives of the ARGs for the reference sets: the corpus's extra
 #             Swiss-Prot non-ARGs that align to an ARG, clustered (argtrain relatives)
+#   hard-negatives  per split, the known non-ARGs (its training split's and the relatives) that
+#             align to its training ARGs: extra weight in fine-tuning (argtrain hard-negatives)
 #   proteomes whole proteomes the evidence rule is chosen on: Prodigal's proteins of two
 #             Klebsiella pneumoniae genomes of kleborate-examples (the other two are held out)
 #   pretrain  masked-LM pretraining of the backbone, PRETRAIN_MINUTES in all, across as many runs
@@ -46,6 +48,11 @@ PRETRAIN_MINUTES="${PRETRAIN_MINUTES:-200}"
 FINETUNE_MINUTES="${FINETUNE_MINUTES:-72}"  # the shipped model's budget (MODEL_CARD.md)
 FINETUNE_THREADS="${FINETUNE_THREADS:-$THREADS}"
 EXTRA_NONARGS=20000  # Swiss-Prot non-ARGs fine-tuning draws; the rest are the rule's background
+LORA_RANK="${LORA_RANK:-16}"  # alpha twice the rank
+PATIENCE="${PATIENCE:-12}"    # epochs without a better validation macro-F1
+# Fine-tuning's hard negatives (stage hard-negatives) count this many times each among the non-ARG
+# draws; 0 leaves them out, as for the shipped model (docs/training-pilots.md, "Hard negatives").
+HARD_NEGATIVE_REPEAT="${HARD_NEGATIVE_REPEAT:-0}"
 SERVED_RESIDUES=1022  # the artifacts' max_residues: calibration sees validation proteins so long
 BF16="${BF16:---bf16}"   # bfloat16 autocast (fast on CPUs with AMX, docs/training-pilots.md); empty to disable
 mkdir -p "$RUN"
@@ -79,6 +86,15 @@ stage_relatives() {
     --finetune-extra-max "$EXTRA_NONARGS" --finetune-seed "$SEED" --threads "$THREADS" \
     --out "$RELATIVES.tmp"
   mv "$RELATIVES.tmp" "$RELATIVES"
+}
+
+stage_hard_negatives() {  # split
+  [ -s "data/$1/hard-negatives.fasta" ] && return 0
+  stage_relatives
+  $PY -m argtrain hard-negatives --arg-reference "data/$1/train.fasta" \
+    --candidates "data/$1/train.fasta" "$RELATIVES" --threads "$THREADS" \
+    --out "data/$1/hard-negatives.fasta.tmp"
+  mv "data/$1/hard-negatives.fasta.tmp" "data/$1/hard-negatives.fasta"
 }
 
 stage_proteomes() {
@@ -142,7 +158,11 @@ finetune() {  # split
   [ -s "$RUN/finetune-$1/best.pt" ] && [ -e "$RUN/finetune-$1.done" ] && return 0
   stage_data
   stage_corpus
-  local backbone="$RUN/pretrain/best.pt" from=()
+  local backbone="$RUN/pretrain/best.pt" from=() hard=()
+  if [ "$HARD_NEGATIVE_REPEAT" -gt 0 ]; then
+    stage_hard_negatives "$1"
+    hard=(--hard-negatives "data/$1/hard-negatives.fasta" --hard-negative-repeat "$HARD_NEGATIVE_REPEAT")
+  fi
   [ -s "$backbone" ] || backbone=model/default/backbone.pt
   restore_finetune "$1"
   [ -s "$RUN/finetune-$1/last.pt" ] && from=(--resume)
@@ -150,11 +170,12 @@ finetune() {  # split
   log "LoRA fine-tune on $1 (${FINETUNE_MINUTES} min in all, ${FINETUNE_THREADS} threads) ${from[*]}"
   $PY -m argtrain finetune --train "data/$1/train.fasta" --valid "data/$1/valid.fasta" \
     --extra-train data/pretrain/nonarg-extra.fasta --extra-max "$EXTRA_NONARGS" \
+    "${hard[@]}" \
     --backbone "$backbone" --pooling max --head-hidden 256 --standardize-pooled \
     --head-warmup-epochs 30 \
-    --lora-targets q,k,v,out,fc1,fc2 --lora-rank 16 \
-    --lora-alpha 32 --train-norms --lr 5e-4 --sampling sqrt --epoch-size 4000 \
-    --max-residues 256 --calibration-max-residues "$SERVED_RESIDUES" --epochs 400 --patience 12 \
+    --lora-targets q,k,v,out,fc1,fc2 --lora-rank "$LORA_RANK" \
+    --lora-alpha "$((2 * LORA_RANK))" --train-norms --lr 5e-4 --sampling sqrt --epoch-size 4000 \
+    --max-residues 256 --calibration-max-residues "$SERVED_RESIDUES" --epochs 400 --patience "$PATIENCE" \
     --max-minutes "$FINETUNE_MINUTES" \
     --num-threads "$FINETUNE_THREADS" --seed "$SEED" $BF16 --no-progress \
     --out "$RUN/finetune-$1" "${from[@]}"
@@ -247,6 +268,7 @@ case "${1:-all}" in
   corpus) stage_corpus ;;
   relatives) stage_relatives ;;
   proteomes) stage_proteomes ;;
+  hard-negatives) stage_hard_negatives cluster40; stage_hard_negatives random ;;
   pretrain) stage_pretrain ;;
   keep-backbone) keep_backbone ;;
   keep-finetune) keep_finetune ;;
@@ -268,6 +290,6 @@ case "${1:-all}" in
     finetune cluster40; finetune random
     evaluate cluster40; evaluate random
     stage_export ;;
-  *) echo "usage: $0 [all|data|corpus|relatives|proteomes|pretrain|keep-backbone|keep-finetune|finetune|finetune-cluster40|finetune-random|calibrate|calibrate-cluster40|calibrate-random|evaluate|evaluate-cluster40|evaluate-random|export]" >&2
+  *) echo "usage: $0 [all|data|corpus|relatives|proteomes|hard-negatives|pretrain|keep-backbone|keep-finetune|finetune|finetune-cluster40|finetune-random|calibrate|calibrate-cluster40|calibrate-random|evaluate|evaluate-cluster40|evaluate-random|export]" >&2
      exit 2 ;;
 esac

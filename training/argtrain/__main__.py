@@ -13,6 +13,8 @@ SUBCOMMANDS = {
                "build the pretraining corpus without relatives of test proteins"),
     "relatives": ("argtrain.commands.relatives",
                   "known non-ARG relatives of the ARGs, for the reference set"),
+    "hard-negatives": ("argtrain.commands.hard_negatives",
+                       "the non-ARGs that align to a split's ARGs, for fine-tuning"),
     "pretrain": ("argtrain.commands.pretrain", "masked-language-model pretraining of an ESM-2"),
     "finetune": ("argtrain.commands.finetune", "fine-tune an ARG classifier (LoRA or full)"),
     "calibrate": ("argtrain.commands.calibrate",
@@ -26,7 +28,7 @@ SUBCOMMANDS = {
 def usage() -> str:
     lines = ["usage: python3 -m argtrain <subcommand> [options]", "", "subcommands:"]
     for name, (_, text) in SUBCOMMANDS.items():
-        lines.append(f"  {name:<10} {text}")
+        lines.append(f"  {name:<15} {text}")
     lines.append("")
     lines.append("Run 'python3 -m argtrain <subcommand> --help' for the options of one subcommand.")
     return "\n".join(lines)

@@ -21,6 +21,19 @@ from .labelled import NONARG, LabelledProtein, read_labelled
 from .references import Reference, references_tsv
 
 
+def aligning_nonargs(arg_refs: Sequence[Reference], candidates: Sequence[Reference],
+                     tool: str | Path, *, threads: int, max_evalue: float) -> list[Reference]:
+    """The ``candidates`` (non-ARGs) with a hit among ``arg_refs`` within ``max_evalue``, in
+    order: the non-ARG part of a reference set, and the hard negatives of fine-tuning."""
+    taken = {r.id for r in arg_refs}
+    clash = next((r.id for r in candidates if r.id in taken), None)
+    if clash is not None:
+        raise ValueError(f"reference id '{clash}' is both an ARG and a non-ARG")
+    hits, _ = run_evidence_tool(tool, references_tsv(arg_refs),
+                                [(r.id, r.residues) for r in candidates], threads, max_evalue)
+    return [r for r in candidates if r.id in hits]
+
+
 def nonarg_relatives(extra_fasta: str | Path, arg_refs: Sequence[Reference], tool: str | Path, *,
                      background_proteins: int, finetune_extra_max: int, finetune_seed: int,
                      cluster_identity: float, cluster_coverage: float, max_evalue: float,

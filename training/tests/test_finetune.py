@@ -95,6 +95,32 @@ def test_head_only_variant_trains_only_the_head(data, tmp_path):
     assert ck["training"]["train"]["counts"] == {"aminoglycoside": 10, "beta-lactam": 10, "nonarg": 10}
 
 
+def test_hard_negatives_join_whole_and_repeated_outside_the_extra_sample(data, tmp_path):
+    train, valid = data
+    extra = write_synthetic(tmp_path / "extra.fa", 20, 3)  # 20 per class, 5 of them drawn
+    hard = tmp_path / "hard.fa"
+    hard.write_text("".join(f">h{i}|nonarg\nLIVFLIVFKRDE{'A' * i}\n" for i in range(4)))
+    assert finetune_cmd.main(["--train", str(train), "--valid", str(valid),
+                              "--out", str(tmp_path / "o"), "--epochs", "1",
+                              "--lora-targets", "classifier", "--extra-train", str(extra),
+                              "--extra-max", "5", "--hard-negatives", str(hard),
+                              "--hard-negative-repeat", "3", *TINY]) == 0
+    info = torch.load(tmp_path / "o" / "best.pt")["training"]["train"]
+    assert info["extra_used"] == 5
+    assert info["hard_negatives_used"] == 4 and info["hard_negative_repeat"] == 3
+    assert sum(info["counts"].values()) == 90 + 5 + 4 * 3
+    assert info["counts"]["nonarg"] >= 30 + 4 * 3
+
+
+def test_hard_negatives_must_be_nonargs(data, tmp_path, capsys):
+    train, valid = data
+    hard = tmp_path / "hard.fa"
+    hard.write_text(">h1|nonarg\nLIVFLIVF\n>h2|beta-lactam\nGSATGSAT\n")
+    rc = finetune_cmd.main(["--train", str(train), "--valid", str(valid),
+                            "--out", str(tmp_path / "o"), "--hard-negatives", str(hard), *TINY])
+    assert rc == 1 and "beta-lactam" in capsys.readouterr().err
+
+
 def test_unlabelled_header_is_an_error(tmp_path, capsys):
     (tmp_path / "bad.fa").write_text(">seq1\nMKV\n")
     rc = finetune_cmd.main(["--train", str(tmp_path / "bad.fa"), "--out", str(tmp_path / "o"),

@@ -18,11 +18,12 @@ from pathlib import Path
 from ..classifier import HeadConfig
 from ..esm2 import ESM2Config
 from ..evidence import Thresholds
-from ..evidence_tool import DEFAULT_TOOL, run_evidence_tool
+from ..evidence_tool import DEFAULT_TOOL
 from ..export import export_model, fold_temperature, load_finetuned, model_json, random_model
 from ..labelled import NONARG
 from ..references import (FILE_NAME, read_references_fasta, read_shared_references,
                           references_json, references_tsv)
+from ..relatives import aligning_nonargs
 from ..runtime import set_threads
 from .common import command_main
 from .helpformat import HelpFormatter
@@ -178,14 +179,8 @@ def nonarg_relatives(arg_refs: list, args: argparse.Namespace, nonarg_class: str
         raise ValueError(f"--nonarg-references needs {args.evidence_tool} "
                          f"(bash scripts/build.sh builds it; or give --evidence-tool)")
     candidates = read_shared_references(args.nonarg_references, nonarg_class, nonarg=True)
-    taken = {r.id for r in arg_refs}
-    clash = next((r.id for r in candidates if r.id in taken), None)
-    if clash is not None:
-        raise ValueError(f"reference id '{clash}' is both an ARG and a non-ARG")
-    hits, _ = run_evidence_tool(args.evidence_tool, references_tsv(arg_refs),
-                                [(r.id, r.residues) for r in candidates], args.evidence_threads,
-                                args.max_evalue)
-    return [r for r in candidates if r.id in hits]
+    return aligning_nonargs(arg_refs, candidates, args.evidence_tool,
+                            threads=args.evidence_threads, max_evalue=args.max_evalue)
 
 
 def add_references(meta: dict, args: argparse.Namespace) -> dict[str, str]:

@@ -47,6 +47,11 @@ def build_parser() -> argparse.ArgumentParser:
                    help="more labelled training proteins, e.g. the corpus' nonarg-extra.fasta")
     d.add_argument("--extra-max", type=int, default=0,
                    help="use at most this many of --extra-train, a seeded sample (0 = all)")
+    d.add_argument("--hard-negatives", nargs="*", default=[], metavar="FASTA",
+                   help="known non-ARGs that resemble ARGs (e.g. the non-ARG references an "
+                        "export keeps), all of them, outside --extra-max")
+    d.add_argument("--hard-negative-repeat", type=int, default=1,
+                   help="each hard negative counts this many times in its class's draws")
     d.add_argument("--max-per-class", type=int, default=0,
                    help="keep at most this many training examples per class (0 = all)")
     d.add_argument("--max-residues", type=int, default=1022,
@@ -172,7 +177,15 @@ def run(args: argparse.Namespace) -> int:
         extra_recs += read_labelled(path, args.nonarg_class)
     if args.extra_max and len(extra_recs) > args.extra_max:
         extra_recs = random.Random(args.seed).sample(extra_recs, args.extra_max)
-    train_recs = train_recs + extra_recs
+    if args.hard_negative_repeat < 1:
+        raise ValueError(f"--hard-negative-repeat must be at least 1, got {args.hard_negative_repeat}")
+    hard_recs: list[LabelledProtein] = []
+    for path in args.hard_negatives:
+        hard_recs += read_labelled(path, args.nonarg_class)
+    not_nonarg = sorted({r.label for r in hard_recs} - {args.nonarg_class})
+    if not_nonarg:
+        raise ValueError(f"--hard-negatives: classes other than {args.nonarg_class}: {not_nonarg}")
+    train_recs = train_recs + extra_recs + hard_recs * args.hard_negative_repeat
     tr_toks, tr_labels, tr_dropped = tokenize_records(train_recs, args.train)
     va_toks, va_labels, va_dropped = tokenize_records(valid_recs, args.valid or "validation split")
     if args.max_per_class:
@@ -279,7 +292,11 @@ def run(args: argparse.Namespace) -> int:
         "train": {"path": str(args.train), "sha256": sha256_file(args.train),
                   "counts": dict(Counter(tr_labels)), "dropped": dict(tr_dropped),
                   "extra": [{"path": str(p), "sha256": sha256_file(p)} for p in args.extra_train],
-                  "extra_used": len(extra_recs)},
+                  "extra_used": len(extra_recs),
+                  "hard_negatives": [{"path": str(p), "sha256": sha256_file(p)}
+                                     for p in args.hard_negatives],
+                  "hard_negatives_used": len(hard_recs),
+                  "hard_negative_repeat": args.hard_negative_repeat},
         "valid": ({"path": str(args.valid), "sha256": sha256_file(args.valid)} if args.valid
                   else {"split_from_train": args.valid_fraction}) | {
                       "counts": dict(Counter(va_labels)), "dropped": dict(va_dropped)},
