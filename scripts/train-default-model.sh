@@ -161,10 +161,12 @@ finetune() {  # split
   local backbone="$RUN/pretrain/best.pt" from=() hard=()
   if [ "$HARD_NEGATIVE_REPEAT" -gt 0 ]; then
     stage_hard_negatives "$1"
-    hard=(--hard-negatives "data/$1/hard-negatives.fasta" --hard-negative-repeat "$HARD_NEGATIVE_REPEAT")
+    hard=(--hard-negatives "data/$1/hard-negatives.fasta"
+          --hard-negative-repeat "$HARD_NEGATIVE_REPEAT")
   fi
   [ -s "$backbone" ] || backbone=model/default/backbone.pt
-  restore_finetune "$1"
+  # The committed state is the shipped settings' run; a variant starts afresh (in an empty $RUN).
+  if [ "$LORA_RANK" = 16 ] && [ "$HARD_NEGATIVE_REPEAT" = 0 ]; then restore_finetune "$1"; fi
   [ -s "$RUN/finetune-$1/last.pt" ] && from=(--resume)
   rm -f "$RUN/evidence-rule-$1.json"  # chosen for the previous best.pt
   log "LoRA fine-tune on $1 (${FINETUNE_MINUTES} min in all, ${FINETUNE_THREADS} threads) ${from[*]}"
@@ -175,7 +177,8 @@ finetune() {  # split
     --head-warmup-epochs 30 \
     --lora-targets q,k,v,out,fc1,fc2 --lora-rank "$LORA_RANK" \
     --lora-alpha "$((2 * LORA_RANK))" --train-norms --lr 5e-4 --sampling sqrt --epoch-size 4000 \
-    --max-residues 256 --calibration-max-residues "$SERVED_RESIDUES" --epochs 400 --patience "$PATIENCE" \
+    --max-residues 256 --calibration-max-residues "$SERVED_RESIDUES" --epochs 400 \
+    --patience "$PATIENCE" \
     --max-minutes "$FINETUNE_MINUTES" \
     --num-threads "$FINETUNE_THREADS" --seed "$SEED" $BF16 --no-progress \
     --out "$RUN/finetune-$1" "${from[@]}"

@@ -1,4 +1,5 @@
-"""Hard negatives for fine-tuning: the non-ARGs that align to a split's ARGs (argtrain hard-negatives)."""
+"""Hard negatives for fine-tuning: the non-ARGs that align to a split's ARGs
+(argtrain hard-negatives)."""
 
 import random
 
@@ -14,7 +15,8 @@ def _protein(rng):
 
 
 def _hit(query):
-    return f"{query}\ttet_1_X\ttet\tX\ttetracycline\t0.25\t0.9\t0.9\t80\t35.0\t1e-8" + "\t" * 10 + "\n"
+    fields = f"{query}\ttet_1_X\ttet\tX\ttetracycline\t0.25\t0.9\t0.9\t80\t35.0\t1e-8"
+    return fields + "\t" * 10 + "\n"
 
 
 def test_keeps_the_non_args_that_align_to_an_arg_in_order(tmp_path):

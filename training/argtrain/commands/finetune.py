@@ -178,7 +178,8 @@ def run(args: argparse.Namespace) -> int:
     if args.extra_max and len(extra_recs) > args.extra_max:
         extra_recs = random.Random(args.seed).sample(extra_recs, args.extra_max)
     if args.hard_negative_repeat < 1:
-        raise ValueError(f"--hard-negative-repeat must be at least 1, got {args.hard_negative_repeat}")
+        raise ValueError(f"--hard-negative-repeat must be at least 1, "
+                         f"got {args.hard_negative_repeat}")
     hard_recs: list[LabelledProtein] = []
     for path in args.hard_negatives:
         hard_recs += read_labelled(path, args.nonarg_class)
