@@ -12,6 +12,8 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable, NamedTuple
 
+from ..homology import ToolError
+
 if TYPE_CHECKING:
     import torch
 
@@ -48,6 +50,23 @@ def add_runtime_args(group: argparse._ArgumentGroup, *, seed_help: str,
                        help="torch threads (0 = torch default)")
     group.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:1, ...")
     group.add_argument("--no-progress", action="store_true", help=progress_help)
+
+
+def add_aligner_args(p: argparse.ArgumentParser, default_tool: Path) -> None:
+    """``--max-evalue``, ``--evidence-tool``, ``--threads`` and ``--out`` of the commands that
+    write the non-ARGs aligning to an ARG as labelled FASTA (relatives, hard-negatives)."""
+    p.add_argument("--max-evalue", type=float, default=1e-5, help="of an alignment to an ARG")
+    p.add_argument("--evidence-tool", type=Path, default=default_tool,
+                   help="argserve-evidence (bash scripts/build.sh builds it)")
+    p.add_argument("--threads", type=int, default=2)
+    p.add_argument("--out", required=True, type=Path, help="labelled FASTA written")
+
+
+def require_tool(path: Path) -> None:
+    """The aligner must exist before any input is read; ToolError names how to get it."""
+    if not path.is_file():
+        raise ToolError(f"{path} not found (bash scripts/build.sh builds it; "
+                        f"or give --evidence-tool)")
 
 
 class RunSetup(NamedTuple):

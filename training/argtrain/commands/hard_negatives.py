@@ -10,7 +10,6 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from pathlib import Path
 
 from ..evidence_tool import DEFAULT_TOOL, EvidenceError
 from ..fasta import write_fasta
@@ -18,7 +17,7 @@ from ..homology import ToolError
 from ..labelled import DatasetError
 from ..references import ReferenceError, read_references_fasta, read_shared_references
 from ..relatives import aligning_nonargs
-from .common import command_main
+from .common import add_aligner_args, command_main, require_tool
 
 
 def parse_args(argv: list[str]) -> argparse.Namespace:
@@ -32,18 +31,12 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     p.add_argument("--candidates", nargs="+", required=True, metavar="FASTA",
                    help="labelled FASTA whose non-ARGs are kept when they align to one of those "
                         "ARGs (the training split, the Swiss-Prot relatives)")
-    p.add_argument("--max-evalue", type=float, default=1e-5, help="of an alignment to an ARG")
-    p.add_argument("--evidence-tool", type=Path, default=DEFAULT_TOOL,
-                   help="argserve-evidence (bash scripts/build.sh builds it)")
-    p.add_argument("--threads", type=int, default=2)
-    p.add_argument("--out", required=True, type=Path, help="labelled FASTA written")
+    add_aligner_args(p, DEFAULT_TOOL)
     return p.parse_args(argv)
 
 
 def run(args: argparse.Namespace) -> dict:
-    if not args.evidence_tool.is_file():
-        raise ToolError(f"{args.evidence_tool} not found (bash scripts/build.sh builds it; "
-                        f"or give --evidence-tool)")
+    require_tool(args.evidence_tool)
     arg_refs = read_references_fasta(args.arg_reference)
     candidates = read_shared_references(args.candidates, nonarg=True)
     kept = aligning_nonargs(arg_refs, candidates, args.evidence_tool, threads=args.threads,

@@ -14,7 +14,7 @@ from ..homology import ToolError
 from ..labelled import DatasetError
 from ..references import ReferenceError, read_shared_references
 from ..relatives import nonarg_relatives
-from .common import command_main
+from .common import add_aligner_args, command_main, require_tool
 
 
 def parse_args(argv: list[str]) -> argparse.Namespace:
@@ -36,18 +36,12 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
                    help="MMseqs2 --min-seq-id of the clustering (fraction)")
     p.add_argument("--cluster-coverage", type=float, default=0.8,
                    help="MMseqs2 -c, of both sequences (fraction)")
-    p.add_argument("--max-evalue", type=float, default=1e-5, help="of an alignment to an ARG")
-    p.add_argument("--evidence-tool", type=Path, default=DEFAULT_TOOL,
-                   help="argserve-evidence (bash scripts/build.sh builds it)")
-    p.add_argument("--threads", type=int, default=2)
-    p.add_argument("--out", required=True, type=Path, help="labelled FASTA written")
+    add_aligner_args(p, DEFAULT_TOOL)
     return p.parse_args(argv)
 
 
 def run(args: argparse.Namespace) -> dict:
-    if not args.evidence_tool.is_file():
-        raise ToolError(f"{args.evidence_tool} not found (bash scripts/build.sh builds it; "
-                        f"or give --evidence-tool)")
+    require_tool(args.evidence_tool)
     arg_refs = read_shared_references(args.arg_reference)
     kept, counts = nonarg_relatives(
         args.extra, arg_refs, args.evidence_tool, background_proteins=args.background_proteins,
