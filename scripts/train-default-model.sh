@@ -8,7 +8,8 @@
 #   hard-negatives  per split, the known non-ARGs (its training split's and the relatives) that
 #             align to its training ARGs: extra weight in fine-tuning (argtrain hard-negatives)
 #   proteomes whole proteomes the evidence rule is chosen on: Prodigal's proteins of two
-#             Klebsiella pneumoniae genomes of kleborate-examples (the other two are held out)
+#             Klebsiella pneumoniae genomes of kleborate-examples; and of the other two, held
+#             out (reported for the bounded DIAMOND baseline, bench/genome_calls.sh for argserve)
 #   pretrain  masked-LM pretraining of the backbone, PRETRAIN_MINUTES in all, across as many runs
 #             as it takes: a killed run continues from runs/default-model/pretrain/last.pt, or, on a
 #             fresh machine, from the committed model/default/backbone.pt
@@ -77,6 +78,8 @@ stage_corpus() {
 RELATIVES=data/pretrain/nonarg-relatives.fasta
 PROTEOMES=data/proteomes/choice.faa
 CHOICE_GENOMES=(Klebs_Kp1084 NTUH-K2044)  # bench/genome_calls.sh reports the others apart
+HELD_OUT_PROTEOMES=data/proteomes/held-out.faa
+HELD_OUT_GENOMES=(Klebs_HS11286 MGH78578)
 
 stage_relatives() {
   [ -s "$RELATIVES" ] && return 0
@@ -97,14 +100,20 @@ stage_hard_negatives() {  # split
   mv "data/$1/hard-negatives.fasta.tmp" "data/$1/hard-negatives.fasta"
 }
 
+proteomes() {  # out genome...: Prodigal's proteins of kleborate-examples' genomes
+  local data=/usr/share/doc/kleborate/examples/data out="$1" genome genomes=()
+  shift
+  [ -s "$out" ] && return 0
+  for genome in "$@"; do genomes+=("$data/$genome.fna.xz"); done
+  mkdir -p "$(dirname "$out")"
+  : > "$out.tmp"
+  bash scripts/genome-proteins.sh "$out.tmp" "${genomes[@]}"
+  mv "$out.tmp" "$out"
+}
+
 stage_proteomes() {
-  [ -s "$PROTEOMES" ] && return 0
-  local data=/usr/share/doc/kleborate/examples/data genome genomes=()
-  for genome in "${CHOICE_GENOMES[@]}"; do genomes+=("$data/$genome.fna.xz"); done
-  mkdir -p "$(dirname "$PROTEOMES")"
-  : > "$PROTEOMES.tmp"
-  bash scripts/genome-proteins.sh "$PROTEOMES.tmp" "${genomes[@]}"
-  mv "$PROTEOMES.tmp" "$PROTEOMES"
+  proteomes "$PROTEOMES" "${CHOICE_GENOMES[@]}"
+  proteomes "$HELD_OUT_PROTEOMES" "${HELD_OUT_GENOMES[@]}"
 }
 
 stage_pretrain() {
@@ -235,9 +244,13 @@ evaluate() {  # split
     --nonarg-references "data/$1/train.fasta" "$RELATIVES" \
     "${rule[@]}" --out "$RUN/model-$1.pt"
   log "evaluate $1 (model, DIAMOND and k-mer baselines)"
+  # baseline_bounded: DIAMOND with floors chosen under the evidence rule's bounds, the proteome
+  # searched against every labelled protein as a DIAMOND user would deploy them.
   $PY -m argtrain evaluate --test "data/$1/test.fasta" --model "$RUN/model-$1.pt" \
-    --baseline-train "data/$1/train.fasta" --num-threads "$THREADS" --threads "$THREADS" \
-    --seed "$SEED" --out "$RUN/eval-$1"
+    --baseline-train "data/$1/train.fasta" --baseline-valid "data/$1/valid.fasta" \
+    --baseline-proteome "$PROTEOMES" --baseline-held-out-proteome "$HELD_OUT_PROTEOMES" \
+    --baseline-proteome-references "data/$1/"{train,valid,test}.fasta \
+    --num-threads "$THREADS" --threads "$THREADS" --seed "$SEED" --out "$RUN/eval-$1"
 }
 
 stage_export() {

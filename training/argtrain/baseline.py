@@ -20,8 +20,9 @@ from .labelled import NONARG
 class BaselinePrediction:
     label: str                  # predicted class
     hit: str | None = None      # id of the best training hit, None when there was no hit
-    identity: float | None = None
+    identity: float | None = None         # percent
     evalue: float | None = None
+    target_coverage: float | None = None  # percent of the training protein spanned
 
 
 def diamond_baseline(train: Sequence[tuple[str, str, str]], test: Sequence[tuple[str, str]], *,
@@ -47,7 +48,8 @@ def diamond_baseline(train: Sequence[tuple[str, str, str]], test: Sequence[tuple
             preds.append(BaselinePrediction(nonarg_label))
         else:
             t = int(h.target[1:])
-            preds.append(BaselinePrediction(train[t][1], train[t][0], h.identity, h.evalue))
+            preds.append(BaselinePrediction(train[t][1], train[t][0], h.identity, h.evalue,
+                                            h.tcov))
     info = {"method": "diamond blastp best hit", "evalue": evalue, "sensitivity": sensitivity,
             "threads": threads, "train_size": len(train), "test_size": len(test),
             "queries_with_hit": len(best), "seconds": round(time.perf_counter() - t0, 3)}

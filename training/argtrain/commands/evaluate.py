@@ -11,11 +11,14 @@ import time
 from collections import Counter
 from pathlib import Path
 
-from ..baseline import diamond_baseline
+from ..baseline import BaselinePrediction, diamond_baseline
+from ..baseline_floor import (Floor, choose_floor, floored_label, reaches, resfinder_like,
+                             score_floors)
 from ..evaluate import (EvaluationError, format_summary, load_artifact, ordered_classes,
                         plot_confusion, predict_model, read_labelled_set)
 from ..evidence import Thresholds, combine, counted, reference_only, supporting_probabilities
 from ..evidence_tool import DEFAULT_TOOL, EvidenceError, run_evidence_tool
+from ..fasta import read_fasta
 from ..homology import DIAMOND_SENSITIVITIES
 from ..labelled import NONARG
 from ..metrics import classification_report
@@ -65,6 +68,24 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
                    help="DIAMOND sensitivity mode (default: %(default)s)")
     b.add_argument("--threads", type=int, default=2,
                    help="DIAMOND and evidence tool threads (default: %(default)s)")
+    b.add_argument("--baseline-valid", metavar="FASTA",
+                   help="validation FASTA on which to choose the identity and coverage floors of "
+                        "a second DIAMOND row, baseline_bounded: best hit within the bounds below")
+    b.add_argument("--baseline-proteome", metavar="FASTA", nargs="+", type=Path,
+                   help="whole proteomes' proteins (unlabelled) for baseline_bounded's second "
+                        "bound; those with a ResFinder-like best hit are left out")
+    b.add_argument("--baseline-held-out-proteome", metavar="FASTA", nargs="+", type=Path,
+                   help="whole proteomes not used in the choice: baseline_bounded's share of "
+                        "their other proteins called an ARG is reported")
+    b.add_argument("--baseline-proteome-references", metavar="FASTA", nargs="+",
+                   help="labelled proteins the proteome is searched against, as a DIAMOND user "
+                        "would deploy them (default: --baseline-train)")
+    b.add_argument("--max-false-positive-rate", type=float, default=0.002,
+                   help="most validation non-ARGs baseline_bounded may call an ARG "
+                        "(default: %(default)s)")
+    b.add_argument("--max-proteome-false-positive-rate", type=float, default=0.005,
+                   help="largest share of the proteome's other proteins baseline_bounded may "
+                        "call an ARG (default: %(default)s)")
     b.add_argument("--no-kmer-baseline", action="store_true",
                    help="skip the k-mer baseline (2-mer + 3-mer counts into an MLP, trained on "
                         "--baseline-train), reported as kmer_baseline")
@@ -74,6 +95,10 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     a = p.parse_args(argv)
     if not a.model and not a.baseline_train:
         p.error("give --model, --baseline-train or both")
+    if a.baseline_valid and not a.baseline_train:
+        p.error("--baseline-valid needs --baseline-train")
+    if (a.baseline_proteome or a.baseline_held_out_proteome) and not a.baseline_valid:
+        p.error("--baseline-proteome and --baseline-held-out-proteome need --baseline-valid")
     return a
 
 
@@ -147,6 +172,10 @@ def run(a: argparse.Namespace) -> int:
         unseen = sorted(set(y_true) - set(train_classes))
         if unseen:
             infos["baseline"]["test_classes_absent_from_train"] = unseen
+        if a.baseline_valid:
+            bounded, info = bounded_baseline(a, train, bpreds, nonarg)
+            preds["baseline_bounded"] = bounded
+            infos["baseline_bounded"] = info
         if not a.no_kmer_baseline:
             from ..kmer_baseline import predict_kmer, train_kmer_baseline
             kmer_classes = ordered_classes([y for _, y, _ in train], nonarg_label=nonarg)
@@ -205,13 +234,79 @@ def run(a: argparse.Namespace) -> int:
                                       f"{info['truncated_sequences']} truncated"
                                       if name == "model" else
                                       f", {info['queries_with_hit']} of {len(test)} with a hit"
-                                      if name in ("baseline", "reference_only") else
+                                      if name in ("baseline", "baseline_bounded",
+                                                  "reference_only") else
                                       f", tiers {info['tiers']}" if name == "combined" else
                                       " to train"))
     print(format_summary(reports))
     print(f"written: {a.out / 'evaluation.json'}, {a.out / 'confusion.png'}, "
           f"{a.out / 'predictions.tsv'}")
     return 0
+
+
+def called_share(proteins: list[BaselinePrediction], floor: Floor, nonarg: str) -> float:
+    return sum(floored_label(p, floor, nonarg) != nonarg for p in proteins) / len(proteins)
+
+
+def proteome_hits(paths: list[Path], refs: list[tuple[str, str, str]], search: dict,
+                  nonarg: str) -> tuple[list[BaselinePrediction], dict]:
+    """Best hits of whole proteomes' proteins among ``refs``, those with a ResFinder-like one
+    left out; and their evaluation.json record."""
+    proteins = [(f"{path.name}:{h.split()[0]}", s.rstrip("*"))
+                for path in paths for h, s in read_fasta(path)]
+    if not proteins:
+        raise EvaluationError(f"{' '.join(map(str, paths))}: no proteins")
+    found, _ = diamond_baseline(refs, proteins, **search)
+    kept = [p for p in found if not resfinder_like(p, nonarg)]
+    if not kept:
+        raise EvaluationError(f"{' '.join(map(str, paths))}: every protein is ResFinder-like")
+    return kept, {"fasta": [str(p) for p in paths], "proteins": len(kept),
+                  "resfinder_like_left_out": len(found) - len(kept)}
+
+
+def bounded_baseline(a: argparse.Namespace, train: list[tuple[str, str, str]],
+                     test_preds: list[BaselinePrediction], nonarg: str) -> tuple[list[str], dict]:
+    """baseline_bounded: the test's best hits under the floors chosen on --baseline-valid (and
+    --baseline-proteome); its calls and evaluation.json ``info``."""
+    t0 = time.perf_counter()
+    valid = read_labelled_set(a.baseline_valid, a.nonarg_label)
+    search = {"evalue": a.evalue, "threads": a.threads, "sensitivity": a.sensitivity,
+              "nonarg_label": nonarg}
+    valid_preds, _ = diamond_baseline(train, [(i, s) for i, _, s in valid], **search)
+    ref_paths = a.baseline_proteome_references or [a.baseline_train]
+    refs = [r for path in ref_paths for r in read_labelled_set(path, a.nonarg_label)]
+    proteome, proteome_info = (None, None)
+    if a.baseline_proteome:
+        proteome, proteome_info = proteome_hits(a.baseline_proteome, refs, search, nonarg)
+        proteome_info.update(references=ref_paths,
+                             max_false_positive_rate=a.max_proteome_false_positive_rate)
+    held_out, held_out_info = (None, None)
+    if a.baseline_held_out_proteome:
+        held_out, held_out_info = proteome_hits(a.baseline_held_out_proteome, refs, search,
+                                                nonarg)
+        held_out_info["references"] = ref_paths
+    y_valid = [y for _, y, _ in valid]
+    classes = ordered_classes(y_valid, [y for _, y, _ in train], nonarg_label=nonarg)
+    rows = score_floors(y_valid, valid_preds, classes, nonarg, proteome)
+    best = choose_floor(rows, a.max_false_positive_rate, a.max_proteome_false_positive_rate)
+    if best is None:
+        raise EvaluationError("baseline_bounded: no identity and coverage floor keeps the "
+                              "validation (and proteome) false calls within the bounds")
+    calls = [floored_label(p, best.floor, nonarg) for p in test_preds]
+    for proteins, record in ((proteome, proteome_info), (held_out, held_out_info)):
+        if record is not None:
+            record["false_positive_rate"] = called_share(proteins, best.floor, nonarg)
+            record["best_hit_false_positive_rate"] = called_share(proteins, Floor(0.0, 0.0),
+                                                                  nonarg)
+    info = {"method": "diamond blastp best hit at or above floors chosen on validation",
+            **best.floor.to_json(), "evalue": a.evalue, "sensitivity": a.sensitivity,
+            "train": str(a.baseline_train),
+            "queries_with_hit": sum(reaches(p, best.floor) for p in test_preds),
+            "validation": {"fasta": str(a.baseline_valid), "macro_f1": best.macro_f1,
+                           "false_positive_rate": best.false_positive_rate,
+                           "max_false_positive_rate": a.max_false_positive_rate},
+            "proteome": proteome_info, "held_out_proteome": held_out_info, "seconds": round(time.perf_counter() - t0, 3)}
+    return calls, info
 
 
 def evaluate_evidence(tool: Path, references: str, meta: dict, test: list[tuple[str, str, str]],
