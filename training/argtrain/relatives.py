@@ -18,7 +18,7 @@ from .background import unseen_of
 from .evidence_tool import run_evidence_tool
 from .homology import mmseqs_cluster
 from .labelled import NONARG, LabelledProtein, read_labelled
-from .references import Reference, references_tsv
+from .references import Reference, build_references, references_tsv
 
 
 def aligning_nonargs(arg_refs: Sequence[Reference], candidates: Sequence[Reference],
@@ -44,9 +44,10 @@ def nonarg_relatives(extra_fasta: str | Path, arg_refs: Sequence[Reference], too
     held = {r.id for r in unseen_of(records, background_proteins, finetune_extra_max,
                                     finetune_seed)}
     candidates = [r for r in records if r.id not in held and r.label == nonarg_label]
-    hits, _ = run_evidence_tool(tool, references_tsv(arg_refs),
-                                [(r.id, r.seq) for r in candidates], threads, max_evalue)
-    aligned = [r for r in candidates if r.id in hits]
+    found = {r.id for r in aligning_nonargs(
+        arg_refs, build_references(candidates, nonarg_label, nonarg=True), tool,
+        threads=threads, max_evalue=max_evalue)}
+    aligned = [r for r in candidates if r.id in found]
     reps = set(mmseqs_cluster(((r.id, r.seq) for r in aligned), identity=cluster_identity,
                               coverage=cluster_coverage, threads=threads).values())
     kept = [r for r in aligned if r.id in reps]
