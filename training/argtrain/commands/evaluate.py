@@ -274,7 +274,9 @@ def bounded_baseline(a: argparse.Namespace, train: list[tuple[str, str, str]],
               "nonarg_label": nonarg}
     valid_preds, _ = diamond_baseline(train, [(i, s) for i, _, s in valid], **search)
     ref_paths = a.baseline_proteome_references or [a.baseline_train]
-    refs = [r for path in ref_paths for r in read_labelled_set(path, a.nonarg_label)]
+    refs = []
+    if a.baseline_proteome or a.baseline_held_out_proteome:
+        refs = [r for path in ref_paths for r in read_labelled_set(path, a.nonarg_label)]
     proteome, proteome_info = (None, None)
     if a.baseline_proteome:
         proteome, proteome_info = proteome_hits(a.baseline_proteome, refs, search, nonarg)
@@ -305,7 +307,8 @@ def bounded_baseline(a: argparse.Namespace, train: list[tuple[str, str, str]],
             "validation": {"fasta": str(a.baseline_valid), "macro_f1": best.macro_f1,
                            "false_positive_rate": best.false_positive_rate,
                            "max_false_positive_rate": a.max_false_positive_rate},
-            "proteome": proteome_info, "held_out_proteome": held_out_info, "seconds": round(time.perf_counter() - t0, 3)}
+            "proteome": proteome_info, "held_out_proteome": held_out_info,
+            "seconds": round(time.perf_counter() - t0, 3)}
     return calls, info
 
 
