@@ -26,13 +26,12 @@ import json
 import sys
 from pathlib import Path
 
-from argtrain.evaluate import load_artifact, predict_model, read_labelled_set
+from argtrain.evaluate import load_artifact, predict_model, read_labelled_set, read_proteomes
 from argtrain.background import unseen_background
 from argtrain.evidence import (HOMOLOG_GRID, NOVEL_GRID, Background, RuleScore, choose_rule,
                                parse_grid, preference, resfinder_like, score_rules,
                                supporting_probabilities, within_bounds)
 from argtrain.evidence_tool import DEFAULT_TOOL, run_evidence_tool
-from argtrain.fasta import read_fasta
 from argtrain.metrics import classification_report
 
 
@@ -52,16 +51,6 @@ def _row_json(r: RuleScore) -> dict:
 
 def _rate_or_dash(x: float | None) -> str:
     return "-" if x is None else f"{x:.2%}"
-
-
-def proteome_records(paths: list[Path], nonarg: str) -> list[tuple[str, str, str]]:
-    """``(id, nonarg, protein)`` of unlabelled protein FASTA files, a final '*' dropped."""
-    records = []
-    for path in paths:
-        for header, protein in read_fasta(path):
-            records.append((f"proteome:{path.name}:{header.split()[0]}", nonarg,
-                            protein.rstrip("*")))
-    return records
 
 
 def grid_argument(text: str) -> tuple[float | None, ...]:
@@ -146,7 +135,7 @@ def main() -> int:
                 print(f"{a.proteome_references}: no reference set inside", file=sys.stderr)
                 return 2
         found = Background(*model_and_references(module, meta, shipped,
-                                                 proteome_records(a.proteome, nonarg), a)[:3])
+                                                 read_proteomes(a.proteome, nonarg), a)[:3])
         keep = [i for i, h in enumerate(found.hits) if not resfinder_like(h, nonarg)]
         left_out = len(found.hits) - len(keep)
         proteome = Background([found.model_labels[i] for i in keep],

@@ -16,7 +16,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from .baseline import BaselinePrediction
-from .evidence import IDENTITY_GRID, RESFINDER_COVERAGE, RESFINDER_IDENTITY
+from .evidence import IDENTITY_GRID, resfinder_accepts
 from .metrics import macro_f1
 
 COVERAGE_GRID = (0.0, 0.5, 0.6, 0.7, 0.8)
@@ -52,11 +52,18 @@ def floored_label(p: BaselinePrediction, floor: Floor, nonarg_class: str) -> str
     return p.label if reaches(p, floor) else nonarg_class
 
 
+def called_share(proteins: Sequence[BaselinePrediction], floor: Floor, nonarg_class: str
+                 ) -> float:
+    """The share of ``proteins`` whose hit reaches the floor with an ARG class."""
+    return sum(floored_label(p, floor, nonarg_class) != nonarg_class
+               for p in proteins) / len(proteins)
+
+
 def resfinder_like(p: BaselinePrediction, nonarg_class: str) -> bool:
-    """An ARG best hit at >= 90% identity over >= 60% of it (argtrain.evidence.resfinder_like)."""
-    return (p.label != nonarg_class and p.identity is not None and p.target_coverage is not None
-            and p.identity / 100 >= RESFINDER_IDENTITY
-            and p.target_coverage / 100 >= RESFINDER_COVERAGE)
+    """The best hit is an ARG that ResFinder would report (argtrain.evidence.resfinder_accepts)."""
+    return (p.identity is not None and p.target_coverage is not None
+            and resfinder_accepts(p.label, p.identity / 100, p.target_coverage / 100,
+                                  nonarg_class))
 
 
 def score_floors(y_true: Sequence[str], valid: Sequence[BaselinePrediction],
@@ -75,10 +82,7 @@ def score_floors(y_true: Sequence[str], valid: Sequence[BaselinePrediction],
             floor = Floor(identity, coverage)
             calls = [floored_label(p, floor, nonarg_class) for p in valid]
             fp = sum(calls[i] != nonarg_class for i in negatives)
-            proteome_rate = None
-            if proteome:
-                proteome_rate = sum(floored_label(p, floor, nonarg_class) != nonarg_class
-                                    for p in proteome) / len(proteome)
+            proteome_rate = called_share(proteome, floor, nonarg_class) if proteome else None
             rows.append(FloorScore(floor, macro_f1(list(y_true), calls, list(classes)),
                                    fp / len(negatives) if negatives else 0.0,
                                    sum(c != nonarg_class for c in calls), proteome_rate))

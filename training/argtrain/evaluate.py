@@ -20,12 +20,25 @@ from pathlib import Path
 
 from . import alphabet
 from .batching import token_budget_batches
+from .fasta import read_fasta
 from .labelled import NONARG, DatasetError, read_labelled
 from .references import FILE_NAME, sha256_hex
 
 
 class EvaluationError(ValueError):
     pass
+
+
+def read_proteomes(paths: Sequence[str | Path], nonarg_label: str = NONARG
+                   ) -> list[tuple[str, str, str]]:
+    """``(id, nonarg, protein)`` of unlabelled protein FASTA files (e.g. Prodigal's), ids
+    ``proteome:<file name>:<first word>``, a final '*' dropped."""
+    records = []
+    for path in map(Path, paths):
+        for header, protein in read_fasta(path):
+            records.append((f"proteome:{path.name}:{header.split()[0]}", nonarg_label,
+                            protein.rstrip("*")))
+    return records
 
 
 def read_labelled_set(path: str | Path, nonarg_label: str = NONARG

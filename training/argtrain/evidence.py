@@ -210,10 +210,17 @@ RESFINDER_IDENTITY = 0.9
 RESFINDER_COVERAGE = 0.6
 
 
+def resfinder_accepts(label: str, identity: float, reference_coverage: float,
+                      nonarg_class: str) -> bool:
+    """An ARG reference at >= 90% identity over >= 60% of it (fractions)."""
+    return (label != nonarg_class and identity >= RESFINDER_IDENTITY
+            and reference_coverage >= RESFINDER_COVERAGE)
+
+
 def resfinder_like(hit: Hit | None, nonarg_class: str) -> bool:
-    """An ARG reference at >= 90% identity over >= 60% of it."""
-    return (hit is not None and hit.label != nonarg_class and hit.identity >= RESFINDER_IDENTITY
-            and hit.reference_coverage >= RESFINDER_COVERAGE)
+    """The nearest reference is an ARG that ResFinder would report (``resfinder_accepts``)."""
+    return hit is not None and resfinder_accepts(hit.label, hit.identity, hit.reference_coverage,
+                                                 nonarg_class)
 
 
 def _false_calls(proteins: Background, rule: Thresholds, nonarg_class: str) -> int:

@@ -12,13 +12,12 @@ from collections import Counter
 from pathlib import Path
 
 from ..baseline import BaselinePrediction, diamond_baseline
-from ..baseline_floor import (Floor, choose_floor, floored_label, reaches, resfinder_like,
-                             score_floors)
+from ..baseline_floor import (Floor, called_share, choose_floor, floored_label, reaches,
+                             resfinder_like, score_floors)
 from ..evaluate import (EvaluationError, format_summary, load_artifact, ordered_classes,
-                        plot_confusion, predict_model, read_labelled_set)
+                        plot_confusion, predict_model, read_labelled_set, read_proteomes)
 from ..evidence import Thresholds, combine, counted, reference_only, supporting_probabilities
 from ..evidence_tool import DEFAULT_TOOL, EvidenceError, run_evidence_tool
-from ..fasta import read_fasta
 from ..homology import DIAMOND_SENSITIVITIES
 from ..labelled import NONARG
 from ..metrics import classification_report
@@ -244,16 +243,11 @@ def run(a: argparse.Namespace) -> int:
     return 0
 
 
-def called_share(proteins: list[BaselinePrediction], floor: Floor, nonarg: str) -> float:
-    return sum(floored_label(p, floor, nonarg) != nonarg for p in proteins) / len(proteins)
-
-
 def proteome_hits(paths: list[Path], refs: list[tuple[str, str, str]], search: dict,
                   nonarg: str) -> tuple[list[BaselinePrediction], dict]:
     """Best hits of whole proteomes' proteins among ``refs``, those with a ResFinder-like one
     left out; and their evaluation.json record."""
-    proteins = [(f"{path.name}:{h.split()[0]}", s.rstrip("*"))
-                for path in paths for h, s in read_fasta(path)]
+    proteins = [(i, s) for i, _, s in read_proteomes(paths, nonarg)]
     if not proteins:
         raise EvaluationError(f"{' '.join(map(str, paths))}: no proteins")
     found, _ = diamond_baseline(refs, proteins, **search)
